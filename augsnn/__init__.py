@@ -1,0 +1,11 @@
+"""augsnn: augmented-spike, double-threshold SNNs from trained ANNs to open FPGAs.
+
+Sub-packages (one import namespace, mapped from the top-level folders):
+
+- ``augsnn.golden``: NumPy golden model, model files, conversion rules, datasets, ANN training.
+- ``augsnn.hw``: Amaranth generators (neuron core, network accelerator).
+- ``augsnn.sim``: cocotb + Verilator testbenches and RTL-vs-golden comparison.
+- ``augsnn.boards``: FPGA board targets and build reports.
+"""
+
+__version__ = "0.1.0"

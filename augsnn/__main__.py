@@ -1,0 +1,3 @@
+from augsnn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""FPGA board targets (iCE40 UP5K, ECP5) built with Yosys/nextpnr."""

@@ -1,0 +1,1 @@
+"""Amaranth generators: the augmented neuron core and the network accelerator."""

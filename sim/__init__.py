@@ -1,0 +1,1 @@
+"""cocotb + Verilator testbenches and the RTL-vs-golden comparison glue."""
