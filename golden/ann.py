@@ -1,0 +1,238 @@
+"""ANN definitions, training and the torch front end of conversion.
+
+The only module of the package that imports torch. It builds the paper's networks from
+their topology strings (Table I), trains them reproducibly (seeded), saves checkpoints that
+load with ``torch.load(weights_only=True)``, and turns any supported ``nn.Sequential`` into
+the float layer list of :mod:`augsnn.golden.convert`.
+
+Topology strings: ``784-1200-1200-10`` (dense; a leading number equal to the input size
+declares the flattened input), ``12c5-p2-64c5-p2-10`` (``NcK``: conv with N maps of KxK,
+``pK``: KxK average pooling, a number: dense layer). Every weighted layer but the last is
+followed by the activation (LeakyReLU with slope ``alpha`` or ReLU); no biases.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["NETS", "build_net", "train", "evaluate", "save_checkpoint", "load_checkpoint",
+           "to_float_layers"]
+
+# name: (topology, dataset, training defaults). Net1/Net2 defaults are calibrated to reach
+# the accuracies of the Python-model issue on 2 CPU cores in minutes.
+NETS = {
+    "net1": ("784-1200-1200-10", "mnist", {"epochs": 12, "dropout": 0.2}),
+    "net2": ("12c5-p2-64c5-p2-10", "mnist", {"epochs": 15, "dropout": 0.0}),
+    "net3": ("784-6400-10", "fashion-mnist", {"epochs": 15, "dropout": 0.2}),
+    "net4": ("32c5-p2-64c5-p2-1024-10", "fashion-mnist", {"epochs": 15, "dropout": 0.2}),
+}
+
+
+def build_net(arch: str, input_shape=(1, 28, 28), *, act: str = "leaky", alpha: float = 0.125,
+              dropout: float = 0.0) -> nn.Sequential:
+    """Build an ``nn.Sequential`` from a topology string (see module docstring)."""
+    if act not in ("leaky", "relu"):
+        raise ValueError(f"act must be 'leaky' or 'relu', not {act!r}")
+    tokens = arch.split("-")
+    shape = tuple(input_shape)
+    mods: list[nn.Module] = []
+    if tokens and tokens[0].isdigit() and int(tokens[0]) == math.prod(shape):
+        tokens = tokens[1:]
+    n_weighted = sum(1 for t in tokens if re.fullmatch(r"\d+(c\d+)?", t))
+    seen = 0
+    for tok in tokens:
+        if m := re.fullmatch(r"(\d+)c(\d+)", tok):
+            oc, k = int(m[1]), int(m[2])
+            if len(shape) != 3:
+                raise ValueError(f"{arch!r}: convolution {tok!r} after a dense layer")
+            mods.append(nn.Conv2d(shape[0], oc, k, bias=False))
+            shape = (oc, shape[1] - k + 1, shape[2] - k + 1)
+        elif m := re.fullmatch(r"p(\d+)", tok):
+            k = int(m[1])
+            if len(shape) != 3:
+                raise ValueError(f"{arch!r}: pooling {tok!r} after a dense layer")
+            mods.append(nn.AvgPool2d(k))
+            shape = (shape[0], shape[1] // k, shape[2] // k)
+            continue
+        elif tok.isdigit():
+            if len(shape) != 1:
+                mods.append(nn.Flatten())
+                shape = (math.prod(shape),)
+            mods.append(nn.Linear(shape[0], int(tok), bias=False))
+            shape = (int(tok),)
+        else:
+            raise ValueError(f"{arch!r}: cannot read the token {tok!r}")
+        seen += 1
+        if seen < n_weighted:
+            mods.append(nn.LeakyReLU(alpha) if act == "leaky" else nn.ReLU())
+            if dropout and len(shape) == 1:
+                mods.append(nn.Dropout(dropout))
+    return nn.Sequential(*mods)
+
+
+def _shift(x: torch.Tensor, gen: torch.Generator, max_shift: int) -> torch.Tensor:
+    """Random translation by up to +-max_shift pixels (zero fill), one offset per image."""
+    if max_shift == 0:
+        return x
+    b, c, h, w = x.shape
+    p = max_shift
+    xp = torch.nn.functional.pad(x, (p, p, p, p))
+    dy = torch.randint(0, 2 * p + 1, (b,), generator=gen)
+    dx = torch.randint(0, 2 * p + 1, (b,), generator=gen)
+    rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :]
+    return xp[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
+    """Accuracy of ``net`` on uint8 images (input ``pixels / 255``)."""
+    net.eval()
+    correct = 0
+    for s in range(0, len(images), batch_size):
+        x = torch.from_numpy(images[s:s + batch_size]).float() / 255
+        correct += int((net(x).argmax(1).numpy() == labels[s:s + batch_size]).sum())
+    return correct / len(images)
+
+
+def train(net: nn.Module, images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int = 0,
+          batch_size: int = 128, max_lr: float = 2e-3, max_shift: int = 2, test=None,
+          log=sys.stderr) -> list[dict]:
+    """Train with Adam + one-cycle LR + random +-max_shift pixel shifts; return the history.
+
+    Deterministic for a given seed, torch version and thread count.
+    """
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    for m in net.modules():  # re-initialise from the seed, whatever happened before
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    opt = torch.optim.Adam(net.parameters(), lr=max_lr)
+    steps = epochs * math.ceil(len(images) / batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=steps)
+    x_all = torch.from_numpy(images)
+    y_all = torch.from_numpy(labels.astype(np.int64))
+    history = []
+    for epoch in range(epochs):
+        t0 = time.time()
+        net.train()
+        perm = torch.randperm(len(images), generator=gen)
+        total = 0.0
+        for s in range(0, len(images), batch_size):
+            idx = perm[s:s + batch_size]
+            x = _shift(x_all[idx].float() / 255, gen, max_shift)
+            loss = nn.functional.cross_entropy(net(x), y_all[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        rec = {"epoch": epoch + 1, "loss": total / len(images), "seconds": time.time() - t0}
+        if test is not None:
+            rec["test_acc"] = evaluate(net, *test)
+        history.append(rec)
+        if log is not None:
+            acc = f" test {rec['test_acc'] * 100:.2f}%" if "test_acc" in rec else ""
+            print(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.4f}{acc} "
+                  f"({rec['seconds']:.0f} s)", file=log, flush=True)
+    return history
+
+
+def save_checkpoint(path, net: nn.Sequential, *, arch: str, input_shape, act: str, alpha: float,
+                    dropout: float, meta: dict) -> None:
+    """Save state dict + architecture + metadata (loads with ``weights_only=True``)."""
+    torch.save({"format": "augsnn-ann", "version": 1, "arch": arch,
+                "input_shape": list(input_shape), "act": act, "alpha": float(alpha),
+                "dropout": float(dropout), "state_dict": net.state_dict(), "meta": meta}, path)
+
+
+def load_checkpoint(path, *, arch: str | None = None, input_shape=(1, 28, 28), act="leaky",
+                    alpha=0.125) -> tuple[nn.Sequential, dict]:
+    """Load an augsnn checkpoint, or a bare state dict together with its ``arch`` string."""
+    import pickle
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise ValueError(f"{path}: not a loadable checkpoint (weights_only=True): "
+                         f"{str(exc).splitlines()[0]}") from None
+    if isinstance(obj, dict) and obj.get("format") == "augsnn-ann":
+        net = build_net(obj["arch"], obj["input_shape"], act=obj["act"], alpha=obj["alpha"],
+                        dropout=obj["dropout"])
+        net.load_state_dict(obj["state_dict"])
+        return net, obj
+    if arch is None:
+        raise ValueError(f"{path}: a bare state dict needs its architecture (--arch)")
+    net = build_net(arch, input_shape, act=act, alpha=alpha)
+    try:
+        net.load_state_dict(obj)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: state dict does not match architecture {arch!r}: {exc}") from None
+    return net, {"arch": arch, "input_shape": list(input_shape), "act": act, "alpha": alpha, "meta": {}}
+
+
+def _flatten_modules(module: nn.Module):
+    for m in module.children() if isinstance(module, nn.Sequential) else [module]:
+        if isinstance(m, nn.Sequential):
+            yield from _flatten_modules(m)
+        else:
+            yield m
+
+
+def to_float_layers(module: nn.Module) -> list[dict]:
+    """Turn an ``nn.Sequential`` into the float layer list of :mod:`augsnn.golden.convert`.
+
+    Accepts Conv2d, Linear, LeakyReLU, ReLU, AvgPool2d, Flatten (and Dropout/Identity, which
+    are identities at inference). Anything else is refused with a message naming the layer.
+    """
+    if not isinstance(module, nn.Sequential):
+        raise ValueError(f"expected an nn.Sequential, not {type(module).__name__}")
+    out = []
+    for i, m in enumerate(_flatten_modules(module)):
+        where = f"layer {i} ({type(m).__name__})"
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            if m.bias is not None:
+                raise ValueError(f"{where}: has a bias; only bias-free layers convert (bias=False)")
+            if isinstance(m, nn.Conv2d):
+                bad = {k: v for k, v in (("stride", m.stride), ("padding", m.padding),
+                                         ("dilation", m.dilation), ("groups", m.groups))
+                       if v not in ((1, 1), 1) and not (k == "padding" and v in ((0, 0), 0, "valid"))}
+                if bad:
+                    raise ValueError(f"{where}: only stride 1, no padding, no dilation, groups 1 "
+                                     f"convert, not {bad}")
+            out.append({"type": "dense" if isinstance(m, nn.Linear) else "conv2d",
+                        "weight": m.weight.detach().cpu().numpy().astype(np.float64)})
+        elif isinstance(m, nn.LeakyReLU):
+            out.append({"type": "leaky_relu", "alpha": float(m.negative_slope)})
+        elif isinstance(m, nn.ReLU):
+            out.append({"type": "relu"})
+        elif isinstance(m, nn.AvgPool2d):
+            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+            ks = (m.kernel_size, m.kernel_size) if isinstance(m.kernel_size, int) else tuple(m.kernel_size)
+            st = m.stride if m.stride is not None else ks
+            st = (st, st) if isinstance(st, int) else tuple(st)
+            if ks[0] != ks[1] or st != ks or m.padding not in (0, (0, 0)) or m.ceil_mode \
+                    or m.divisor_override is not None:
+                raise ValueError(f"{where}: only square, non-overlapping, unpadded average pooling "
+                                 "converts")
+            out.append({"type": "avgpool", "size": int(k)})
+        elif isinstance(m, nn.Flatten):
+            if m.start_dim != 1 or m.end_dim != -1:
+                raise ValueError(f"{where}: only Flatten(1, -1) converts")
+            out.append({"type": "flatten"})
+        elif isinstance(m, (nn.Dropout, nn.Identity)):
+            continue
+        elif isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):
+            raise ValueError(f"{where}: max pooling does not convert; use AvgPool2d")
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            raise ValueError(f"{where}: BatchNorm must be folded into the preceding weights "
+                             "before conversion")
+        else:
+            raise ValueError(f"{where}: unsupported layer type")
+    return out

@@ -1,0 +1,129 @@
+"""``augsnn train | convert | eval``: the Python-model sub-commands.
+
+Imports nothing heavy at module level: torch is loaded only by ``train`` and ``convert``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+
+def _command_line() -> str:
+    return "augsnn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train one of the paper's ANNs (net1..net4) or a topology")
+    p.add_argument("net", help="net1, net2, net3, net4, or a topology string such as 12c5-p2-10")
+    p.add_argument("--dataset", help="mnist | fashion-mnist (default: the net's own)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the net's own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--act", choices=("leaky", "relu"), default="leaky",
+                   help="activation: LeakyReLU (Aug/TerMapping) or ReLU (DataNorm baseline)")
+    p.add_argument("--alpha", type=float, default=0.125, help="LeakyReLU negative slope")
+    p.add_argument("--dropout", type=float, help="dropout after dense hidden layers")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("-o", "--output", required=True, help="checkpoint file to write (.pt)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("convert", help="convert a trained ANN checkpoint into an integer SNN model file")
+    p.add_argument("checkpoint", help="checkpoint from `augsnn train`, or a bare state dict with --arch")
+    p.add_argument("--method", choices=("aug", "ter", "datanorm"), required=True)
+    p.add_argument("--arch", help="topology string for a bare state dict")
+    p.add_argument("--act", choices=("leaky", "relu"), default="leaky", help="with --arch")
+    p.add_argument("--alpha", type=float, default=0.125, help="with --arch: LeakyReLU slope")
+    p.add_argument("--dataset", help="calibration/evaluation data set (default: checkpoint's)")
+    p.add_argument("--weight-bits", type=int, default=8)
+    p.add_argument("--coef-bits", type=int, help="default: 8 for aug, 2 for ter/datanorm")
+    p.add_argument("--pot-bits", type=int, help="membrane width (default: derived per layer)")
+    p.add_argument("--pow2-theta", action="store_true", help="power-of-two positive thresholds")
+    p.add_argument("--output-mode", choices=("spiking", "membrane"), default="spiking")
+    p.add_argument("--name", help="model name (default: the output file's stem)")
+    p.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
+    p.set_defaults(func=cmd_convert)
+
+    from .evaluate import register_eval
+    register_eval(sub)
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from . import ann, datasets
+    torch.set_num_threads(args.threads)
+    if args.net in ann.NETS:
+        arch, dataset, defaults = ann.NETS[args.net]
+    else:
+        arch, dataset, defaults = args.net, "mnist", {"epochs": 10, "dropout": 0.0}
+    dataset = args.dataset or dataset
+    epochs = args.epochs if args.epochs is not None else defaults["epochs"]
+    dropout = args.dropout if args.dropout is not None else defaults["dropout"]
+    if epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, not {epochs}")
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"output folder {out.parent} does not exist")
+    train_x, train_y = datasets.load_dataset(dataset, "train")
+    test_x, test_y = datasets.load_dataset(dataset, "test")
+    net = ann.build_net(arch, train_x.shape[1:], act=args.act, alpha=args.alpha, dropout=dropout)
+    print(f"training {arch} on {dataset}: {epochs} epochs, seed {args.seed}", file=sys.stderr)
+    t0 = time.time()
+    history = ann.train(net, train_x, train_y, epochs=epochs, seed=args.seed,
+                        test=(test_x, test_y))
+    acc = ann.evaluate(net, test_x, test_y)
+    meta = {"dataset": dataset, "seed": args.seed, "epochs": epochs, "test_accuracy": acc,
+            "train_seconds": round(time.time() - t0, 1), "command": _command_line(),
+            "torch": str(torch.__version__), "threads": args.threads, "history": history}
+    tmp = out.with_name(out.name + ".tmp")
+    ann.save_checkpoint(tmp, net, arch=arch, input_shape=train_x.shape[1:], act=args.act,
+                        alpha=args.alpha, dropout=dropout, meta=meta)
+    tmp.replace(out)
+    print(f"test accuracy {acc * 100:.2f}%; wrote {out}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from . import ann, convert, datasets, modelfile
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"output folder {out.parent} does not exist")
+    net, ck = ann.load_checkpoint(args.checkpoint, arch=args.arch, act=args.act, alpha=args.alpha)
+    dataset = args.dataset or ck.get("meta", {}).get("dataset")
+    if dataset is None:
+        raise ValueError("--dataset is needed for a bare state dict")
+    model = convert_module(net, args.method, dataset=dataset, name=args.name or out.stem,
+                           weight_bits=args.weight_bits, coef_bits=args.coef_bits,
+                           pot_bits=args.pot_bits, pow2_theta=args.pow2_theta,
+                           output=args.output_mode,
+                           meta={"checkpoint": str(args.checkpoint), "command": _command_line(),
+                                 "train": {k: v for k, v in ck.get("meta", {}).items()
+                                           if k != "history"}})
+    modelfile.save(model, out)
+    print(model.summary())
+    print(f"ANN accuracy {model.meta['ann_accuracy'] * 100:.2f}% on {dataset} test; wrote {out}")
+    return 0
+
+
+def convert_module(net, method, *, dataset, name, **kwargs):
+    """Convert an ``nn.Sequential`` with ``dataset``'s training set for calibration.
+
+    Records the float ANN accuracy on the test set (measured on the float layer list the
+    conversion reads) in ``model.meta['ann_accuracy']``.
+    """
+    import numpy as np
+
+    from . import ann, convert, datasets
+    layers = ann.to_float_layers(net)
+    train_x, _ = datasets.load_dataset(dataset, "train")
+    test_x, test_y = datasets.load_dataset(dataset, "test")
+    meta = dict(kwargs.pop("meta", {}) or {})
+    acc = float((convert.ann_forward(layers, test_x).argmax(1) == test_y).mean())
+    alphas = sorted({l["alpha"] for l in layers if l["type"] == "leaky_relu"})
+    meta.update({"dataset": dataset, "ann_accuracy": acc, "alpha_n": alphas,
+                 "activation": "leaky_relu" if alphas else "relu"})
+    return convert.convert(layers, method, input_shape=train_x.shape[1:], name=name,
+                           calib_images=train_x if method != "aug" else None, meta=meta, **kwargs)

@@ -1,0 +1,174 @@
+"""``augsnn eval``: golden-model accuracy vs T, events, synops; JSON, PNG and per-image output.
+
+The evaluation itself is :func:`evaluate`, a plain function used by the CLI, the docs
+generators and the benchmarks alike.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .model import Model
+from .network import RunResult, simulate
+
+__all__ = ["evaluate", "report_table", "save_outputs", "plot_accuracy", "register_eval"]
+
+
+def evaluate(model: Model, images, labels, T: int, *, progress: bool = False,
+             batch_size: int = 250) -> tuple[dict, RunResult]:
+    """Run the golden model and summarise accuracy, events and synops per step.
+
+    Returns ``(report, result)``; ``report`` is JSON-able. ``events_per_image[t]`` and
+    ``synops_per_image[t]`` are cumulative over steps ``0..t`` (all weighted layers), averaged
+    over the images.
+    """
+    labels = np.asarray(labels)
+    t0 = time.time()
+    res = simulate(model, images, T, progress=progress, batch_size=batch_size)
+    seconds = time.time() - t0
+    acc = res.accuracy_per_step(labels)
+    n = len(labels)
+    ev_layer = res.events.sum(axis=2) / n  # (L, T)
+    sy_layer = res.synops.sum(axis=2) / n
+    ann = model.meta.get("ann_accuracy")
+    best = int(np.argmax(acc))  # first step reaching the best accuracy
+    report = {
+        "model": model.name, "method": model.method, "dataset": model.meta.get("dataset"),
+        "images": n, "T": T, "ann_accuracy": ann,
+        "accuracy_per_step": [float(a) for a in acc],
+        "events_per_image": [float(e) for e in np.cumsum(ev_layer.sum(0))],
+        "synops_per_image": [float(s) for s in np.cumsum(sy_layer.sum(0))],
+        "events_per_layer_per_image": [float(e) for e in ev_layer.sum(1)],
+        "synops_per_layer_per_image": [float(s) for s in sy_layer.sum(1)],
+        "best": {"T": best + 1, "accuracy": float(acc[best]),
+                 "events_per_image": float(ev_layer[:, :best + 1].sum())},
+        "seconds": round(seconds, 2), "images_per_second": round(n / seconds, 2),
+    }
+    if ann is not None:
+        within = {}
+        for tol in (0.01, 0.001, 0.0):
+            hit = np.nonzero(acc >= ann - tol - 1e-12)[0]
+            within[str(tol)] = None if hit.size == 0 else int(hit[0]) + 1
+        report["first_T_within_loss_of_ann"] = within
+    return report, res
+
+
+def _report_steps(T: int) -> list[int]:
+    steps = sorted({t for t in (1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256, 384,
+                                512, 768, 1000, 1024, 1500, 2048, 3000, 4096) if t <= T} | {T})
+    return steps
+
+
+def report_table(report: dict) -> str:
+    """A readable accuracy/events vs T table."""
+    lines = [f"{report['model']} ({report['method']}) on {report['images']} "
+             f"{report['dataset'] or ''} images",
+             f"{'T':>6} {'accuracy':>9} {'events/img':>11} {'synops/img':>12}"]
+    for t in _report_steps(report["T"]):
+        lines.append(f"{t:6d} {report['accuracy_per_step'][t - 1] * 100:8.2f}% "
+                     f"{report['events_per_image'][t - 1]:11.0f} "
+                     f"{report['synops_per_image'][t - 1]:12.0f}")
+    if report.get("ann_accuracy") is not None:
+        lines.append(f"ANN accuracy {report['ann_accuracy'] * 100:.2f}%; first T within 1% / "
+                     f"0.1% / 0 of it: {report['first_T_within_loss_of_ann']}")
+    b = report["best"]
+    lines.append(f"best {b['accuracy'] * 100:.2f}% at T={b['T']} "
+                 f"({b['events_per_image']:.0f} events/image); "
+                 f"{report['images_per_second']:.1f} images/s")
+    return "\n".join(lines)
+
+
+def save_outputs(path, res: RunResult, labels, indices) -> None:
+    """Per-image outputs for comparison with other simulators (``augsnn sim`` writes the same).
+
+    Arrays: ``index`` (test-set index), ``label``, ``pred`` (final decision), ``counts``
+    (final accumulated output coefficients, ``(N, classes)``), ``out`` (output coefficients per
+    step, ``(T, N, classes)``), ``events`` (per weighted layer, summed over steps, ``(L, N)``).
+    """
+    np.savez_compressed(path, index=np.asarray(indices), label=np.asarray(labels),
+                        pred=res.pred.astype(np.int64), counts=res.counts, out=res.out,
+                        events=res.events.sum(axis=1))
+
+
+def plot_accuracy(reports: list[dict], path, *, title: str | None = None) -> None:
+    """Accuracy vs T (log T) for one or more reports, with the ANN accuracy dotted (Fig. 2)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, r in enumerate(reports):
+        acc = np.asarray(r["accuracy_per_step"]) * 100
+        line, = ax.plot(np.arange(1, len(acc) + 1), 100 - acc, label=f"{r['model']}")
+        if r.get("ann_accuracy") is not None:
+            ax.axhline(100 - r["ann_accuracy"] * 100, ls=":", color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("time steps T")
+    ax.set_ylabel("test error (%)")
+    ax.set_title(title or "error vs T (dotted: ANN)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def register_eval(sub) -> None:
+    p = sub.add_parser("eval", help="golden-model accuracy vs T and events of a model file")
+    p.add_argument("model", help="model file (.npz) or zoo name (net1-aug, net2-ter, ...)")
+    p.add_argument("--T", type=int, default=None, help="time steps (default: the model's own)")
+    p.add_argument("--images", type=int, default=None, help="first N test images (default: all)")
+    p.add_argument("--offset", type=int, default=0, help="index of the first test image")
+    p.add_argument("--dataset", help="data set (default: the model's)")
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--json", help="write the report as JSON")
+    p.add_argument("--plot", help="write a PNG of error vs T")
+    p.add_argument("--save-outputs", help="write per-image outputs (.npz)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+
+def load_test_images(model: Model, dataset: str | None, images: int | None, offset: int = 0):
+    """The model's test images ``offset .. offset+images`` as ``(images, labels, indices)``."""
+    from .datasets import load_dataset
+    dataset = dataset or model.meta.get("dataset")
+    if dataset is None:
+        raise ValueError("the model file names no data set: pass --dataset")
+    x, y = load_dataset(dataset, "test")
+    if offset < 0 or offset >= len(x):
+        raise ValueError(f"--offset must be in [0, {len(x) - 1}], not {offset}")
+    n = len(x) - offset if images is None else images
+    if n < 1 or offset + n > len(x):
+        raise ValueError(f"--images must be in [1, {len(x) - offset}], not {images}")
+    idx = np.arange(offset, offset + n)
+    return x[idx], y[idx], idx
+
+
+def cmd_eval(args) -> int:
+    from .modelfile import load
+    model = load(args.model)
+    T = args.T or model.meta.get("T") or 64
+    if T < 1:
+        raise ValueError(f"--T must be >= 1, not {T}")
+    for opt in (args.json, args.plot, args.save_outputs):
+        if opt and not Path(opt).parent.is_dir():
+            raise FileNotFoundError(f"output folder {Path(opt).parent} does not exist")
+    x, y, idx = load_test_images(model, args.dataset, args.images, args.offset)
+    report, res = evaluate(model, x, y, T, progress=not args.no_progress,
+                           batch_size=args.batch_size)
+    print(report_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        plot_accuracy([report], args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.save_outputs:
+        save_outputs(args.save_outputs, res, y, idx)
+        print(f"wrote {args.save_outputs}", file=sys.stderr)
+    return 0

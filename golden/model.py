@@ -1,0 +1,199 @@
+"""The converted integer network: a small, validated intermediate representation.
+
+Every back end (golden simulation, RTL generators, board builds) reads only this
+representation, which is what a model file (:mod:`augsnn.golden.modelfile`) holds.
+
+Layer types (found by name, ``LAYER_TYPES``):
+
+- ``dense``: integer weight ``(out_features, in_features)``, spiking neurons.
+- ``conv2d``: integer weight ``(out_channels, in_channels, k, k)``, valid padding, stride 1,
+  spiking neurons; output ``(out_channels, H-k+1, W-k+1)``.
+- ``sumpool``: ``size x size`` sum of spike coefficients, stride ``size`` (odd edges are
+  dropped, as ``torch.nn.AvgPool2d`` does); the ``1/size**2`` of average pooling is folded
+  into the next layer's weights at conversion time.
+- ``flatten``: ``(C, H, W)`` to ``C*H*W`` in C, H, W order (PyTorch's order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .neuron import NeuronParams
+
+__all__ = ["Dense", "Conv2d", "SumPool", "Flatten", "Model", "LAYER_TYPES", "METHODS"]
+
+METHODS = ("aug", "ter", "datanorm")
+
+
+@dataclass
+class Dense:
+    weight: np.ndarray
+    neuron: NeuronParams
+    weight_bits: int
+    type = "dense"
+
+    def out_shape(self, in_shape):
+        if len(in_shape) != 1 or in_shape[0] != self.weight.shape[1]:
+            raise ValueError(
+                f"dense layer expects an input of shape ({self.weight.shape[1]},), "
+                f"not {tuple(in_shape)}")
+        return (self.weight.shape[0],)
+
+    def fan_out(self, in_shape) -> np.ndarray:
+        """Synaptic fan-out of every input position (the work one input event causes)."""
+        return np.full(in_shape, self.weight.shape[0], dtype=np.int64)
+
+
+@dataclass
+class Conv2d:
+    weight: np.ndarray
+    neuron: NeuronParams
+    weight_bits: int
+    type = "conv2d"
+
+    def out_shape(self, in_shape):
+        oc, ic, k, _ = self.weight.shape
+        if len(in_shape) != 3 or in_shape[0] != ic or in_shape[1] < k or in_shape[2] < k:
+            raise ValueError(
+                f"conv2d layer ({ic} input channels, kernel {k}) cannot take an input of "
+                f"shape {tuple(in_shape)}")
+        return (oc, in_shape[1] - k + 1, in_shape[2] - k + 1)
+
+    def fan_out(self, in_shape) -> np.ndarray:
+        oc, _, k, _ = self.weight.shape
+        _, h, w = in_shape
+
+        def cover(n):  # how many output rows (columns) a given input row (column) feeds
+            idx = np.arange(n)
+            return np.minimum(idx, n - k) - np.maximum(idx - k + 1, 0) + 1
+
+        f = oc * np.outer(cover(h), cover(w))
+        return np.broadcast_to(f, in_shape).astype(np.int64)
+
+
+@dataclass
+class SumPool:
+    size: int = 2
+    type = "sumpool"
+
+    def out_shape(self, in_shape):
+        if len(in_shape) != 3 or in_shape[1] < self.size or in_shape[2] < self.size:
+            raise ValueError(f"sumpool({self.size}) cannot take an input of shape {tuple(in_shape)}")
+        return (in_shape[0], in_shape[1] // self.size, in_shape[2] // self.size)
+
+
+@dataclass
+class Flatten:
+    type = "flatten"
+
+    def out_shape(self, in_shape):
+        return (int(np.prod(in_shape)),)
+
+
+LAYER_TYPES = {cls.type: cls for cls in (Dense, Conv2d, SumPool, Flatten)}
+
+
+@dataclass
+class Model:
+    """A converted integer SNN.
+
+    Parameters
+    ----------
+    name : str
+        Short name (``net2-aug``).
+    method : str
+        ``aug`` (AugMapping), ``ter`` (TerMapping) or ``datanorm``.
+    input_shape : tuple
+        ``(C, H, W)`` of the uint8 input image.
+    layers : list
+        ``Dense``, ``Conv2d``, ``SumPool`` and ``Flatten`` layers; the first and the last
+        are weighted layers.
+    output : str
+        ``spiking`` (decision: argmax of accumulated output coefficients, ties to the lowest
+        index) or ``membrane`` (non-spiking output layer, decision: argmax of V).
+    meta : dict
+        Provenance: source ANN accuracy, alpha_n, dataset, command, seed, ... (JSON-able).
+    """
+
+    name: str
+    method: str
+    input_shape: tuple
+    layers: list
+    output: str = "spiking"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, not {self.method!r}")
+        if self.output not in ("spiking", "membrane"):
+            raise ValueError(f"output must be 'spiking' or 'membrane', not {self.output!r}")
+        self.input_shape = tuple(int(s) for s in self.input_shape)
+        for i, layer in enumerate(self.layers):
+            if type(layer).__name__ not in {c.__name__ for c in LAYER_TYPES.values()}:
+                raise ValueError(f"layers[{i}]: unknown layer type {type(layer).__name__}")
+        if not self.weighted or not hasattr(self.layers[-1], "weight"):
+            raise ValueError("a model must end with a weighted (dense/conv2d) layer")
+        for i in range(self.first_weighted):
+            if not isinstance(self.layers[i], Flatten):
+                raise ValueError(f"layers[{i}]: only flatten may precede the first weighted layer")
+        self.shapes()  # validates the chain of shapes
+
+    @property
+    def first_weighted(self) -> int:
+        """Index of the first weighted layer (only flatten layers may come before it)."""
+        return next((i for i, layer in enumerate(self.layers) if hasattr(layer, "weight")), 0)
+
+    @property
+    def weighted(self) -> list:
+        """The layers with weights and neurons, in order."""
+        return [layer for layer in self.layers if hasattr(layer, "weight")]
+
+    def shapes(self) -> list[tuple]:
+        """Input shape of every layer, then the output shape (len(layers) + 1 entries)."""
+        shapes = [self.input_shape]
+        for i, layer in enumerate(self.layers):
+            try:
+                shapes.append(tuple(layer.out_shape(shapes[-1])))
+            except ValueError as exc:
+                raise ValueError(f"layers[{i}]: {exc}") from None
+        return shapes
+
+    @property
+    def n_classes(self) -> int:
+        return self.shapes()[-1][0]
+
+    def input_bounds(self) -> list[int]:
+        """Largest input magnitude each layer can receive in one step (static bound)."""
+        bounds, b = [], 255
+        for layer in self.layers:
+            bounds.append(b)
+            if isinstance(layer, SumPool):
+                b = b * layer.size ** 2
+            elif hasattr(layer, "weight"):
+                b = layer.neuron.M
+        return bounds
+
+    def current_bounds(self) -> list[int]:
+        """Per weighted layer: max over neurons of sum_j |w_ij| times the largest input."""
+        out = []
+        for layer, b in zip(self.layers, self.input_bounds()):
+            if hasattr(layer, "weight"):
+                w = np.abs(layer.weight.astype(np.int64)).reshape(layer.weight.shape[0], -1)
+                out.append(int(w.sum(axis=1).max()) * b)
+        return out
+
+    def summary(self) -> str:
+        """A readable table of the layers."""
+        lines = [f"{self.name}: method={self.method} input={self.input_shape} output={self.output}"]
+        shapes = self.shapes()
+        for i, layer in enumerate(self.layers):
+            desc = f"  [{i}] {layer.type:8s} {str(shapes[i]):>16s} -> {str(shapes[i + 1]):<16s}"
+            if hasattr(layer, "weight"):
+                n = layer.neuron
+                desc += (f" w{layer.weight_bits} theta_p={n.theta_p} theta_n={n.theta_n} "
+                         f"coef_bits={n.coef_bits} pot_bits={n.pot_bits}")
+            lines.append(desc)
+        return "\n".join(lines)
