@@ -200,9 +200,9 @@ def to_float_layers(module: nn.Module) -> list[dict]:
             if m.bias is not None:
                 raise ValueError(f"{where}: has a bias; only bias-free layers convert (bias=False)")
             if isinstance(m, nn.Conv2d):
-                bad = {k: v for k, v in (("stride", m.stride), ("padding", m.padding),
-                                         ("dilation", m.dilation), ("groups", m.groups))
-                       if v not in ((1, 1), 1) and not (k == "padding" and v in ((0, 0), 0, "valid"))}
+                ok = {"stride": ((1, 1), 1), "padding": ((0, 0), 0, "valid"),
+                      "dilation": ((1, 1), 1), "groups": (1,)}
+                bad = {k: getattr(m, k) for k in ok if getattr(m, k) not in ok[k]}
                 if bad:
                     raise ValueError(f"{where}: only stride 1, no padding, no dilation, groups 1 "
                                      f"convert, not {bad}")

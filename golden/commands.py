@@ -47,7 +47,9 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_convert)
 
     from .evaluate import register_eval
+    from .zoo import register as register_zoo
     register_eval(sub)
+    register_zoo(sub)
 
 
 def cmd_train(args) -> int:
@@ -121,9 +123,14 @@ def convert_module(net, method, *, dataset, name, **kwargs):
     train_x, _ = datasets.load_dataset(dataset, "train")
     test_x, test_y = datasets.load_dataset(dataset, "test")
     meta = dict(kwargs.pop("meta", {}) or {})
-    acc = float((convert.ann_forward(layers, test_x).argmax(1) == test_y).mean())
+    correct = convert.ann_forward(layers, test_x).argmax(1) == test_y
+    acc = float(correct.mean())
     alphas = sorted({l["alpha"] for l in layers if l["type"] == "leaky_relu"})
     meta.update({"dataset": dataset, "ann_accuracy": acc, "alpha_n": alphas,
-                 "activation": "leaky_relu" if alphas else "relu"})
+                 "activation": "leaky_relu" if alphas else "relu",
+                 # which test images the ANN got right, packed bits as hex: lets a run on a
+                 # subset compare the SNN with the ANN on exactly the same images
+                 "ann_test_images": len(test_y),
+                 "ann_test_correct": np.packbits(correct).tobytes().hex()})
     return convert.convert(layers, method, input_shape=train_x.shape[1:], name=name,
                            calib_images=train_x if method != "aug" else None, meta=meta, **kwargs)

@@ -114,7 +114,7 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool) -> RunResu
     layers = model.layers
     weighted = [i for i, layer in enumerate(layers) if hasattr(layer, "weight")]
     shapes = model.shapes()
-    fanouts = {i: layers[i].fan_out(shapes[i]) for i in weighted}
+    fanouts = {i: layers[i].fan_out(shapes[i]).reshape(-1).astype(np.float64) for i in weighted}
     for i in weighted:
         layers[i]._wf = layers[i].weight.astype(np.float64)
     n_out = shapes[-1][0]
@@ -127,7 +127,7 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool) -> RunResu
     first = model.first_weighted
     x0 = images.reshape((B,) + shapes[first]).astype(np.float64)  # leading flatten layers
     i0_current = _linear(layers[first], x0).astype(np.int64)
-    synops[0, 0] = ((x0 != 0) * fanouts[first]).reshape(B, -1).sum(axis=1)
+    synops[0, 0] = (x0 != 0).reshape(B, -1) @ fanouts[first]
     last = weighted[-1]
     membrane_out = model.output == "membrane"
     try:
@@ -139,9 +139,9 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool) -> RunResu
                 if i == first:
                     cur = i0_current
                 elif hasattr(layer, "weight"):
-                    nz = x != 0
-                    synops[li, t] = (nz * fanouts[i]).reshape(B, -1).sum(axis=1)
-                    cur = _linear(layer, x.astype(np.float64)).astype(np.int64)
+                    xf = x.astype(np.float64)
+                    synops[li, t] = (xf != 0).reshape(B, -1) @ fanouts[i]  # exact: < 2**53
+                    cur = _linear(layer, xf).astype(np.int64)
                 elif isinstance(layer, SumPool):
                     x = _pool(x, layer.size)
                     continue

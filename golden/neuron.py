@@ -109,15 +109,13 @@ def fire(v: np.ndarray, params: NeuronParams) -> tuple[np.ndarray, np.ndarray]:
     """Fire augmented spikes from membrane ``v``; return ``(o, v_after_reset)`` (int64)."""
     v = np.asarray(v, dtype=np.int64)
     M = params.M
-    pos = v >= params.theta_p
-    o = np.where(pos, np.minimum(M, v // params.theta_p), 0)
-    if params.theta_n is not None:
-        neg = ~pos & (v <= -params.theta_n)
-        o = np.where(neg, -np.minimum(M, (-v) // params.theta_n), o)
-        v = v - np.where(o > 0, o * params.theta_p, 0) + np.where(o < 0, (-o) * params.theta_n, 0)
-    else:
-        v = v - o * params.theta_p
-    return o.astype(np.int64), v
+    # q = min(M, V // theta_p) where V >= theta_p, else 0 (V // theta_p <= 0 there).
+    q = np.clip(v // params.theta_p, 0, M)
+    if params.theta_n is None:
+        return q, v - q * params.theta_p
+    # Both thresholds are >= 1, so at most one of q, qn is non-zero.
+    qn = np.clip((-v) // params.theta_n, 0, M)
+    return q - qn, v - q * params.theta_p + qn * params.theta_n
 
 
 def step(v: np.ndarray, current, params: NeuronParams) -> tuple[np.ndarray, np.ndarray]:

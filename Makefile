@@ -1,0 +1,27 @@
+# Quick start (README): `make demo` runs the main job on defaults, `make test` runs the tests.
+# Both install what they need first (PyPI packages; the Debian Fashion-MNIST package as root).
+
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+
+.PHONY: install demo test bench
+install: .installed
+
+.installed: pyproject.toml Makefile
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null \
+	    && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian package dataset-fashion-mnist"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+	$(PIP) install -q "torch==2.13.0"
+	$(PIP) install -q -e ".[train,hw,test]"
+	touch .installed
+
+demo: install
+	$(PYTHON) -m augsnn demo
+
+test: install
+	$(PYTHON) -m pytest -q
+
+bench: install
+	$(PYTHON) bench/golden_bench.py
