@@ -132,7 +132,7 @@ def cmd_list(args) -> int:
     print(f"{'name':12s} {'ANN':>7s} {'SNN':>7s} {'T':>5s} {'events/img':>11s}  images")
     for name in names:
         m = zoo_manifest(name)
-        print(f"{name:12s} {m['ann_accuracy'] * 100:6.2f}% {m['snn_accuracy'] * 100:6.2f}% "
+        print(f"{name:12s} {m['ann_accuracy_on_evaluated'] * 100:6.2f}% {m['snn_accuracy'] * 100:6.2f}% "
               f"{m['T']:5d} {m['events_per_image']:11.0f}  {m['images_evaluated']}")
     if not names:
         print("(the zoo is empty)")
