@@ -25,7 +25,7 @@ def cmd_demo(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     reports = []
-    for name, T in (("net2-aug", 64), ("net2-ter", 400)):
+    for name, T in (("net2-aug", 64), ("net2-ter", 200)):
         model = load(name)
         x, y, idx = load_test_images(model, None, args.images)
         print(f"== golden model: {name}, {len(y)} MNIST test images, T={T}", file=sys.stderr)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 __all__ = ["NETS", "build_net", "train", "evaluate", "save_checkpoint", "load_checkpoint",
-           "to_float_layers"]
+           "to_float_layers", "convert_module"]
 
 # name: (topology, dataset, training defaults). Net1/Net2 defaults are calibrated to reach
 # the accuracies of the Python-model issue on 2 CPU cores in minutes.
@@ -236,3 +236,27 @@ def to_float_layers(module: nn.Module) -> list[dict]:
         else:
             raise ValueError(f"{where}: unsupported layer type")
     return out
+
+
+def convert_module(net, method, *, dataset, name, **kwargs):
+    """Convert an ``nn.Sequential`` with ``dataset``'s training set for calibration.
+
+    Records the float ANN accuracy on the test set (measured on the float layer list the
+    conversion reads) in ``model.meta['ann_accuracy']``.
+    """
+    from . import convert, datasets
+    layers = to_float_layers(net)
+    train_x, _ = datasets.load_dataset(dataset, "train")
+    test_x, test_y = datasets.load_dataset(dataset, "test")
+    meta = dict(kwargs.pop("meta", {}) or {})
+    correct = convert.ann_forward(layers, test_x).argmax(1) == test_y
+    acc = float(correct.mean())
+    alphas = sorted({l["alpha"] for l in layers if l["type"] == "leaky_relu"})
+    meta.update({"dataset": dataset, "ann_accuracy": acc, "alpha_n": alphas,
+                 "activation": "leaky_relu" if alphas else "relu",
+                 # which test images the ANN got right, packed bits as hex: lets a run on a
+                 # subset compare the SNN with the ANN on exactly the same images
+                 "ann_test_images": len(test_y),
+                 "ann_test_correct": np.packbits(correct).tobytes().hex()})
+    return convert.convert(layers, method, input_shape=train_x.shape[1:], name=name,
+                           calib_images=train_x if method != "aug" else None, meta=meta, **kwargs)

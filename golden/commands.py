@@ -5,7 +5,6 @@ Imports nothing heavy at module level: torch is loaded only by ``train`` and ``c
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import time
@@ -89,7 +88,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from . import ann, convert, datasets, modelfile
+    from . import ann, modelfile
     out = Path(args.output)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"output folder {out.parent} does not exist")
@@ -97,7 +96,7 @@ def cmd_convert(args) -> int:
     dataset = args.dataset or ck.get("meta", {}).get("dataset")
     if dataset is None:
         raise ValueError("--dataset is needed for a bare state dict")
-    model = convert_module(net, args.method, dataset=dataset, name=args.name or out.stem,
+    model = ann.convert_module(net, args.method, dataset=dataset, name=args.name or out.stem,
                            weight_bits=args.weight_bits, coef_bits=args.coef_bits,
                            pot_bits=args.pot_bits, pow2_theta=args.pow2_theta,
                            output=args.output_mode,
@@ -108,29 +107,3 @@ def cmd_convert(args) -> int:
     print(model.summary())
     print(f"ANN accuracy {model.meta['ann_accuracy'] * 100:.2f}% on {dataset} test; wrote {out}")
     return 0
-
-
-def convert_module(net, method, *, dataset, name, **kwargs):
-    """Convert an ``nn.Sequential`` with ``dataset``'s training set for calibration.
-
-    Records the float ANN accuracy on the test set (measured on the float layer list the
-    conversion reads) in ``model.meta['ann_accuracy']``.
-    """
-    import numpy as np
-
-    from . import ann, convert, datasets
-    layers = ann.to_float_layers(net)
-    train_x, _ = datasets.load_dataset(dataset, "train")
-    test_x, test_y = datasets.load_dataset(dataset, "test")
-    meta = dict(kwargs.pop("meta", {}) or {})
-    correct = convert.ann_forward(layers, test_x).argmax(1) == test_y
-    acc = float(correct.mean())
-    alphas = sorted({l["alpha"] for l in layers if l["type"] == "leaky_relu"})
-    meta.update({"dataset": dataset, "ann_accuracy": acc, "alpha_n": alphas,
-                 "activation": "leaky_relu" if alphas else "relu",
-                 # which test images the ANN got right, packed bits as hex: lets a run on a
-                 # subset compare the SNN with the ANN on exactly the same images
-                 "ann_test_images": len(test_y),
-                 "ann_test_correct": np.packbits(correct).tobytes().hex()})
-    return convert.convert(layers, method, input_shape=train_x.shape[1:], name=name,
-                           calib_images=train_x if method != "aug" else None, meta=meta, **kwargs)

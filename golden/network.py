@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import Conv2d, Dense, Flatten, Model, SumPool
+from .model import Dense, Flatten, Model, SumPool
 from .neuron import fire, integrate
 
 __all__ = ["RunResult", "simulate"]
@@ -83,9 +83,8 @@ def _im2col(x: np.ndarray, k: int) -> np.ndarray:
     return win.transpose(0, 2, 3, 1, 4, 5).reshape(b * (h - k + 1) * (w - k + 1), c * k * k)
 
 
-def _linear(layer, x: np.ndarray) -> np.ndarray:
-    """Exact integer current of a weighted layer for a float64 batch of integer inputs."""
-    wf = layer._wf
+def _linear(layer, wf: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Exact integer current of a weighted layer (float64 weights ``wf``) for integer inputs."""
     if isinstance(layer, Dense):
         return x @ wf.T
     b, _, h, w = x.shape
@@ -115,8 +114,7 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool) -> RunResu
     weighted = [i for i, layer in enumerate(layers) if hasattr(layer, "weight")]
     shapes = model.shapes()
     fanouts = {i: layers[i].fan_out(shapes[i]).reshape(-1).astype(np.float64) for i in weighted}
-    for i in weighted:
-        layers[i]._wf = layers[i].weight.astype(np.float64)
+    wf = {i: layers[i].weight.astype(np.float64) for i in weighted}
     n_out = shapes[-1][0]
     L = len(weighted)
     events = np.zeros((L, T, B), dtype=np.int64)
@@ -126,49 +124,45 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool) -> RunResu
     v = [np.full((B,) + shapes[i + 1], layers[i].neuron.v_init, dtype=np.int64) for i in weighted]
     first = model.first_weighted
     x0 = images.reshape((B,) + shapes[first]).astype(np.float64)  # leading flatten layers
-    i0_current = _linear(layers[first], x0).astype(np.int64)
+    i0_current = _linear(layers[first], wf[first], x0).astype(np.int64)
     synops[0, 0] = (x0 != 0).reshape(B, -1) @ fanouts[first]
     last = weighted[-1]
     membrane_out = model.output == "membrane"
-    try:
-        for t in range(T):
-            x = None
-            li = 0
-            for i in range(first, len(layers)):
-                layer = layers[i]
-                if i == first:
-                    cur = i0_current
-                elif hasattr(layer, "weight"):
-                    xf = x.astype(np.float64)
-                    synops[li, t] = (xf != 0).reshape(B, -1) @ fanouts[i]  # exact: < 2**53
-                    cur = _linear(layer, xf).astype(np.int64)
-                elif isinstance(layer, SumPool):
-                    x = _pool(x, layer.size)
-                    continue
-                elif isinstance(layer, Flatten):
-                    x = x.reshape(B, -1)
-                    continue
-                else:  # pragma: no cover - Model validates layer types
-                    raise TypeError(f"unknown layer {layer!r}")
-                n = layer.neuron
-                if i == last and membrane_out:
-                    v[li] = integrate(v[li], cur, n)
-                    out[t] = v[li]
-                    if traces is not None:
-                        traces[li][t] = v[li]
-                    li += 1
-                    continue
-                o, v[li] = fire(integrate(v[li], cur, n), n)
-                events[li, t] = (o != 0).reshape(B, -1).sum(axis=1)
+    for t in range(T):
+        x = None
+        li = 0
+        for i in range(first, len(layers)):
+            layer = layers[i]
+            if i == first:
+                cur = i0_current
+            elif hasattr(layer, "weight"):
+                xf = x.astype(np.float64)
+                synops[li, t] = (xf != 0).reshape(B, -1) @ fanouts[i]  # exact: < 2**53
+                cur = _linear(layer, wf[i], xf).astype(np.int64)
+            elif isinstance(layer, SumPool):
+                x = _pool(x, layer.size)
+                continue
+            elif isinstance(layer, Flatten):
+                x = x.reshape(B, -1)
+                continue
+            else:  # pragma: no cover - Model validates layer types
+                raise TypeError(f"unknown layer {layer!r}")
+            n = layer.neuron
+            if i == last and membrane_out:
+                v[li] = integrate(v[li], cur, n)
+                out[t] = v[li]
                 if traces is not None:
-                    traces[li][t] = o
-                if i == last:
-                    out[t] = o
-                x = o
+                    traces[li][t] = v[li]
                 li += 1
-    finally:
-        for i in weighted:
-            del layers[i]._wf
+                continue
+            o, v[li] = fire(integrate(v[li], cur, n), n)
+            events[li, t] = (o != 0).reshape(B, -1).sum(axis=1)
+            if traces is not None:
+                traces[li][t] = o
+            if i == last:
+                out[t] = o
+            x = o
+            li += 1
     if membrane_out:
         acc = out
         counts = out[-1].copy()

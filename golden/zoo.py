@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .modelfile import ZOO_DIR, load, save, zoo_manifest, zoo_names
+from .modelfile import ZOO_DIR, save, zoo_manifest, zoo_names
 
 __all__ = ["register", "build", "choose_T", "ann_correct_mask"]
 
@@ -48,7 +48,7 @@ def build(net: str, methods, *, workdir: Path, checkpoint: str | None = None, se
           out_dir: Path = ZOO_DIR, log=sys.stderr) -> list[dict]:
     """Train (or reuse ``checkpoint``), convert, evaluate and write zoo entries; return manifests."""
     from . import ann
-    from .commands import convert_module
+    from .ann import convert_module
     from .datasets import load_dataset
     from .evaluate import evaluate
     workdir.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,10 @@
 """Model files: round trip, and every kind of bad file rejected with the field named."""
 
 import json
-import zipfile
 
 import numpy as np
 import pytest
 
-from augsnn.golden import modelfile
 from augsnn.golden.convert import convert
 from augsnn.golden.modelfile import ModelFileError, load, save
 from augsnn.golden.network import simulate

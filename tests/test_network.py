@@ -4,9 +4,27 @@ import numpy as np
 import pytest
 
 from augsnn.golden.convert import ann_forward, convert
-from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
+from augsnn.golden.model import Dense, Flatten, Model, SumPool
 from augsnn.golden.network import simulate
 from augsnn.golden.neuron import NeuronParams, step
+
+
+def naive_current(layer, x):
+    """Event-driven integer current of a weighted layer."""
+    w = layer.weight.astype(np.int64)
+    if isinstance(layer, Dense):
+        return np.array([sum(int(w[o, j]) * int(x[j]) for j in np.nonzero(x)[0])
+                         for o in range(w.shape[0])], dtype=np.int64)
+    oc, ic, k, _ = w.shape
+    _, h, wd = x.shape
+    out = np.zeros((oc, h - k + 1, wd - k + 1), dtype=np.int64)
+    for c, y, xx in zip(*np.nonzero(x)):  # event-driven: scatter each non-zero input
+        for dy in range(k):
+            for dx in range(k):
+                oy, ox = y - dy, xx - dx
+                if 0 <= oy < h - k + 1 and 0 <= ox < wd - k + 1:
+                    out[:, oy, ox] += w[:, c, dy, dx] * x[c, y, xx]
+    return out
 
 
 def naive_run(model, image, T):
@@ -18,23 +36,7 @@ def naive_run(model, image, T):
     v = {i: np.full(shapes[i + 1], layers[i].neuron.v_init, dtype=np.int64) for i in w_idx}
     x0 = image.reshape(shapes[first]).astype(np.int64)
 
-    def current(layer, x):
-        w = layer.weight.astype(np.int64)
-        if isinstance(layer, Dense):
-            return np.array([sum(int(w[o, j]) * int(x[j]) for j in np.nonzero(x)[0])
-                             for o in range(w.shape[0])], dtype=np.int64)
-        oc, ic, k, _ = w.shape
-        _, h, wd = x.shape
-        out = np.zeros((oc, h - k + 1, wd - k + 1), dtype=np.int64)
-        for c, y, xx in zip(*np.nonzero(x)):  # event-driven: scatter each non-zero input
-            for dy in range(k):
-                for dx in range(k):
-                    oy, ox = y - dy, xx - dx
-                    if 0 <= oy < h - k + 1 and 0 <= ox < wd - k + 1:
-                        out[:, oy, ox] += w[:, c, dy, dx] * x[c, y, xx]
-        return out
-
-    i0 = current(layers[first], x0)
+    i0 = naive_current(layers[first], x0)
     trace = {i: [] for i in w_idx}
     for _ in range(T):
         x = None
@@ -48,7 +50,7 @@ def naive_run(model, image, T):
             if isinstance(layer, Flatten):
                 x = x.reshape(-1)
                 continue
-            cur = i0 if i == first else current(layer, x)
+            cur = i0 if i == first else naive_current(layer, x)
             o, v[i] = step(v[i], cur, layer.neuron)
             trace[i].append(o)
             x = o
@@ -96,9 +98,12 @@ def test_matches_naive_integer_reference(seed, method, coef_bits, pot_bits):
 def test_saturation_really_happens_in_narrow_model():
     rng = np.random.default_rng(4)
     model, _ = random_model(rng, "aug", 4, 12)
-    images = rng.integers(0, 256, (3, 1, 10, 10), dtype=np.uint8)
+    images = rng.integers(0, 256, (3, 1, 10, 10), dtype=np.uint8)  # as in the test above
+    images[0, 0, :5] = 0
     first = model.weighted[0]
     assert model.current_bounds()[0] > first.neuron.v_max  # one step can exceed the range
+    currents = [naive_current(first, im.astype(np.int64)) for im in images]
+    assert max(int(np.abs(c).max()) for c in currents) > first.neuron.v_max  # it saturates
 
 
 def test_decision_ties_go_to_lowest_index_and_accuracy_per_step():
