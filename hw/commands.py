@@ -1,0 +1,93 @@
+"""``augsnn verilog``: write the Verilog of a generated core (sub-command of :mod:`augsnn.cli`).
+
+Layer: ``hw``. Imports nothing heavy at import time: Amaranth is loaded by the handler only.
+
+    augsnn verilog --core --coef-bits 4 --current-bits 16 --pot-bits 24 --theta-p 1000 \\
+        --theta-n 1500 --neurons 1024 --lanes 4 -o neuron_core.v
+
+A positional ``MODEL`` (a model file, SPEC §5) is reserved for the whole-network accelerator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register"]
+
+
+def register(subparsers) -> None:
+    """Add the ``verilog`` sub-command to the CLI's ``subparsers``."""
+    p = subparsers.add_parser(
+        "verilog", help="write generated Verilog (a neuron core with --core)",
+        description="Write the Verilog of a generated core. With --core: one augmented-neuron "
+                    "core (augsnn.hw.neuron_core.NeuronCore) with the parameters below. "
+                    "Generating a whole accelerator from MODEL is not implemented yet.")
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="model file of a converted network (not implemented yet)")
+    p.add_argument("--core", action="store_true", help="write one neuron core")
+    core = p.add_argument_group("neuron core (--core)")
+    core.add_argument("--coef-bits", type=int, metavar="N",
+                      help="signed spike coefficient width, 2..16 (2 = ternary)")
+    core.add_argument("--current-bits", type=int, metavar="N",
+                      help="signed input current width of one lane")
+    core.add_argument("--pot-bits", type=int, metavar="N", help="signed membrane width")
+    core.add_argument("--theta-p", type=int, metavar="N", help="positive threshold")
+    core.add_argument("--theta-n", type=int, metavar="N",
+                      help="negative threshold magnitude (omit for a single threshold)")
+    core.add_argument("--neurons", type=int, default=1, metavar="N",
+                      help="number of neurons (default: %(default)s)")
+    core.add_argument("--lanes", type=int, default=1, metavar="N",
+                      help="parallel lanes, a power of two dividing --neurons "
+                           "(default: %(default)s)")
+    core.add_argument("--v-init", type=int, default=0, metavar="N",
+                      help="membrane at reset and CLEAR (default: %(default)s)")
+    core.add_argument("--acc-bits", type=int, metavar="N",
+                      help="signed width of the bound on a step's input "
+                           "(default: max(current, membrane width))")
+    core.add_argument("--quotient", choices=("auto", "divider", "shift"), default="auto",
+                      help="quotient datapath: a shifter for power-of-two thresholds, else a "
+                           "pipelined divider (auto, the default), or forced")
+    core.add_argument("--readout", action="store_true",
+                      help="emit every row with the membranes on FIRE (test/readout port)")
+    p.add_argument("--name", default="top", help="Verilog top module name (default: %(default)s)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="output file (default: standard output)")
+    p.set_defaults(func=_verilog)
+
+
+def _verilog(args: argparse.Namespace) -> int:
+    from augsnn.cli import CLIError
+
+    if not args.core:
+        if args.model is None:
+            raise CLIError("give a MODEL file or --core")
+        raise CLIError(f"generating an accelerator from a model file ({args.model}) is not "
+                       f"implemented yet; use --core to write one neuron core")
+    if args.model is not None:
+        raise CLIError(f"--core takes no MODEL, not {args.model!r}")
+    missing = [f"--{name.replace('_', '-')}"
+               for name in ("coef_bits", "current_bits", "pot_bits", "theta_p")
+               if getattr(args, name) is None]
+    if missing:
+        raise CLIError(f"--core needs {', '.join(missing)}")
+
+    from amaranth.back import verilog
+
+    from .neuron_core import NeuronCore
+
+    core = NeuronCore(
+        coef_bits=args.coef_bits, current_bits=args.current_bits, pot_bits=args.pot_bits,
+        theta_p=args.theta_p, theta_n=args.theta_n, neurons=args.neurons, lanes=args.lanes,
+        v_init=args.v_init, acc_bits=args.acc_bits,
+        divider={"auto": None, "divider": True, "shift": False}[args.quotient],
+        readout=args.readout)
+    text = verilog.convert(core, name=args.name)
+    if args.output is None or args.output == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "w") as f:
+            f.write(text)
+        print(f"augsnn verilog: wrote {args.output} (latency {core.latency} cycles, "
+              f"{core.lanes} lane(s), {core.depth} rows per lane)", file=sys.stderr)
+    return 0
