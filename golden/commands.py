@@ -5,6 +5,7 @@ Imports nothing heavy at module level: torch is loaded only by ``train`` and ``c
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import sys
 import time
@@ -16,15 +17,22 @@ def _command_line() -> str:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train one of the paper's ANNs (net1..net4) or a topology")
-    p.add_argument("net", help="net1, net2, net3, net4, or a topology string such as 12c5-p2-10")
-    p.add_argument("--dataset", help="mnist | fashion-mnist (default: the net's own)")
+    p = sub.add_parser("train", help="train one of the paper's ANNs (net1..net6) or a topology")
+    p.add_argument("net", help="net1 .. net6, or a topology string such as 12c5-p2-10")
+    p.add_argument("--dataset", help="mnist | fashion-mnist | cifar10 (default: the net's own)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the net's own)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--act", choices=("leaky", "relu"), default="leaky",
                    help="activation: LeakyReLU (Aug/TerMapping) or ReLU (DataNorm baseline)")
     p.add_argument("--alpha", type=float, default=0.125, help="LeakyReLU negative slope")
     p.add_argument("--dropout", type=float, help="dropout after dense hidden layers")
+    p.add_argument("--shift", type=int, help="random +-pixel shifts during training "
+                                             "(default: the net's own, else 2)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the net's own, else 2e-3)")
+    p.add_argument("--in-dropout", type=float,
+                   help="dropout on the input pixels of an MLP (default: the net's own, else 0)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="random left-right flips during training (default: the net's own, else no)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("-o", "--output", required=True, help="checkpoint file to write (.pt)")
     p.set_defaults(func=cmd_train)
@@ -46,9 +54,11 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_convert)
 
     from .evaluate import register_eval
+    from .paper import register as register_paper
     from .zoo import register as register_zoo
     register_eval(sub)
     register_zoo(sub)
+    register_paper(sub)
 
 
 def cmd_train(args) -> int:
@@ -63,6 +73,11 @@ def cmd_train(args) -> int:
     dataset = args.dataset or dataset
     epochs = args.epochs if args.epochs is not None else defaults["epochs"]
     dropout = args.dropout if args.dropout is not None else defaults["dropout"]
+    shift = args.shift if args.shift is not None else defaults.get("shift", 2)
+    lr = args.lr if args.lr is not None else defaults.get("lr", 2e-3)
+    flip = args.flip if args.flip is not None else defaults.get("flip", False)
+    if shift < 0:
+        raise ValueError(f"--shift must be >= 0, not {shift}")
     if epochs < 1:
         raise ValueError(f"--epochs must be >= 1, not {epochs}")
     out = Path(args.output)
@@ -70,18 +85,24 @@ def cmd_train(args) -> int:
         raise FileNotFoundError(f"output folder {out.parent} does not exist")
     train_x, train_y = datasets.load_dataset(dataset, "train")
     test_x, test_y = datasets.load_dataset(dataset, "test")
-    net = ann.build_net(arch, train_x.shape[1:], act=args.act, alpha=args.alpha, dropout=dropout)
+    conv_dropout = defaults.get("conv_dropout", 0.0)
+    in_dropout = args.in_dropout if args.in_dropout is not None else defaults.get("in_dropout", 0.0)
+    net = ann.build_net(arch, train_x.shape[1:], act=args.act, alpha=args.alpha, dropout=dropout,
+                        conv_dropout=conv_dropout, in_dropout=in_dropout)
     print(f"training {arch} on {dataset}: {epochs} epochs, seed {args.seed}", file=sys.stderr)
     t0 = time.time()
     history = ann.train(net, train_x, train_y, epochs=epochs, seed=args.seed,
-                        test=(test_x, test_y))
+                        max_shift=shift, max_lr=lr, flip=flip, test=(test_x, test_y))
     acc = ann.evaluate(net, test_x, test_y)
-    meta = {"dataset": dataset, "seed": args.seed, "epochs": epochs, "test_accuracy": acc,
+    meta = {"dataset": dataset, "seed": args.seed, "epochs": epochs, "shift": shift, "lr": lr,
+            "flip": flip,
+            "dropout": dropout, "test_accuracy": acc,
             "train_seconds": round(time.time() - t0, 1), "command": _command_line(),
             "torch": str(torch.__version__), "threads": args.threads, "history": history}
     tmp = out.with_name(out.name + ".tmp")
     ann.save_checkpoint(tmp, net, arch=arch, input_shape=train_x.shape[1:], act=args.act,
-                        alpha=args.alpha, dropout=dropout, meta=meta)
+                        alpha=args.alpha, dropout=dropout, conv_dropout=conv_dropout,
+                        in_dropout=in_dropout, meta=meta)
     tmp.replace(out)
     print(f"test accuracy {acc * 100:.2f}%; wrote {out}")
     return 0

@@ -4,7 +4,8 @@ The front end (:mod:`augsnn.golden.ann`, torch) turns an ``nn.Sequential`` into 
 layer list used here; everything below is NumPy, so a model from any framework converts once
 it is written as that list:
 
-``{"type": "dense", "weight": (out, in)}``, ``{"type": "conv2d", "weight": (oc, ic, k, k)}``,
+``{"type": "dense", "weight": (out, in)}``, ``{"type": "conv2d", "weight": (oc, ic, k, k)}``
+(optional ``"padding": p``, zero padding on every side, default 0),
 ``{"type": "leaky_relu", "alpha": a}``, ``{"type": "relu"}``, ``{"type": "avgpool",
 "size": 2}``, ``{"type": "flatten"}``. No biases. The ANN's input is ``pixels / 255``.
 
@@ -61,6 +62,13 @@ def check_float_net(layers: list[dict]) -> list[dict]:
                 raise ValueError(f"{where}: weight must be a {want}-d float array, not {w.shape} {w.dtype}")
             if kind == "conv2d" and w.shape[2] != w.shape[3]:
                 raise ValueError(f"{where}: only square kernels are supported, not {w.shape[2:]}")
+            pad = layer.get("padding", 0)
+            if kind == "conv2d" and (isinstance(pad, bool) or not isinstance(pad, int)
+                                     or not 0 <= pad < w.shape[2]):
+                raise ValueError(f"{where}: padding must be an integer in [0, {w.shape[2] - 1}], "
+                                 f"not {pad!r}")
+            if kind == "dense" and "padding" in layer:
+                raise ValueError(f"{where}: only conv2d layers have padding")
             if not np.all(np.isfinite(w)):
                 raise ValueError(f"{where}: weight has non-finite values")
             if layer.get("bias") is not None:
@@ -106,6 +114,9 @@ def _apply(layer, x):
     if kind == "conv2d":
         w = np.asarray(layer["weight"], dtype=np.float32)
         oc, _, k, _ = w.shape
+        p = layer.get("padding", 0)
+        if p:
+            x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
         b, _, h, wd = x.shape
         y = _im2col(x, k) @ w.reshape(oc, -1).T
         return y.reshape(b, h - k + 1, wd - k + 1, oc).transpose(0, 3, 1, 2)
@@ -253,8 +264,9 @@ def convert(layers: list[dict], method: str, *, input_shape, name: str = "model"
                 theta_n = None  # ReLU layer: nothing negative to carry
             else:
                 theta_n = max(1, int(round(theta_p_real / alpha)))
-        cls = Dense if src["type"] == "dense" else Conv2d
-        probe = cls(w_int, NeuronParams(theta_p, theta_n, coef_bits, 62), weight_bits)
+        params = NeuronParams(theta_p, theta_n, coef_bits, 62)
+        probe = (Dense(w_int, params, weight_bits) if src["type"] == "dense" else
+                 Conv2d(w_int, params, weight_bits, int(src.get("padding", 0))))
         out_layers.append(probe)
         shape = probe.out_shape(shape)
         pool_div = 1.0

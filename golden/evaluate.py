@@ -105,27 +105,45 @@ def save_outputs(path, res: RunResult, labels, indices) -> None:
                         events=res.events.sum(axis=1))
 
 
-def plot_accuracy(reports: list[dict], path, *, title: str | None = None) -> None:
-    """Accuracy vs T (log T) for one or more reports, with the ANN accuracy dotted (Fig. 2)."""
+def plot_accuracy(reports: list[dict], path=None, *, title: str | None = None, ax=None,
+                  x: str = "T", marks: list[dict] | None = None) -> None:
+    """Error vs T (log-log) for one or more reports, with the ANN accuracy dotted (Fig. 2).
+
+    With ``x="events"`` the x axis is the cumulative events per image (``events_per_image``
+    of each report; Fig. 3). ``marks``: extra points ``{"x", "accuracy", "label"}`` drawn as
+    stars (e.g. the paper's figure). With ``ax`` the plot goes onto that matplotlib axes and
+    nothing is saved; otherwise a PNG is written to ``path``.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for i, r in enumerate(reports):
+    if x not in ("T", "events"):
+        raise ValueError(f"x must be 'T' or 'events', not {x!r}")
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    for r in reports:
         acc = np.asarray(r["accuracy_per_step"]) * 100
-        line, = ax.plot(np.arange(1, len(acc) + 1), 100 - acc, label=f"{r['model']}")
+        xs = (np.arange(1, len(acc) + 1) if x == "T"
+              else np.maximum(np.asarray(r["events_per_image"][:len(acc)], dtype=float), 1))
+        err = np.maximum(100 - acc, 1e-2)  # a log axis cannot show 0% error
+        line, = ax.plot(xs, err, label=f"{r['model']}")
         if r.get("ann_accuracy") is not None:
-            ax.axhline(100 - r["ann_accuracy"] * 100, ls=":", color=line.get_color())
+            ax.axhline(max(100 - r["ann_accuracy"] * 100, 1e-2), ls=":", color=line.get_color())
+    for m in marks or []:
+        ax.plot([m["x"]], [max(100 - m["accuracy"] * 100, 1e-2)], marker="*", ms=11, ls="none",
+                color=m.get("color", "k"), label=m.get("label"))
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("time steps T")
+    ax.set_xlabel("time steps T" if x == "T" else "events per image")
     ax.set_ylabel("test error (%)")
-    ax.set_title(title or "error vs T (dotted: ANN)")
+    ax.set_title(title or f"error vs {x} (dotted: ANN)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.legend(fontsize="small")
+    if own:
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
 
 
 def register_eval(sub) -> None:

@@ -6,8 +6,9 @@ representation, which is what a model file (:mod:`augsnn.golden.modelfile`) hold
 Layer types (found by name, ``LAYER_TYPES``):
 
 - ``dense``: integer weight ``(out_features, in_features)``, spiking neurons.
-- ``conv2d``: integer weight ``(out_channels, in_channels, k, k)``, valid padding, stride 1,
-  spiking neurons; output ``(out_channels, H-k+1, W-k+1)``.
+- ``conv2d``: integer weight ``(out_channels, in_channels, k, k)``, stride 1, zero padding of
+  ``padding`` pixels on every side (default 0: valid convolution), spiking neurons; output
+  ``(out_channels, H+2*padding-k+1, W+2*padding-k+1)``.
 - ``sumpool``: ``size x size`` sum of spike coefficients, stride ``size`` (odd edges are
   dropped, as ``torch.nn.AvgPool2d`` does); the ``1/size**2`` of average pooling is folded
   into the next layer's weights at conversion time.
@@ -52,23 +53,35 @@ class Conv2d:
     weight: np.ndarray
     neuron: NeuronParams
     weight_bits: int
+    padding: int = 0
     type = "conv2d"
+
+    def __post_init__(self):
+        k = self.weight.shape[-1]
+        if isinstance(self.padding, (bool, np.bool_)) or not isinstance(self.padding, (int, np.integer)) \
+                or not 0 <= self.padding < k:
+            raise ValueError(f"conv2d padding must be an integer in [0, {k - 1}] for kernel {k}, "
+                             f"not {self.padding!r}")
+        self.padding = int(self.padding)
 
     def out_shape(self, in_shape):
         oc, ic, k, _ = self.weight.shape
-        if len(in_shape) != 3 or in_shape[0] != ic or in_shape[1] < k or in_shape[2] < k:
+        p = self.padding
+        if len(in_shape) != 3 or in_shape[0] != ic or in_shape[1] + 2 * p < k \
+                or in_shape[2] + 2 * p < k:
             raise ValueError(
-                f"conv2d layer ({ic} input channels, kernel {k}) cannot take an input of "
-                f"shape {tuple(in_shape)}")
-        return (oc, in_shape[1] - k + 1, in_shape[2] - k + 1)
+                f"conv2d layer ({ic} input channels, kernel {k}, padding {p}) cannot take an "
+                f"input of shape {tuple(in_shape)}")
+        return (oc, in_shape[1] + 2 * p - k + 1, in_shape[2] + 2 * p - k + 1)
 
     def fan_out(self, in_shape) -> np.ndarray:
         oc, _, k, _ = self.weight.shape
         _, h, w = in_shape
+        p = self.padding
 
         def cover(n):  # how many output rows (columns) a given input row (column) feeds
-            idx = np.arange(n)
-            return np.minimum(idx, n - k) - np.maximum(idx - k + 1, 0) + 1
+            idx = np.arange(n) + p  # position in the padded input
+            return np.minimum(idx, n + 2 * p - k) - np.maximum(idx - k + 1, 0) + 1
 
         f = oc * np.outer(cover(h), cover(w))
         return np.broadcast_to(f, in_shape).astype(np.int64)

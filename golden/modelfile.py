@@ -60,10 +60,13 @@ def resolve(model: str | os.PathLike) -> Path:
 def _layer_header(i: int, layer) -> dict:
     if isinstance(layer, (Dense, Conv2d)):
         n = layer.neuron
-        return {"type": layer.type, "weight": f"layers.{i}.weight",
-                "shape": list(layer.weight.shape), "weight_bits": int(layer.weight_bits),
-                "theta_p": n.theta_p, "theta_n": n.theta_n, "coef_bits": n.coef_bits,
-                "pot_bits": n.pot_bits, "v_init": n.v_init}
+        h = {"type": layer.type, "weight": f"layers.{i}.weight",
+             "shape": list(layer.weight.shape), "weight_bits": int(layer.weight_bits),
+             "theta_p": n.theta_p, "theta_n": n.theta_n, "coef_bits": n.coef_bits,
+             "pot_bits": n.pot_bits, "v_init": n.v_init}
+        if isinstance(layer, Conv2d) and layer.padding:
+            h["padding"] = layer.padding  # optional field, written only when non-zero
+        return h
     if isinstance(layer, SumPool):
         return {"type": "sumpool", "size": layer.size}
     return {"type": "flatten"}
@@ -142,8 +145,13 @@ def _layer(i: int, h, arrays: dict, used: set):
         neuron = NeuronParams(theta_p, theta_n, coef_bits, pot_bits, v_init)
     except ValueError as exc:
         raise ModelFileError(f"{where}: {exc}") from None
-    cls = Dense if kind == "dense" else Conv2d
-    return cls(w.astype(np.int16 if bits > 8 else np.int8), neuron, bits)
+    w = w.astype(np.int16 if bits > 8 else np.int8)
+    if kind == "dense":
+        if "padding" in h:
+            raise ModelFileError(f"{where}.padding: only conv2d layers have padding")
+        return Dense(w, neuron, bits)
+    padding = _int(h, "padding", where, 0, shape[2] - 1) if "padding" in h else 0
+    return Conv2d(w, neuron, bits, padding)
 
 
 def load(model: str | os.PathLike) -> Model:

@@ -5,10 +5,11 @@ spikes layer ``l-1`` fired in the same step. The first weighted layer receives t
 constant current every step (``uint8`` pixels times integer weights), computed once per
 image. Neuron arithmetic is :mod:`augsnn.golden.neuron`'s.
 
-Exactness: currents are dot products of integers, computed with float64 BLAS. Every product
+Exactness: currents are dot products of integers, computed with float BLAS. Every product
 and partial sum is an integer of magnitude at most the layer's static bound
-(:meth:`Model.current_bounds`); :func:`simulate` refuses a model whose bound reaches
-``2**53``, so every float64 operation is exact and the result equals integer arithmetic.
+(:meth:`Model.current_bounds`); a layer whose bound is below ``2**24`` is computed in float32
+(twice as fast), any other in float64, and :func:`simulate` refuses a model whose bound
+reaches ``2**53``, so every float operation is exact and the result equals integer arithmetic.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .neuron import fire, integrate
 __all__ = ["RunResult", "simulate"]
 
 _EXACT = 2 ** 53
+_EXACT32 = 2 ** 24  # float32 holds every integer of magnitude <= 2**24 exactly
 
 
 @dataclass
@@ -87,6 +89,9 @@ def _linear(layer, wf: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Exact integer current of a weighted layer (float64 weights ``wf``) for integer inputs."""
     if isinstance(layer, Dense):
         return x @ wf.T
+    if layer.padding:
+        p = layer.padding
+        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
     b, _, h, w = x.shape
     oc, _, k, _ = layer.weight.shape
     y = _im2col(x, k) @ wf.reshape(oc, -1).T
@@ -114,7 +119,10 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool) -> RunResu
     weighted = [i for i, layer in enumerate(layers) if hasattr(layer, "weight")]
     shapes = model.shapes()
     fanouts = {i: layers[i].fan_out(shapes[i]).reshape(-1).astype(np.float64) for i in weighted}
-    wf = {i: layers[i].weight.astype(np.float64) for i in weighted}
+    # per layer the narrowest float type in which every product and partial sum is exact
+    ftype = {i: np.float32 if b < _EXACT32 else np.float64
+             for i, b in zip(weighted, model.current_bounds())}
+    wf = {i: layers[i].weight.astype(ftype[i]) for i in weighted}
     n_out = shapes[-1][0]
     L = len(weighted)
     events = np.zeros((L, T, B), dtype=np.int64)
@@ -123,9 +131,9 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool) -> RunResu
     traces = [np.zeros((T, B) + shapes[i + 1], dtype=np.int64) for i in weighted] if trace else None
     v = [np.full((B,) + shapes[i + 1], layers[i].neuron.v_init, dtype=np.int64) for i in weighted]
     first = model.first_weighted
-    x0 = images.reshape((B,) + shapes[first]).astype(np.float64)  # leading flatten layers
+    x0 = images.reshape((B,) + shapes[first]).astype(ftype[first])  # leading flatten layers
     i0_current = _linear(layers[first], wf[first], x0).astype(np.int64)
-    synops[0, 0] = (x0 != 0).reshape(B, -1) @ fanouts[first]
+    synops[0, 0] = (x0 != 0).reshape(B, -1).astype(np.float64) @ fanouts[first]
     last = weighted[-1]
     membrane_out = model.output == "membrane"
     for t in range(T):
@@ -136,8 +144,8 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool) -> RunResu
             if i == first:
                 cur = i0_current
             elif hasattr(layer, "weight"):
-                xf = x.astype(np.float64)
-                synops[li, t] = (xf != 0).reshape(B, -1) @ fanouts[i]  # exact: < 2**53
+                xf = x.astype(ftype[i])
+                synops[li, t] = (x != 0).reshape(B, -1).astype(np.float64) @ fanouts[i]  # exact: < 2**53
                 cur = _linear(layer, wf[i], xf).astype(np.int64)
             elif isinstance(layer, SumPool):
                 x = _pool(x, layer.size)

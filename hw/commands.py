@@ -1,11 +1,14 @@
-"""``augsnn verilog``: write the Verilog of a generated core (sub-command of :mod:`augsnn.cli`).
+"""``augsnn verilog``: write generated Verilog (sub-command of :mod:`augsnn.cli`).
 
 Layer: ``hw``. Imports nothing heavy at import time: Amaranth is loaded by the handler only.
 
     augsnn verilog --core --coef-bits 4 --current-bits 16 --pot-bits 24 --theta-p 1000 \\
         --theta-n 1500 --neurons 1024 --lanes 4 -o neuron_core.v
 
-A positional ``MODEL`` (a model file, SPEC §5) is reserved for the whole-network accelerator.
+    augsnn verilog net2-aug --lanes 8 -o build/net2.v
+
+A positional ``MODEL`` (a model file or zoo name, SPEC §5) writes the whole-network
+accelerator (:mod:`augsnn.hw.accelerator`) and its weight memories (``$readmemh`` files).
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ __all__ = ["register"]
 def register(subparsers) -> None:
     """Add the ``verilog`` sub-command to the CLI's ``subparsers``."""
     p = subparsers.add_parser(
-        "verilog", help="write generated Verilog (a neuron core with --core)",
-        description="Write the Verilog of a generated core. With --core: one augmented-neuron "
-                    "core (augsnn.hw.neuron_core.NeuronCore) with the parameters below. "
-                    "Generating a whole accelerator from MODEL is not implemented yet.")
+        "verilog", help="write generated Verilog: a network accelerator (MODEL) or a neuron core",
+        description="Write generated Verilog. With MODEL (a model file or zoo name): the "
+                    "whole-network accelerator, with its weight memories as $readmemh files "
+                    "beside the output. With --core: one augmented-neuron core "
+                    "(augsnn.hw.neuron_core.NeuronCore) with the parameters below.")
     p.add_argument("model", nargs="?", metavar="MODEL",
-                   help="model file of a converted network (not implemented yet)")
+                   help="model file or zoo name of a converted network (net2-aug, ...)")
     p.add_argument("--core", action="store_true", help="write one neuron core")
     core = p.add_argument_group("neuron core (--core)")
     core.add_argument("--coef-bits", type=int, metavar="N",
@@ -37,9 +41,11 @@ def register(subparsers) -> None:
                       help="negative threshold magnitude (omit for a single threshold)")
     core.add_argument("--neurons", type=int, default=1, metavar="N",
                       help="number of neurons (default: %(default)s)")
-    core.add_argument("--lanes", type=int, default=1, metavar="N",
-                      help="parallel lanes, a power of two dividing --neurons "
-                           "(default: %(default)s)")
+    p.add_argument("--lanes", type=int, metavar="N",
+                   help="parallel lanes (accelerator: synaptic updates per cycle, default 8; "
+                        "core: a power of two dividing --neurons, default 1)")
+    p.add_argument("--memory-budget-bits", type=int, metavar="N",
+                   help="accelerator: refuse a model whose memories need more bits than this")
     core.add_argument("--v-init", type=int, default=0, metavar="N",
                       help="membrane at reset and CLEAR (default: %(default)s)")
     core.add_argument("--acc-bits", type=int, metavar="N",
@@ -62,8 +68,7 @@ def _verilog(args: argparse.Namespace) -> int:
     if not args.core:
         if args.model is None:
             raise CLIError("give a MODEL file or --core")
-        raise CLIError(f"generating an accelerator from a model file ({args.model}) is not "
-                       f"implemented yet; use --core to write one neuron core")
+        return _accelerator(args)
     if args.model is not None:
         raise CLIError(f"--core takes no MODEL, not {args.model!r}")
     missing = [f"--{name.replace('_', '-')}"
@@ -78,7 +83,8 @@ def _verilog(args: argparse.Namespace) -> int:
 
     core = NeuronCore(
         coef_bits=args.coef_bits, current_bits=args.current_bits, pot_bits=args.pot_bits,
-        theta_p=args.theta_p, theta_n=args.theta_n, neurons=args.neurons, lanes=args.lanes,
+        theta_p=args.theta_p, theta_n=args.theta_n, neurons=args.neurons,
+        lanes=1 if args.lanes is None else args.lanes,
         v_init=args.v_init, acc_bits=args.acc_bits,
         divider={"auto": None, "divider": True, "shift": False}[args.quotient],
         readout=args.readout)
@@ -90,4 +96,25 @@ def _verilog(args: argparse.Namespace) -> int:
             f.write(text)
         print(f"augsnn verilog: wrote {args.output} (latency {core.latency} cycles, "
               f"{core.lanes} lane(s), {core.depth} rows per lane)", file=sys.stderr)
+    return 0
+
+
+def _accelerator(args: argparse.Namespace) -> int:
+    from augsnn.cli import CLIError
+    from augsnn.golden.modelfile import load
+
+    if args.output is None or args.output == "-":
+        raise CLIError("an accelerator needs -o FILE.v (its weight memories go beside it)")
+    model = load(args.model)
+
+    from .accelerator import write_verilog
+
+    lanes = 8 if args.lanes is None else args.lanes
+    options = {}
+    if args.memory_budget_bits is not None:
+        options["memory_budget_bits"] = args.memory_budget_bits
+    out = write_verilog(model, args.output, lanes=lanes, name=args.name, **options)
+    print(out["plan"].summary())
+    print(f"augsnn verilog: wrote {out['verilog']} and {len(out['hex'])} weight memory file(s) "
+          f"({', '.join(str(h) for h in out['hex'])})", file=sys.stderr)
     return 0

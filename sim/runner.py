@@ -116,7 +116,8 @@ def build(sources, *, build_dir, toplevel: str = "top", build_args=SIM_BUILD_ARG
 
 
 def run(runner, *, test_module: str, build_dir, config: dict, toplevel: str = "top",
-        name: str = "run", testcase=None, seed: int | None = None) -> dict:
+        name: str = "run", testcase=None, seed: int | None = None,
+        extra_env: dict | None = None, log_file=None) -> dict:
     """Run the cocotb ``test_module`` on a built design; return the results it saved.
 
     Parameters
@@ -135,6 +136,10 @@ def run(runner, *, test_module: str, build_dir, config: dict, toplevel: str = "t
         Only these cocotb tests of the module.
     seed : int, optional
         cocotb's random seed.
+    extra_env : dict, optional
+        More environment variables for the simulator (e.g. ``COCOTB_LOG_LEVEL``).
+    log_file : path, optional
+        Send the simulator's output to this file instead of the terminal.
 
     Raises
     ------
@@ -148,12 +153,13 @@ def run(runner, *, test_module: str, build_dir, config: dict, toplevel: str = "t
     xml_path = build_dir / f"{name}.results.xml"
     config_path.write_text(json.dumps(config))
     results_path.unlink(missing_ok=True)
-    env = {_CONFIG_ENV: str(config_path), _RESULTS_ENV: str(results_path)}
+    env = {**(extra_env or {}), _CONFIG_ENV: str(config_path), _RESULTS_ENV: str(results_path)}
     failure = None
     try:
         runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                     build_dir=build_dir,
-                    extra_env=env, results_xml=str(xml_path), testcase=testcase, seed=seed)
+                    extra_env=env, results_xml=str(xml_path), testcase=testcase, seed=seed,
+                    log_file=log_file)
     except SystemExit as exc:   # cocotb_tools exits on failing tests when run under pytest
         failure = f"cocotb exited with status {exc.code}"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}

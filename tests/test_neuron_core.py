@@ -131,9 +131,8 @@ def test_cli_writes_core_verilog(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["verilog", "net.npz"],
-     "augsnn verilog: error: generating an accelerator from a model file (net.npz) is not "
-     "implemented yet; use --core to write one neuron core"),
+    (["verilog", "net2-aug", "--core"],
+     "augsnn verilog: error: --core takes no MODEL, not 'net2-aug'"),
     (["verilog"], "augsnn verilog: error: give a MODEL file or --core"),
     (["verilog", "--core", "--coef-bits", "4"],
      "augsnn verilog: error: --core needs --current-bits, --pot-bits, --theta-p"),

@@ -1,0 +1,134 @@
+"""Memories of the accelerator as explicit, swappable modules.
+
+Layer: ``hw`` (Amaranth). The weight memories of a large model (Net1: 2.4 M weights) must
+not become millions of Verilog statements, so by default a :class:`Rom` is an instance of a
+small hand-written Verilog module (:data:`ROM_VERILOG`, ``augsnn_rom``) that loads a
+``$readmemh`` file; :func:`write_hex` writes that file. ``backend="memory"`` makes it an
+Amaranth :class:`~amaranth.lib.memory.Memory` with its contents inline instead (small models,
+or Amaranth's own simulator, which cannot run a Verilog instance). A board flow (iCE40
+SPRAM, ECP5 EBR) swaps the module without touching the datapath: the port contract is
+``addr``/``en`` in, ``data`` out one cycle later, held while ``en`` is low.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from amaranth.hdl import ClockSignal, Instance, Module, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["Rom", "ROM_MODULE", "ROM_VERILOG", "pack_words", "write_hex"]
+
+#: Name of the Verilog ROM module.
+ROM_MODULE = "augsnn_rom"
+
+#: The Verilog ROM module: synchronous read with enable, contents from a ``$readmemh`` file.
+ROM_VERILOG = f"""\
+// Read-only memory of the augsnn accelerator: synchronous read with enable, contents from
+// the $readmemh file INIT_FILE (one hexadecimal word per line, word 0 first).
+module {ROM_MODULE} #(
+    parameter integer WIDTH = 8,
+    parameter integer DEPTH = 2,
+    parameter integer ABITS = 1,
+    parameter INIT_FILE = "rom.hex"
+) (
+    input wire clk,
+    input wire en,
+    input wire [ABITS-1:0] addr,
+    output reg [WIDTH-1:0] data
+);
+    reg [WIDTH-1:0] mem [0:(1 << ABITS) - 1];
+    initial begin
+        $readmemh(INIT_FILE, mem, 0, DEPTH - 1);
+    end
+    always @(posedge clk) begin
+        if (en) begin
+            data <= mem[addr];
+        end
+    end
+endmodule
+"""
+
+
+def pack_words(words: np.ndarray, width: int) -> list[int]:
+    """Pack ``(depth, lanes)`` signed lane values of ``width`` bits into words (lane 0 at LSB)."""
+    words = np.asarray(words, dtype=np.int64)
+    depth, lanes = words.shape
+    unsigned_ = words & ((1 << width) - 1)
+    if lanes * width <= 63:
+        shifts = (np.arange(lanes, dtype=np.int64) * width)
+        return (unsigned_ << shifts).sum(axis=1).tolist()
+    out = []
+    for row in unsigned_.tolist():
+        value = 0
+        for k, lane in enumerate(row):
+            value |= lane << (k * width)
+        out.append(value)
+    return out
+
+
+def write_hex(path, words: list[int], width: int) -> Path:
+    """Write ``words`` as a ``$readmemh`` file (one ``width``-bit hex word per line)."""
+    path = Path(path)
+    digits = max(1, (width + 3) // 4)
+    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
+    return path
+
+
+class Rom(wiring.Component):
+    """A read-only memory: ``data`` is the word at ``addr`` one cycle after ``en``.
+
+    Parameters
+    ----------
+    width, depth : int
+        Word width and number of words.
+    words : list of int
+        Contents (``width``-bit unsigned words).
+    backend : str
+        ``"readmemh"``: an instance of :data:`ROM_MODULE` reading ``init_file``;
+        ``"memory"``: an Amaranth ``Memory`` with the contents inline.
+    init_file : str
+        Path of the hex file written in the Verilog (``readmemh`` backend).
+
+    Members
+    -------
+    addr : In(addr_bits)
+    en : In(1)
+        Read enable; ``data`` holds while it is low.
+    data : Out(width)
+    """
+
+    def __init__(self, *, width: int, depth: int, words, backend: str = "readmemh",
+                 init_file: str = "rom.hex"):
+        if backend not in ("readmemh", "memory"):
+            raise ValueError(f"ROM backend must be 'readmemh' or 'memory', not {backend!r}")
+        self._width, self._depth = int(width), int(depth)
+        self._words = words
+        self._backend = backend
+        self._init_file = str(init_file)
+        self._addr_bits = max(1, (self._depth - 1).bit_length())
+        super().__init__({"addr": In(self._addr_bits), "en": In(1), "data": Out(self._width)})
+
+    width = property(lambda self: self._width)
+    depth = property(lambda self: self._depth)
+    addr_bits = property(lambda self: self._addr_bits)
+    init_file = property(lambda self: self._init_file)
+
+    def elaborate(self, platform):
+        m = Module()
+        if self._backend == "readmemh":
+            m.submodules.rom = Instance(
+                ROM_MODULE,
+                p_WIDTH=self._width, p_DEPTH=self._depth, p_ABITS=self._addr_bits,
+                p_INIT_FILE=self._init_file,
+                i_clk=ClockSignal("sync"), i_en=self.en, i_addr=self.addr, o_data=self.data)
+        else:
+            depth = max(2, self._depth)
+            init = list(self._words) + [0] * (depth - len(self._words))
+            m.submodules.mem = mem = memory.Memory(shape=unsigned(self._width), depth=depth,
+                                                   init=init)
+            rd = mem.read_port()
+            m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(self.en), self.data.eq(rd.data)]
+        return m

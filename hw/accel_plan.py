@@ -1,0 +1,363 @@
+"""Plan of a whole-network accelerator: layouts, widths and memory images, checked up front.
+
+Layer: ``hw``. Plain Python and NumPy (no Amaranth): everything the RTL generator
+(:mod:`augsnn.hw.accelerator`) and the testbench (:mod:`augsnn.sim.accelerator`) need to agree
+on is computed here once, from a :class:`~augsnn.golden.model.Model`, and a model the
+generator cannot build is refused here, before any elaboration, with a ``ValueError`` that
+names the layer and the value.
+
+Neuron layout of a weighted layer with ``OC`` output channels (dense: ``OC`` outputs, one
+position), output ``OH x OW`` and ``lanes`` lanes: ``G = ceil(OC / lanes)`` rows per output
+position, channel stride ``Cs = G * lanes``, neuron ``n = (oy * OW + ox) * Cs + oc``, which the
+:class:`~augsnn.hw.neuron_core.NeuronCore` keeps in lane ``n % lanes``, row ``n // lanes``. The
+``Cs - OC`` padding neurons of a position (only when ``lanes`` does not divide ``OC``) have
+zero weights and their spikes are dropped.
+
+Weight memory (one word of ``lanes`` weights per address, lane ``k`` at bits
+``k*weight_bits``): conv ``word[((c*k + dy)*k + dx)*G + g][k'] = W[g*lanes + k', c, dy, dx]``;
+dense ``word[j*G + g][k'] = W[g*lanes + k', j]``, ``j`` the flatten (C, H, W) index of the
+input. Padding lanes hold 0.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
+from augsnn.golden.neuron import NeuronParams
+
+__all__ = ["LayerPlan", "AccelPlan", "plan", "signed_bits", "unsigned_bits", "MAX_LANES",
+           "T_BITS", "WORD_BITS"]
+
+#: Largest lane count.
+MAX_LANES = 64
+#: Width of the run-time step count ``T`` in the image header (two bytes).
+T_BITS = 16
+#: Width of a result word (class, counts, events, cycles).
+WORD_BITS = 32
+
+
+def signed_bits(magnitude: int) -> int:
+    """Signed width that holds every integer in ``[-magnitude, magnitude]``."""
+    return int(magnitude).bit_length() + 1
+
+
+def unsigned_bits(maximum: int) -> int:
+    """Unsigned width that holds ``0 .. maximum`` (at least 1)."""
+    return max(1, int(maximum).bit_length())
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """How one weighted layer is laid out in the accelerator.
+
+    Members
+    -------
+    number : int
+        Weighted-layer number (0 = first).
+    index : int
+        Position in ``model.layers``.
+    kind : str
+        ``conv2d`` or ``dense``.
+    grid : tuple
+        ``(C, H, W)`` of the input events (the input before any flatten; a 1-d input of
+        ``N`` values is ``(N, 1, 1)``).
+    out_channels, out_h, out_w, k : int
+        Output channels (dense: outputs), output size (dense: 1 x 1) and kernel (dense: 1).
+    padding : int
+        Zero padding of a conv layer on every side (0: valid convolution).
+    groups : int
+        Rows per output position, ``ceil(out_channels / lanes)``.
+    rows : int
+        NeuronCore rows, ``out_h * out_w * groups``.
+    in_max : int
+        Largest input coefficient magnitude (255 for the first layer; ``M`` of the layer
+        before times the pooling window size otherwise).
+    in_bits : int
+        Signed width of an input coefficient.
+    product_bits : int
+        Signed width of one lane's ``weight * coefficient``.
+    bound : int
+        The layer's static bound on ``|I|`` (``Model.current_bounds``).
+    acc_bits, current_bits : int
+        NeuronCore accumulator and per-beat current widths.
+    pool : int
+        Size of the (merged) sum-pooling applied to this layer's output, 1 for none.
+    """
+
+    number: int
+    index: int
+    kind: str
+    grid: tuple
+    out_channels: int
+    out_h: int
+    out_w: int
+    k: int
+    padding: int
+    lanes: int
+    groups: int
+    weight_bits: int
+    in_max: int
+    in_bits: int
+    product_bits: int
+    bound: int
+    acc_bits: int
+    current_bits: int
+    neuron: NeuronParams
+    pool: int
+    weight: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def rows(self) -> int:
+        return self.out_h * self.out_w * self.groups
+
+    @property
+    def neurons(self) -> int:
+        """Neurons in the core, padding included."""
+        return self.rows * self.lanes
+
+    @property
+    def real_neurons(self) -> int:
+        return self.out_channels * self.out_h * self.out_w
+
+    @property
+    def stride(self) -> int:
+        """Channel stride ``Cs`` of the neuron layout."""
+        return self.groups * self.lanes
+
+    @property
+    def padded(self) -> bool:
+        return self.stride != self.out_channels
+
+    @property
+    def rom_depth(self) -> int:
+        c, h, w = self.grid
+        if self.kind == "dense":
+            return c * h * w * self.groups
+        return c * self.k * self.k * self.groups
+
+    @property
+    def rom_width(self) -> int:
+        return self.lanes * self.weight_bits
+
+    @property
+    def pooled_h(self) -> int:
+        return self.out_h // self.pool
+
+    @property
+    def pooled_w(self) -> int:
+        return self.out_w // self.pool
+
+    @property
+    def out_max(self) -> int:
+        """Largest coefficient magnitude this layer passes on (after its pooling)."""
+        return self.neuron.M * self.pool * self.pool
+
+    @property
+    def wide_bits(self) -> int:
+        """Stored width of one neuron in the NeuronCore."""
+        return max(self.neuron.pot_bits, self.acc_bits) + 1
+
+    def rom_words(self) -> np.ndarray:
+        """The weight memory image, ``(rom_depth, lanes)`` int64 (layout in the module doc)."""
+        w = self.weight.astype(np.int64)
+        oc, L, G = self.out_channels, self.lanes, self.groups
+        pad = G * L - oc
+        if self.kind == "dense":
+            w = np.concatenate([w, np.zeros((pad, w.shape[1]), np.int64)]) if pad else w
+            # (G, L, IN) -> (IN, G, L)
+            return w.reshape(G, L, -1).transpose(2, 0, 1).reshape(-1, L)
+        if pad:
+            w = np.concatenate([w, np.zeros((pad,) + w.shape[1:], np.int64)])
+        ic, k = w.shape[1], w.shape[2]
+        # (G, L, IC, k, k) -> (IC, k, k, G, L)
+        return w.reshape(G, L, ic, k, k).transpose(2, 3, 4, 0, 1).reshape(-1, L)
+
+    def neuron_index(self) -> np.ndarray:
+        """Core neuron index of every real neuron, shaped like the layer's output."""
+        oc = np.arange(self.out_channels)[:, None, None]
+        oy = np.arange(self.out_h)[None, :, None]
+        ox = np.arange(self.out_w)[None, None, :]
+        idx = (oy * self.out_w + ox) * self.stride + oc
+        return idx if self.kind == "conv2d" else idx.reshape(-1)
+
+
+@dataclass(frozen=True)
+class AccelPlan:
+    """Everything the generator builds, checked (see :func:`plan`)."""
+
+    name: str
+    lanes: int
+    input_shape: tuple
+    grid: tuple
+    layers: tuple
+    n_classes: int
+    memory: dict
+
+    @property
+    def pixels(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    @property
+    def result_words(self) -> int:
+        """Words of one result: class, counts, events per layer, cycles."""
+        return 1 + self.n_classes + len(self.layers) + 1
+
+    def summary(self) -> str:
+        lines = [f"{self.name}: {self.lanes} lanes, {self.pixels} pixels in, "
+                 f"{self.n_classes} classes out, on-chip memory {self.memory['total']} bits"]
+        for lp in self.layers:
+            pool = f", sum-pool {lp.pool}" if lp.pool > 1 else ""
+            lines.append(
+                f"  L{lp.number} {lp.kind:6s} {lp.out_channels}x{lp.out_h}x{lp.out_w} "
+                f"({lp.rows} rows x {lp.lanes} lanes{', padded' if lp.padded else ''}), "
+                f"weights {lp.rom_depth}x{lp.rom_width}b, input coef <= {lp.in_max}, "
+                f"product {lp.product_bits}b, acc {lp.acc_bits}b{pool}")
+        return "\n".join(lines)
+
+
+def _check_int(what: str, value, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be an integer, not {value!r}")
+    value = int(value)
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{what} must be an integer between {minimum} and {maximum}, "
+                         f"not {value!r}")
+    return value
+
+
+def plan(model: Model, *, lanes: int = 8, padding: bool = True,
+         memory_budget_bits: int | None = None) -> AccelPlan:
+    """Check that the accelerator can be built for ``model`` and lay it out.
+
+    Parameters
+    ----------
+    model : Model
+    lanes : int
+        Parallel synaptic updates (and NeuronCore lanes) per layer: a power of two, 1..64.
+    padding : bool
+        Pad a layer whose output channels (dense: outputs) ``lanes`` does not divide with
+        idle neurons; ``False`` refuses such a layer instead.
+    memory_budget_bits : int or None
+        Refuse a model that needs more on-chip memory bits (weights, membranes, first-layer
+        current, pooling buffers).
+
+    Raises
+    ------
+    TypeError
+        An option of the wrong type.
+    ValueError
+        The model or an option cannot be built; the message names the layer and the value.
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be an augsnn Model, not {model!r}")
+    lanes = _check_int("Lane count", lanes, 1, MAX_LANES)
+    if lanes & (lanes - 1):
+        raise ValueError(f"Lane count must be a power of two, not {lanes!r}")
+    if not isinstance(padding, bool):
+        raise TypeError(f"padding must be a bool, not {padding!r}")
+    if memory_budget_bits is not None:
+        memory_budget_bits = _check_int("Memory budget", memory_budget_bits, 0)
+    if model.output != "spiking":
+        raise ValueError(f"model output {model.output!r} (non-spiking output layer) is not "
+                         f"supported by the accelerator; it needs a spiking output layer")
+    for i, layer in enumerate(model.layers):
+        if not isinstance(layer, (Dense, Conv2d, SumPool, Flatten)):
+            raise ValueError(f"layers[{i}]: layer type {type(layer).__name__!r} is not supported "
+                             f"by the accelerator (dense, conv2d, sumpool, flatten)")
+    last = max(i for i, layer in enumerate(model.layers) if isinstance(layer, (Dense, Conv2d)))
+    if not isinstance(model.layers[last], Dense):
+        raise ValueError(f"layers[{last}]: the output layer must be dense, not "
+                         f"{model.layers[last].type}")
+
+    shapes = model.shapes()
+    bounds = model.current_bounds()
+    in_shape = tuple(model.input_shape)
+    grid = (in_shape + (1, 1))[:3] if len(in_shape) < 3 else in_shape
+    if len(in_shape) == 2:
+        grid = (1,) + in_shape
+
+    layers = []
+    in_max = 255
+    cur_grid = grid
+    weighted = [i for i, layer in enumerate(model.layers) if isinstance(layer, (Dense, Conv2d))]
+    for number, i in enumerate(weighted):
+        layer = model.layers[i]
+        where = f"layers[{i}] ({layer.type})"
+        n = layer.neuron
+        w = np.asarray(layer.weight)
+        wb = _check_int(f"{where}: weight_bits", layer.weight_bits, 2, 16)
+        if w.size and (int(w.max()) > (1 << (wb - 1)) - 1 or int(w.min()) < -(1 << (wb - 1))):
+            raise ValueError(f"{where}: weights [{int(w.min())}, {int(w.max())}] exceed "
+                             f"weight_bits={wb}")
+        if not 2 <= n.coef_bits <= 16:
+            raise ValueError(f"{where}: coef_bits must be between 2 and 16, not {n.coef_bits}")
+        if isinstance(layer, Conv2d):
+            oc, ic, k, k2 = w.shape
+            if k != k2:
+                raise ValueError(f"{where}: the kernel must be square, not {k}x{k2}")
+            out = shapes[i + 1]
+            oh, ow = out[1], out[2]
+            pad = int(getattr(layer, "padding", 0))
+            kind = "conv2d"
+        else:
+            oc, k, oh, ow, pad = w.shape[0], 1, 1, 1, 0
+            kind = "dense"
+        if oc % lanes and not padding:
+            raise ValueError(f"{where}: {lanes} lanes do not divide its {oc} output "
+                             f"{'channels' if kind == 'conv2d' else 'neurons'} (padding=False)")
+        # Sum-pooling after this layer (consecutive pools merge: floor division composes).
+        pool = 1
+        j = i + 1
+        while j < len(model.layers) and not isinstance(model.layers[j], (Dense, Conv2d)):
+            if isinstance(model.layers[j], SumPool):
+                pool *= model.layers[j].size
+            j += 1
+        if pool > 1 and kind == "dense":
+            raise ValueError(f"{where}: sum-pooling after a dense layer is not supported")
+        in_bits = signed_bits(in_max)
+        wmax = int(np.abs(w.astype(np.int64)).max()) if w.size else 0
+        product_bits = max(2, signed_bits(wmax * in_max))
+        bound = int(bounds[number])
+        acc_bits = max(product_bits, signed_bits(bound))
+        if acc_bits > 62:
+            raise ValueError(f"{where}: its current bound {bound} needs a {acc_bits}-bit "
+                             f"accumulator, more than 62 bits")
+        current_bits = acc_bits if number == 0 else product_bits
+        groups = math.ceil(oc / lanes)
+        layers.append(LayerPlan(
+            number=number, index=i, kind=kind, grid=tuple(int(s) for s in cur_grid),
+            out_channels=int(oc), out_h=int(oh), out_w=int(ow), k=int(k), padding=pad,
+            lanes=lanes,
+            groups=groups, weight_bits=wb, in_max=in_max, in_bits=in_bits,
+            product_bits=product_bits, bound=bound, acc_bits=acc_bits,
+            current_bits=current_bits, neuron=n, pool=pool, weight=w))
+        if kind == "conv2d":
+            ph, pw = oh // pool, ow // pool
+            if ph < 1 or pw < 1:
+                raise ValueError(f"{where}: sum-pooling {pool} leaves no output of {oh}x{ow}")
+            cur_grid = (oc, ph, pw)
+        else:
+            cur_grid = (oc, 1, 1)
+        in_max = n.M * pool * pool
+
+    memory = {"weights": 0, "membranes": 0, "current": 0, "pooling": 0}
+    for lp in layers:
+        memory["weights"] += lp.rom_depth * lp.rom_width
+        memory["membranes"] += max(2, lp.rows) * lp.lanes * lp.wide_bits
+        if lp.pool > 1:
+            memory["pooling"] += 2 * lp.pooled_w * lp.groups * lp.lanes * signed_bits(lp.out_max)
+    memory["current"] = max(2, layers[0].rows) * lanes * layers[0].acc_bits
+    memory["total"] = sum(memory.values())
+    if memory_budget_bits is not None and memory["total"] > memory_budget_bits:
+        raise ValueError(
+            f"the accelerator for {model.name} needs {memory['total']} bits of on-chip memory "
+            f"(weights {memory['weights']}, membranes {memory['membranes']}, first-layer "
+            f"current {memory['current']}, pooling {memory['pooling']}), more than "
+            f"memory_budget_bits={memory_budget_bits}")
+    return AccelPlan(name=model.name, lanes=lanes, input_shape=in_shape, grid=tuple(grid),
+                     layers=tuple(layers), n_classes=int(shapes[-1][0]), memory=memory)

@@ -1,0 +1,349 @@
+# amaranth: UnusedElaboratable=no
+"""The whole-network accelerator, generated from a model file (docs/accelerator.md).
+
+Layer: ``hw`` (Amaranth). :class:`Accelerator` elaborates one
+:class:`~augsnn.hw.neuron_core.NeuronCore` per weighted layer of a
+:class:`~augsnn.golden.model.Model`, with its weights in read-only memories, event queues
+between the layers, the first layer's input current computed once per image, and the time
+step sequencing of SPEC §3; :func:`write_verilog` writes its Verilog and weight files. The
+layout of neurons and weights and every check are in :mod:`augsnn.hw.accel_plan`; the blocks
+in :mod:`augsnn.hw.accel_units`.
+
+Streams (Verilog names after Amaranth's flattening in brackets):
+
+* ``i`` (``i__valid``, ``i__ready``, ``i__payload[7:0]``): one image per frame of bytes:
+  ``T`` (time steps, two bytes, least significant first; 0 counts as 1), then the
+  ``C*H*W`` pixels in C, H, W order.
+* ``o`` (``o__payload`` = ``{last, data[31:0]}``): one result frame per image, 32-bit
+  words: the class (argmax of the output counts, ties to the lowest index), the
+  ``n_classes`` accumulated output coefficients (signed), the events (non-zero spikes) of
+  every weighted layer, the cycles from the first input byte to the first result word;
+  ``last`` marks the final word.
+* ``trace<l>`` (only with ``trace=True``): the spike beats of core ``l`` as they leave it
+  (NeuronCore output layout: ``index``, ``coef[lanes]``, ``done``), one per cycle at most,
+  without back-pressure (no ``ready``: the receiver takes every beat). For testbenches: the
+  full per-step state of every layer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out, connect
+
+from .accel_mem import ROM_VERILOG, pack_words, write_hex
+from .accel_plan import T_BITS, WORD_BITS, AccelPlan, plan as make_plan
+from .accel_units import (EventSerializer, FanOut, FirstLayer, ProducerWalk, beat_layout,
+                          core_output_layout, event_layout, popcount)
+from .neuron_core import NeuronCore
+
+__all__ = ["Accelerator", "write_verilog", "result_layout", "trace_signature", "plan_for"]
+
+
+def result_layout() -> data.StructLayout:
+    """Payload of the result stream: a 32-bit word and the end-of-frame flag."""
+    return data.StructLayout({"data": unsigned(WORD_BITS), "last": unsigned(1)})
+
+
+def trace_signature(lp) -> wiring.Signature:
+    """A ``trace<l>`` port: ``valid`` and ``payload`` (NeuronCore output), no ``ready``."""
+    return wiring.Signature({"valid": Out(1), "payload": Out(core_output_layout(lp))})
+
+
+def plan_for(model, *, lanes: int = 8, padding: bool = True,
+             memory_budget_bits: int | None = None) -> AccelPlan:
+    """Check ``model`` and lay it out (:func:`augsnn.hw.accel_plan.plan`)."""
+    return make_plan(model, lanes=lanes, padding=padding, memory_budget_bits=memory_budget_bits)
+
+
+class Accelerator(wiring.Component):
+    """Run a converted SNN on images: pixels in, class and spike counts out.
+
+    Parameters
+    ----------
+    model : Model
+        The converted network (``augsnn.golden.modelfile.load``).
+    lanes : int
+        Parallel synaptic updates per layer (and NeuronCore lanes): a power of two, 1..64.
+    padding : bool
+        Pad layers whose channel count ``lanes`` does not divide (``False``: refuse them).
+    memory_budget_bits : int or None
+        Refuse a model needing more on-chip memory bits.
+    trace : bool
+        Add the ``trace<l>`` ports (every layer's spikes, for verification).
+    rom_backend : str
+        ``"readmemh"`` (weight memories read ``rom_files``) or ``"memory"`` (inline).
+    rom_files : list of str
+        The ``$readmemh`` file of each weighted layer, as written in the Verilog (default
+        ``weights<l>.hex``).
+
+    Members
+    -------
+    i : In(stream(unsigned(8)))
+    o : Out(stream(result_layout()))
+    busy : Out(1)
+        An image is in progress (from its first byte to its last result word) or a unit
+        still holds work.
+    trace<l> : Out(stream(NeuronCore output layout of layer l))
+
+    Raises
+    ------
+    TypeError, ValueError
+        The model or an option cannot be built (raised before any elaboration).
+    """
+
+    def __init__(self, model, *, lanes: int = 8, padding: bool = True,
+                 memory_budget_bits: int | None = None, trace: bool = False,
+                 rom_backend: str = "readmemh", rom_files=None):
+        self._plan = plan_for(model, lanes=lanes, padding=padding,
+                              memory_budget_bits=memory_budget_bits)
+        if not isinstance(trace, bool):
+            raise TypeError(f"trace must be a bool, not {trace!r}")
+        if rom_backend not in ("readmemh", "memory"):
+            raise ValueError(f"ROM backend must be 'readmemh' or 'memory', not {rom_backend!r}")
+        self._trace = trace
+        self._rom_backend = rom_backend
+        n = len(self._plan.layers)
+        self._rom_files = [str(f) for f in rom_files] if rom_files is not None else [
+            f"weights{l}.hex" for l in range(n)]
+        if len(self._rom_files) != n:
+            raise ValueError(f"rom_files must name {n} files, not {len(self._rom_files)}")
+        ports = {
+            "i": In(stream.Signature(unsigned(8))),
+            "o": Out(stream.Signature(result_layout())),
+            "busy": Out(1),
+        }
+        if trace:
+            for lp in self._plan.layers:
+                ports[f"trace{lp.number}"] = Out(trace_signature(lp))
+        super().__init__(ports)
+
+    plan = property(lambda self: self._plan)
+    trace = property(lambda self: self._trace)
+    rom_files = property(lambda self: list(self._rom_files))
+
+    def cores(self) -> list[NeuronCore]:
+        """The NeuronCore of each weighted layer (fresh instances, same parameters)."""
+        out = []
+        for lp in self._plan.layers:
+            n = lp.neuron
+            out.append(NeuronCore(
+                coef_bits=n.coef_bits, current_bits=lp.current_bits, pot_bits=n.pot_bits,
+                theta_p=n.theta_p, theta_n=n.theta_n, neurons=lp.neurons, lanes=lp.lanes,
+                v_init=n.v_init, acc_bits=lp.acc_bits))
+        return out
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._plan
+        layers = p.layers
+        nl = len(layers)
+        last = layers[-1]
+
+        cores = self.cores()
+        fans = []
+        for lp, core in zip(layers, cores):
+            m.submodules[f"core{lp.number}"] = core
+            fan = FanOut(lp, rom_backend=self._rom_backend, init_file=self._rom_files[lp.number])
+            m.submodules[f"fanout{lp.number}"] = fan
+            fans.append(fan)
+        m.submodules.first = first = FirstLayer(layers[0], t_bits=T_BITS)
+        connect(m, fans[0].o, first.acc)
+        connect(m, first.o, cores[0].i)
+
+        def core_out(l, ready):
+            """The output of core ``l`` as seen by its consumer, forked to ``trace<l>``."""
+            o = cores[l].o
+            if not self._trace:
+                m.d.comb += o.ready.eq(ready)
+                return o.valid
+            t = getattr(self, f"trace{l}")
+            m.d.comb += [t.payload.eq(o.payload), t.valid.eq(o.valid & ready), o.ready.eq(ready)]
+            return o.valid
+
+        walks = [None]
+        for lp in layers[1:]:
+            prod = layers[lp.number - 1]
+            _, h, w = lp.grid
+            beat = beat_layout(prod.groups, h, w, lp.in_bits, lp.lanes)
+            walk = ProducerWalk(prod, beat)
+            ser = EventSerializer(beat=beat, event=event_layout(lp.grid, lp.in_bits),
+                                  lanes=lp.lanes)
+            m.submodules[f"walk{lp.number}"] = walk
+            m.submodules[f"serial{lp.number}"] = ser
+            m.d.comb += walk.i.payload.eq(cores[prod.number].o.payload)
+            m.d.comb += walk.i.valid.eq(core_out(prod.number, walk.i.ready))
+            connect(m, walk.o, ser.i)
+            connect(m, ser.o, fans[lp.number].i)
+            connect(m, fans[lp.number].o, cores[lp.number].i)
+            walks.append(walk)
+
+        # --- Control: image frame in, steps, result frame out.
+        start = Signal()
+        steps = Signal(T_BITS)
+        t_lo = Signal(8)
+        C, H, W = p.grid
+        pc = Signal(range(max(2, C)))
+        py = Signal(range(max(2, H)))
+        px = Signal(range(max(2, W)))
+        pixels_done = Signal()
+        dones = Signal(T_BITS)
+        cycles = Signal(WORD_BITS)
+        counting = Signal()
+        counts = [Signal(signed(WORD_BITS), name=f"count{n}") for n in range(p.n_classes)]
+        events = [Signal(WORD_BITS, name=f"events{l}") for l in range(nl)]
+        pred = Signal(range(max(2, p.n_classes)))
+        best = Signal(signed(WORD_BITS))
+        an = Signal(range(p.n_classes + 1))
+        word = Signal(range(p.result_words + 1))
+
+        m.d.comb += [
+            first.start.eq(start), first.steps.eq(steps),
+            first.go.eq(pixels_done & ~fans[0].busy & ~first.busy),
+        ]
+        for fan in fans[1:]:
+            m.d.comb += fan.clear.eq(start)
+        with m.If(counting):
+            m.d.sync += cycles.eq(cycles + 1)
+
+        # Pixel events of the first layer.
+        ev = fans[0].i.payload
+        pixel = self.i.payload
+
+        # Output layer: counts, events, steps (its beats come only while running).
+        running = Signal()
+        out_valid = core_out(last.number, running)
+        beat = cores[-1].o.payload
+        take = Signal(name="out_take")
+        m.d.comb += take.eq(out_valid & running)
+        real = Cat((beat.index + k < last.out_channels) & (beat.coef[k] != 0)
+                   for k in range(last.lanes))
+        n_out = popcount(m, real, "out_events")
+        with m.If(take & ~beat.done):
+            for n in range(p.n_classes):
+                r, k = divmod(n, last.lanes)
+                with m.If(beat.index == r * last.lanes):
+                    m.d.sync += counts[n].eq(counts[n] + beat.coef[k])
+            m.d.sync += events[-1].eq(events[-1] + n_out)
+        with m.If(take & beat.done):
+            m.d.sync += dones.eq(dones + 1)
+        for l in range(nl - 1):
+            m.d.sync += events[l].eq(events[l] + walks[l + 1].events)
+
+        idle = Signal()
+        m.d.comb += self.busy.eq(~idle | first.busy
+                                 | Cat(f.busy for f in fans).any()
+                                 | Cat(w.busy for w in walks[1:]).any())
+        counts_a = Array(counts)
+        words = Array([pred, *counts, *events, cycles])
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += [self.i.ready.eq(1), idle.eq(1)]
+                with m.If(self.i.valid):
+                    m.d.comb += start.eq(1)
+                    m.d.sync += [t_lo.eq(pixel), cycles.eq(1), counting.eq(1),
+                                 dones.eq(0), pixels_done.eq(0), pc.eq(0), py.eq(0), px.eq(0)]
+                    m.d.sync += [c.eq(0) for c in counts]
+                    m.d.sync += [e.eq(0) for e in events]
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    tt = Cat(t_lo, pixel)
+                    m.d.sync += steps.eq(Mux(tt == 0, 1, tt))
+                    m.next = "PIXELS"
+            with m.State("PIXELS"):
+                m.d.comb += running.eq(1)
+                m.d.comb += [
+                    self.i.ready.eq(fans[0].i.ready),
+                    fans[0].i.valid.eq(self.i.valid & (pixel != 0)),
+                    ev.c.eq(pc), ev.y.eq(py), ev.x.eq(px), ev.coef.eq(pixel), ev.done.eq(0),
+                ]
+                with m.If(self.i.valid & fans[0].i.ready):
+                    with m.If(px == W - 1):
+                        m.d.sync += px.eq(0)
+                        with m.If(py == H - 1):
+                            m.d.sync += [py.eq(0), pc.eq(pc + 1)]
+                            with m.If(pc == C - 1):
+                                m.d.sync += pixels_done.eq(1)
+                                m.next = "RUN"
+                        with m.Else():
+                            m.d.sync += py.eq(py + 1)
+                    with m.Else():
+                        m.d.sync += px.eq(px + 1)
+            with m.State("RUN"):
+                m.d.comb += running.eq(1)
+                with m.If(dones == steps):
+                    m.d.sync += [an.eq(0), pred.eq(0)]
+                    m.next = "ARGMAX"
+            with m.State("ARGMAX"):
+                with m.If(an == p.n_classes):
+                    m.d.sync += [word.eq(0), counting.eq(0)]
+                    m.next = "RESULT"
+                with m.Else():
+                    value = counts_a[an]
+                    with m.If((an == 0) | (value > best)):
+                        m.d.sync += [best.eq(value), pred.eq(an)]
+                    m.d.sync += an.eq(an + 1)
+            with m.State("RESULT"):
+                m.d.comb += [
+                    self.o.valid.eq(1),
+                    self.o.payload.data.eq(words[word]),
+                    self.o.payload.last.eq(word == p.result_words - 1),
+                ]
+                with m.If(self.o.ready):
+                    m.d.sync += word.eq(word + 1)
+                    with m.If(word == p.result_words - 1):
+                        m.next = "IDLE"
+        return m
+
+
+def write_verilog(model, path, *, lanes: int = 8, name: str = "top", hex_dir=None,
+                  absolute_paths: bool = False, **options) -> dict:
+    """Write the accelerator's Verilog to ``path`` and its weight memories beside it.
+
+    The Verilog file holds the accelerator (top module ``name``) and the ROM module
+    (:data:`~augsnn.hw.accel_mem.ROM_VERILOG`); the weights of weighted layer ``l`` go to
+    ``<stem>_weights<l>.hex`` in ``hex_dir`` (default: the folder of ``path``), named in the
+    Verilog by file name only (relative to the simulator's or synthesiser's working folder)
+    or, with ``absolute_paths=True``, by absolute path.
+
+    Parameters
+    ----------
+    model : Model
+    path : path of the ``.v`` file
+    lanes : int
+    options
+        Further :class:`Accelerator` parameters (``padding``, ``memory_budget_bits``,
+        ``trace``).
+
+    Returns
+    -------
+    dict
+        ``verilog`` (path), ``hex`` (list of paths), ``plan`` (the :class:`AccelPlan`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        The model or an option cannot be built (nothing is written).
+    """
+    from amaranth.back import verilog
+    path = Path(path)
+    hex_dir = Path(hex_dir) if hex_dir is not None else path.parent
+    accel_plan = plan_for(model, lanes=lanes, padding=options.get("padding", True),
+                          memory_budget_bits=options.get("memory_budget_bits"))
+    hex_paths = [hex_dir / f"{path.stem}_weights{lp.number}.hex" for lp in accel_plan.layers]
+    names = [str(h.resolve()) if absolute_paths else h.name for h in hex_paths]
+    accel = Accelerator(model, lanes=lanes, rom_files=names, **options)
+    text = verilog.convert(accel, name=name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hex_dir.mkdir(parents=True, exist_ok=True)
+    for lp, hp in zip(accel_plan.layers, hex_paths):
+        tmp = hp.with_suffix(".hex.tmp")
+        write_hex(tmp, pack_words(lp.rom_words(), lp.weight_bits), lp.rom_width)
+        os.replace(tmp, hp)
+    path.write_text(text + "\n" + ROM_VERILOG)
+    return {"verilog": path, "hex": hex_paths, "plan": accel_plan}

@@ -1,0 +1,124 @@
+"""``augsnn sim``: run the generated accelerator (Verilator) on test images, compare with golden.
+
+Layer: ``sim``. Imports nothing heavy at import time: Amaranth, cocotb and the golden model
+are loaded by the handler only.
+
+    augsnn sim net2-aug --images 200 --lanes 8 --json report.json --save-outputs out.npz
+
+Exit status: 0 when the RTL equals the golden model on every compared value, 1 when there
+are mismatches, 2 on a usage error (bad model, options or data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(subparsers) -> None:
+    """Add the ``sim`` sub-command to the CLI's ``subparsers``."""
+    p = subparsers.add_parser(
+        "sim", help="simulate the generated accelerator (Verilator) against the golden model",
+        description="Generate the accelerator for MODEL, build it with Verilator (cached per "
+                    "model and options), run MNIST test images through it and compare every "
+                    "layer's spikes at every step, the output counts and the class with the "
+                    "golden model; report cycles per image and the efficiency against the "
+                    "lower bound (docs/accelerator.md).")
+    p.add_argument("model", metavar="MODEL", help="model file (.npz) or zoo name (net2-aug, ...)")
+    p.add_argument("--images", type=int, default=20, help="test images (default: %(default)s)")
+    p.add_argument("--offset", type=int, default=0, help="index of the first test image")
+    p.add_argument("--T", type=int, default=None,
+                   help="time steps (default: the model's meta T, else 16)")
+    p.add_argument("--lanes", type=int, default=8,
+                   help="parallel synaptic updates per layer, a power of two (default: "
+                        "%(default)s)")
+    p.add_argument("--no-padding", action="store_true",
+                   help="refuse layers whose channel count the lanes do not divide (default: "
+                        "pad them with idle neurons)")
+    p.add_argument("--memory-budget-bits", type=int, default=None, metavar="N",
+                   help="refuse a model needing more on-chip memory bits")
+    p.add_argument("--dataset", help="data set (default: the model's)")
+    p.add_argument("--no-trace", action="store_true",
+                   help="compare only the results (class, counts, events), not every spike")
+    p.add_argument("--cache-dir", default=None,
+                   help="Verilator build cache (default: $AUGSNN_SIM_CACHE or sim_build/accel)")
+    p.add_argument("--progress", type=int, default=10, metavar="N",
+                   help="print a progress line every N images (0: none)")
+    p.add_argument("--save-outputs", metavar="FILE",
+                   help="write per-image outputs (.npz, the layout of augsnn eval)")
+    p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    p.set_defaults(func=cmd_sim)
+
+
+def _table(report: dict) -> str:
+    lines = [
+        f"{report['model']}: {report['images']} images, T={report['T']}, {report['lanes']} lanes",
+        f"  mismatches: {report['mismatches']} "
+        f"(spikes {report['spike_mismatches']} per layer {report['spike_mismatches_per_layer']}, "
+        f"class {report['class_mismatches']}, counts {report['count_mismatches']}, "
+        f"events {report['event_mismatches']}, steps {report['step_count_errors']}; "
+        f"full state {'compared' if report['full_state_compared'] else 'NOT compared'})",
+        f"  accuracy: RTL {report['accuracy'] * 100:.2f}%, golden "
+        f"{report['golden_accuracy'] * 100:.2f}%" if report.get("accuracy") is not None else
+        "  accuracy: -",
+        f"  cycles/image: {report['cycles_per_image']:,.0f} (min {report['cycles_min']:,}, "
+        f"max {report['cycles_max']:,})",
+        f"  bound/image: {report['bound_per_image']:,.0f} -> efficiency "
+        f"{report['efficiency'] * 100:.1f}% (busiest layer alone: "
+        f"{report['critical_efficiency'] * 100:.1f}%)",
+        f"  synops/image per layer: {[round(s) for s in report['synops_per_image']]}, "
+        f"events/image per layer: {[round(e, 1) for e in report['events_per_image']]}",
+        f"  wall time: build {report['build_seconds']:.0f} s"
+        f"{' (cached)' if report['build_cached'] else ''}, simulation "
+        f"{report['sim_seconds']:.0f} s, golden comparison {report['compare_seconds']:.0f} s",
+    ]
+    for m in report["first_mismatches"][:10]:
+        lines.append(f"  mismatch: {m}")
+    return "\n".join(lines)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from augsnn.golden.evaluate import load_test_images
+    from augsnn.golden.modelfile import load
+    from augsnn.hw.accelerator import plan_for
+
+    from . import accelerator as accel
+
+    model = load(args.model)
+    T = args.T if args.T is not None else int(model.meta.get("T") or 16)
+    if T < 1 or T >= 2 ** 16:
+        raise ValueError(f"--T must be between 1 and 65535, not {T}")
+    if args.images < 1:
+        raise ValueError(f"--images must be >= 1, not {args.images}")
+    for opt in (args.json, args.save_outputs):
+        if opt and not Path(opt).resolve().parent.is_dir():
+            raise FileNotFoundError(f"output folder {Path(opt).parent} does not exist")
+    plan = plan_for(model, lanes=args.lanes, padding=not args.no_padding,
+                    memory_budget_bits=args.memory_budget_bits)   # refuse before any work
+    print(plan.summary(), file=sys.stderr)
+    x, y, idx = load_test_images(model, args.dataset, args.images, args.offset)
+    t0 = time.time()
+    bld = accel.build(model, lanes=args.lanes, trace=not args.no_trace,
+                      padding=not args.no_padding, cache_dir=args.cache_dir)
+    t1 = time.time()
+    run = accel.run_images(model, x, T, args.lanes, build=bld, progress=args.progress)
+    t2 = time.time()
+    report = accel.compare(model, x, run, indices=idx, labels=y)
+    t3 = time.time()
+    report.update(build_seconds=round(t1 - t0, 1), build_cached=bld.cached,
+                  build_dir=str(bld.dir), run_seconds=round(t2 - t1, 1),
+                  compare_seconds=round(t3 - t2, 1), offset=args.offset,
+                  memory_bits=plan.memory)
+    print(_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.save_outputs:
+        accel.save_outputs(args.save_outputs, run, y, idx)
+        print(f"wrote {args.save_outputs}", file=sys.stderr)
+    return 0 if report["mismatches"] == 0 else 1

@@ -1,0 +1,90 @@
+"""``augsnn paper``: the quick run end to end (tiny settings), and its building blocks."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from augsnn.cli import main
+from augsnn.golden import paper
+from augsnn.golden.model import Dense, Model
+from augsnn.golden.modelfile import load
+from augsnn.golden.network import simulate
+from augsnn.golden.neuron import NeuronParams
+
+pytestmark = pytest.mark.mnist
+
+
+def test_cosine_per_step():
+    out = np.zeros((3, 2, 3), dtype=np.int64)
+    out[1, 0] = [2, 0, 0]          # image 0: first spike at step 2, along class 0
+    out[2, 0] = [0, 2, 0]          # then the rate is (2, 2, 0)
+    out[:, 1] = [1, 1, 0]          # image 1: always (t, t, 0)
+    ann = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    cos = paper.cosine_per_step(out, ann)
+    s = 1 / np.sqrt(2)
+    np.testing.assert_allclose(cos, [(0 + s) / 2, (s + s) / 2, (1 + s) / 2])
+
+
+def test_with_neurons_limits_coefficients_and_drops_negative_threshold():
+    rng = np.random.default_rng(0)
+    w1 = rng.integers(-60, 61, (20, 16)).astype(np.int8)
+    w2 = rng.integers(-60, 61, (4, 20)).astype(np.int8)
+    model = Model("m", "aug", (16,), [Dense(w1, NeuronParams(3, 24, 8, 30), 8),
+                                      Dense(w2, NeuronParams(3, 3, 8, 30), 8)])
+    x = rng.integers(0, 256, (50, 16)).astype(np.uint8)
+    m2 = paper.with_neurons(model, coef_bits=2)
+    assert [layer.neuron.M for layer in m2.weighted] == [1, 1]
+    assert np.abs(simulate(m2, x, 6, trace=True).trace[0]).max() == 1
+    assert np.abs(simulate(model, x, 6, trace=True).trace[0]).max() > 1
+    single = paper.with_neurons(model, double=False)
+    assert all(layer.neuron.theta_n is None for layer in single.weighted)
+    assert simulate(single, x, 6, trace=True).trace[0].min() == 0
+    # the source model is untouched
+    assert model.weighted[0].neuron.coef_bits == 8 and model.weighted[0].neuron.theta_n == 24
+
+
+TINY = dataclasses.replace(paper.QUICK, t2_T=30, t2_images=20, f6_aug=(12, 10),
+                           f6_ter=(40, 8), f7_images=10, e_images=10, e_ter_images=6,
+                           train=(1, 400), calib=200)
+
+
+def test_paper_quick_writes_every_section(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(paper, "QUICK", TINY)
+    docs, work = tmp_path / "docs", tmp_path / "work"
+    assert main(["paper", "--quick", "--nets", "net2", "--workdir", str(work), "--docs",
+                 str(docs), "--checkpoints", str(tmp_path / "none"), "--no-progress"]) == 0
+    assert "results.md" in capsys.readouterr().out
+    page = (docs / "results.md").read_text()
+    for head in ("## Table II", "## Table III", "## Table IV", "## Fig. 2", "## Fig. 6",
+                 "## Fig. 7", "## Section E", "## Where we differ", "- machine: ",
+                 "--quick", "**quick**"):
+        assert head in page, head
+    # the paper's numbers sit beside ours
+    assert "| net2 | 99.35% / 99.33% | AugMapping | 99.35% / " in page
+    assert "| net2 | DataNorm (ReLU ANN) | 99.14% / " in page
+    assert "| net5 | 94.13% / — | AugMapping | 93.90% / — | 300 / — |" in page
+    assert paper.NOT_MEASURED in page
+    for name in ("paper_fig2_error_vs_T", "paper_fig3_error_vs_events", "paper_fig6_cosine",
+                 "paper_fig7_maug"):
+        assert (docs / "img" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert f"img/{name}.png" in page
+    # quick checkpoints and converted models are cached in the work folder
+    assert (work / "quick" / "net2.pt").is_file() and (work / "quick" / "net2-relu.pt").is_file()
+    dn = load(work / "quick" / "net2-relu-datanorm-calib200.npz")
+    assert dn.weighted[0].neuron.theta_n is None and dn.meta["calibration_images"] == 200
+    cached = sorted((work / "cache").glob("*.json"))
+    assert len(cached) > 10
+    # a second run reuses every cached result and writes the same tables
+    assert main(["paper", "--quick", "--nets", "net2", "--workdir", str(work), "--docs",
+                 str(docs), "--checkpoints", str(tmp_path / "none"), "--no-progress"]) == 0
+    assert sorted((work / "cache").glob("*.json")) == cached
+    again = (docs / "results.md").read_text()
+    table = page.index("## Table II"), page.index("## Where we differ")
+    assert again[again.index("## Table II"):again.index("## Where we differ")] == \
+        page[table[0]:table[1]]
+
+
+def test_paper_refuses_unknown_net(tmp_path):
+    with pytest.raises(ValueError, match=r"^nets must be among net1, net2, net3, net4, not \['net9'\]$"):
+        paper.run(workdir=tmp_path, docs=tmp_path, nets=("net2", "net9"))
