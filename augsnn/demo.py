@@ -1,8 +1,10 @@
 """``augsnn demo``: the main job on defaults, in a few minutes.
 
-Loads the zoo's Net2 models (AugMapping and TerMapping), runs the golden model on MNIST test
-images, prints accuracy vs T and events, and writes a JSON report and a PNG of error vs T to
-``out/demo/``. Grows with the hardware flow (RTL generation and simulation).
+1. Golden model: the zoo's Net2 models (AugMapping and TerMapping) on MNIST test images;
+   accuracy vs T and events, a JSON report and a PNG of error vs T in ``out/demo/``.
+2. Hardware: the Net2-AugMapping accelerator's Verilog (``out/demo/net2-aug.v`` and its
+   ``$readmemh`` weight files), then a Verilator simulation of a few images compared with the
+   golden model on every layer's spikes at every step (``augsnn sim``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run the main flow on defaults (golden model on the zoo's Net2)")
     p.add_argument("--images", type=int, default=500, help="MNIST test images (default 500)")
+    p.add_argument("--sim-images", type=int, default=5,
+                   help="images simulated on the RTL (default 5; 0 skips the hardware part)")
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     p.set_defaults(func=cmd_demo)
 
@@ -35,4 +39,14 @@ def cmd_demo(args) -> int:
     (out / "golden.json").write_text(json.dumps(reports, indent=1))
     plot_accuracy(reports, out / "error_vs_T.png", title="Net2 on MNIST: error vs T")
     print(f"wrote {out / 'golden.json'} and {out / 'error_vs_T.png'}")
-    return 0
+    if args.sim_images == 0:
+        return 0
+    from augsnn.cli import main as cli
+    print("== accelerator: Verilog for net2-aug (8 lanes)", file=sys.stderr)
+    rc = cli(["verilog", "net2-aug", "--lanes", "8", "-o", str(out / "net2-aug.v")])
+    if rc:
+        return rc
+    print(f"== accelerator: Verilator simulation of {args.sim_images} images vs the golden model",
+          file=sys.stderr)
+    return cli(["sim", "net2-aug", "--lanes", "8", "--images", str(args.sim_images),
+                "--json", str(out / "sim.json")])
