@@ -31,12 +31,13 @@ __all__ = ["NETS", "build_net", "train", "evaluate", "save_checkpoint", "load_ch
 NETS = {
     "net1": ("784-1200-1200-10", "mnist", {"epochs": 12, "dropout": 0.2}),
     "net2": ("12c5-p2-64c5-p2-10", "mnist", {"epochs": 15, "dropout": 0.0}),
-    # Net3/Net4: no pixel shifts for the MLP (shifts cost it several points), 1-pixel shifts
-    # for the CNN, random horizontal flips for both (clothes are left-right symmetric). Net3
-    # reached 89.10% (12 epochs, dropout 0.3) and 89.11% (20 epochs, + flips), below the
-    # paper's 90.18%; hence heavier dropout (input 0.2, hidden 0.5).
-    "net3": ("784-6400-10", "fashion-mnist", {"epochs": 10, "dropout": 0.5, "in_dropout": 0.2,
-                                               "shift": 0, "lr": 1e-3, "flip": True}),
+    # Net3/Net4: no pixel shifts for the MLP (2-pixel shifts held it near 80% for epochs),
+    # 1-pixel shifts for the CNN, random horizontal flips for both (clothes are left-right
+    # symmetric). Measured Net3 test accuracy: 89.10% (12 epochs, dropout 0.3, no flips),
+    # 89.11% (this recipe, 20 epochs), 87.39% (10 epochs, input dropout 0.2 + dropout 0.5),
+    # all below the paper's 90.18%.
+    "net3": ("784-6400-10", "fashion-mnist", {"epochs": 20, "dropout": 0.3, "shift": 0,
+                                               "lr": 1e-3, "flip": True}),
     "net4": ("32c5-p2-64c5-p2-1024-10", "fashion-mnist", {"epochs": 15, "dropout": 0.3,
                                                            "shift": 1, "flip": True}),
     # CIFAR10 (paper Table I; 3x3 convolutions keep the size, padding 1). Not trained here:
