@@ -40,6 +40,10 @@ NETS = {
                                                "lr": 1e-3, "flip": True}),
     "net4": ("32c5-p2-64c5-p2-1024-10", "fashion-mnist", {"epochs": 15, "dropout": 0.3,
                                                            "shift": 1, "flip": True}),
+    # Not in the paper: a network small enough for the iCE40 UP5K board target (its
+    # accelerator fits the 30 EBR blocks; docs/boards.md). Converted with power-of-two
+    # thresholds (zoo.NET_CONVERT): a shifter instead of a divider in each neuron core.
+    "tiny": ("784-10", "mnist", {"epochs": 5, "dropout": 0.0, "shift": 0}),
     # CIFAR10 (paper Table I; 3x3 convolutions keep the size, padding 1). Not trained here:
     # no CIFAR10 data or GPU on these machines. Dropout after every activation that is not
     # followed by pooling (paper, Section III-A).

@@ -30,7 +30,7 @@ import numpy as np
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.neuron import NeuronParams
 
-__all__ = ["LayerPlan", "AccelPlan", "plan", "signed_bits", "unsigned_bits", "MAX_LANES",
+__all__ = ["LayerPlan", "AccelPlan", "plan", "layer_work", "cycle_bound", "signed_bits", "unsigned_bits", "MAX_LANES",
            "T_BITS", "WORD_BITS"]
 
 #: Largest lane count.
@@ -361,3 +361,31 @@ def plan(model: Model, *, lanes: int = 8, padding: bool = True,
             f"memory_budget_bits={memory_budget_bits}")
     return AccelPlan(name=model.name, lanes=lanes, input_shape=in_shape, grid=tuple(grid),
                      layers=tuple(layers), n_classes=int(shapes[-1][0]), memory=memory)
+
+
+def layer_work(plan, synops: np.ndarray, T: int) -> np.ndarray:
+    """Lower bound on each layer's busy cycles per image, ``(L, N)``.
+
+    ``ceil(S_l / lanes) + T * ceil(N_l / lanes)``: its synaptic updates, ``lanes`` per
+    cycle, and one fire pass over its neurons per step.
+    """
+    lanes = plan.lanes
+    per_layer = synops.sum(axis=1)                                   # (L, N)
+    fire = np.array([T * math.ceil(lp.real_neurons / lanes) for lp in plan.layers])
+    return -(-per_layer // lanes) + fire[:, None]
+
+
+def cycle_bound(plan, synops: np.ndarray, T: int) -> np.ndarray:
+    """Lower bound on the cycles of each image (docs/accelerator.md, "Efficiency").
+
+    ``bound = sum over weighted layers l of (ceil(S_l / lanes) + T * ceil(N_l / lanes))``
+    with ``S_l`` the golden model's synops of layer ``l`` over the ``T`` steps (pooled
+    non-zero inputs times their fan-out; the first layer's image current counted once) and
+    ``N_l`` its neurons.
+
+    Parameters
+    ----------
+    synops : int array (L, T, N)
+        ``RunResult.synops``.
+    """
+    return layer_work(plan, synops, T).sum(axis=0)

@@ -197,6 +197,9 @@ class Accelerator(wiring.Component):
         events = [Signal(WORD_BITS, name=f"events{l}") for l in range(nl)]
         pred = Signal(range(max(2, p.n_classes)))
         best = Signal(signed(WORD_BITS))
+        cand = Signal(signed(WORD_BITS))
+        cand_n = Signal(range(max(2, p.n_classes)))
+        cand_valid = Signal()
         an = Signal(range(p.n_classes + 1))
         word = Signal(range(p.result_words + 1))
 
@@ -277,17 +280,18 @@ class Accelerator(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += running.eq(1)
                 with m.If(dones == steps):
-                    m.d.sync += [an.eq(0), pred.eq(0)]
+                    m.d.sync += [an.eq(0), pred.eq(0), cand_valid.eq(0)]
                     m.next = "ARGMAX"
             with m.State("ARGMAX"):
+                # Two stages (a short critical path): fetch counts[an] into a register, then
+                # compare the register with the best so far. Ties keep the lower index.
+                m.d.sync += [cand.eq(counts_a[an]), cand_n.eq(an),
+                             cand_valid.eq(an < p.n_classes), an.eq(an + 1)]
+                with m.If(cand_valid & ((cand_n == 0) | (cand > best))):
+                    m.d.sync += [best.eq(cand), pred.eq(cand_n)]
                 with m.If(an == p.n_classes):
                     m.d.sync += [word.eq(0), counting.eq(0)]
                     m.next = "RESULT"
-                with m.Else():
-                    value = counts_a[an]
-                    with m.If((an == 0) | (value > best)):
-                        m.d.sync += [best.eq(value), pred.eq(an)]
-                    m.d.sync += an.eq(an + 1)
             with m.State("RESULT"):
                 m.d.comb += [
                     self.o.valid.eq(1),

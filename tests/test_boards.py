@@ -1,0 +1,145 @@
+"""Board targets: PLL settings, the serial protocol, the fit check, build files, the UART
+design simulated end to end against the golden model, and (slow) real bitstream builds."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from augsnn.boards.build import build, prepare
+from augsnn.boards.pll import ecp5_pll, ice40_pll
+from augsnn.boards.protocol import answer_bytes, decode_answer, encode_image
+from augsnn.boards.targets import BOARDS, DoesNotFit, blocks_for, fit
+from augsnn.cli import main
+from augsnn.golden.datasets import load_dataset
+from augsnn.golden.modelfile import load, resolve
+
+
+@pytest.fixture(scope="module")
+def net2():
+    return load(resolve("net2-aug"))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load(resolve("tiny-aug"))
+
+
+def test_ice40_pll_matches_icepll():
+    # icepll -i 12 -o 30: DIVR=0 DIVF=79 DIVQ=5 FILTER_RANGE=1, 30.000 MHz
+    cfg = ice40_pll(12, 30)
+    assert cfg.params == {"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1}
+    assert cfg.f_out_mhz == pytest.approx(30.0)
+
+
+def test_ecp5_pll_in_range():
+    cfg = ecp5_pll(25, 80)
+    p = cfg.params
+    assert cfg.f_out_mhz == pytest.approx(80.0)
+    assert 25 / p["CLKI_DIV"] * p["CLKFB_DIV"] == pytest.approx(80.0)
+    assert 400 <= 80 * p["CLKOP_DIV"] <= 800
+
+
+def test_pll_refuses_impossible_clock():
+    with pytest.raises(ValueError, match=r"^iCE40 PLL output must be 16\.\.275 MHz, not 500$"):
+        ice40_pll(12, 500)
+
+
+def test_protocol_roundtrip():
+    px = np.arange(784) % 256
+    req = encode_image(300, px.astype(np.uint8))
+    assert req[:2] == bytes([300 & 0xFF, 300 >> 8]) and req[2:] == px.astype(np.uint8).tobytes()
+    words = np.array([7, 5, (1 << 32) - 3, 0, 11, 12, 99], dtype="<u4")
+    ans = decode_answer(words.tobytes(), n_classes=3, n_layers=2)
+    assert ans == {"class": 7, "counts": [5, -3, 0], "events": [11, 12], "cycles": 99}
+    with pytest.raises(ValueError, match=r"^an answer of this model is 28 bytes, got 27$"):
+        decode_answer(words.tobytes()[:-1], n_classes=3, n_layers=2)
+    with pytest.raises(ValueError, match=r"^T must be an integer between 1 and 65535, not 0$"):
+        encode_image(0, px)
+
+
+def test_block_geometry():
+    ice = BOARDS["icebreaker"].bram_geometries
+    assert blocks_for(512, 8, ice) == 1
+    assert blocks_for(1152, 29, ice) == 10          # 5 deep x 2 wide of 256x16
+    assert blocks_for(4096, 1, BOARDS["ulx3s-85f"].bram_geometries) == 1
+
+
+def test_net2_does_not_fit_the_up5k(net2):
+    with pytest.raises(DoesNotFit, match=(
+            r"^net2-aug does not fit the icebreaker \(iCE40UP5K-SG48\) at 1 lane: its "
+            r"accelerator needs 186 block RAMs \(688516 bits of memory\), the device has 30 "
+            r"\(122880 bits\); its 4 SPRAM blocks cannot hold them")):
+        prepare(net2, "icebreaker")
+
+
+def test_build_cli_refuses_before_writing(tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["build", "net1-aug", "--board", "ulx3s-85f", "-o", str(out), "--no-synth"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"net1-aug does not fit the ulx3s-85f \(LFE5U-85F-6BG381C\) at 8 lanes: "
+                     r"its accelerator needs \d+ block RAMs", err), err
+    assert not out.exists()
+
+
+def test_fits(net2, tiny):
+    ulx = fit(net2, BOARDS["ulx3s-85f"], rx_fifo_depth=16)
+    assert ulx.bram_blocks <= 208 and ulx.multipliers == 24
+    ice = fit(tiny, BOARDS["icebreaker"], rx_fifo_depth=16)
+    assert ice.bram_blocks <= 30 and ice.multipliers == 1          # 784-10: one layer
+
+
+def test_baud_rate_checks(tiny):
+    with pytest.raises(ValueError, match=r"^baud rate 10000000 is too fast for a 30 MHz clock"):
+        prepare(tiny, "icebreaker", baud=10_000_000)
+    with pytest.raises(ValueError, match=r"^baud rate 2800000 is 2\.6% off at 30 MHz "
+                                         r"\(divisor 11\); more than 2%$"):
+        prepare(tiny, "icebreaker", baud=2_800_000)
+
+
+@pytest.mark.parametrize("board,model,constraints,synth", [
+    ("icebreaker", "tiny-aug", "top.pcf", "synth_ice40 -dsp"),
+    ("ulx3s-85f", "net2-aug", "top.lpf", "synth_ecp5"),
+])
+def test_build_files_without_tools(tmp_path, board, model, constraints, synth):
+    m = load(resolve(model))
+    report = build(m, board, tmp_path, do_build=False)
+    assert report["built"] is False
+    for f in ("top.il", "top.ys", constraints, "augsnn_rom.v", "weights0.hex",
+              "report.json"):
+        assert (tmp_path / f).is_file(), f
+    ys = (tmp_path / "top.ys").read_text()
+    assert synth in ys and "read_verilog -defer" in ys
+    il = (tmp_path / "top.il").read_text()
+    assert ("SB_PLL40_PAD" if board == "icebreaker" else "EHXPLLL") in il
+    assert json.loads((tmp_path / "report.json").read_text())["fit"]["board"] == board
+
+
+@pytest.mark.parametrize("model,lanes", [("tiny-aug", 1), ("net2-aug", 8)])
+def test_uart_design_matches_golden(model, lanes):
+    """The board design (UART in, UART out) on 5 MNIST images: answers == golden model."""
+    from augsnn.sim.board import run_uart
+    m = load(resolve(model))
+    x, y = load_dataset("mnist", "test")
+    T = int(m.meta["T"])
+    r = run_uart(m, x[:5], T, lanes=lanes, divisor=8)
+    assert len(r["answers"]) == 5
+    assert r["mismatches"] == []
+    assert r["lost"] == 0
+    assert [a["class"] for a in r["answers"]] == [g["class"] for g in r["golden"]]
+    assert all(c > 0 for c in r["cycles"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board,model", [("icebreaker", "tiny-aug"), ("ulx3s-85f", "net2-aug")])
+def test_real_build(tmp_path, board, model):
+    """Yosys + nextpnr (YoWASP): the design fits, meets timing and gives a bitstream."""
+    m = load(resolve(model))
+    r = build(m, board, tmp_path, cycles_images=10)
+    assert r["built"] and r["timing"]["met"], r["timing"]
+    res = r["resources"]
+    assert 0 < res["logic"]["used"] <= res["logic"]["available"]
+    assert res["bram"]["used"] <= BOARDS[board].bram_blocks
+    assert (tmp_path / ("top.bin" if board == "icebreaker" else "top.bit")).stat().st_size > 0
+    assert (tmp_path / "report.md").read_text().startswith(f"# {model} on {board}")
