@@ -110,30 +110,18 @@ def estimate_cycles(model, lanes: int, T: int, images: int = 100) -> dict:
             "mean": float(bound.mean()), "max": int(bound.max())}
 
 
-_CELL_RE = re.compile(r"^\s+(?:(\d+)\s+(?:[\d.]+\s+)?(\$?\w+)|(\$?\w+)\s+(\d+))\s*$")
+_CELL_RE = re.compile(r"^\s+(\d+)\s+([A-Za-z_$][\w$]*)\s*$")
 
 
-def _yosys_cells(rpt: Path) -> dict:
-    """Cell counts of the last statistics block in Yosys' log."""
-    text = rpt.read_text(errors="replace")
-    start = text.rfind("Number of cells")
-    if start < 0:
-        return {}
+def _yosys_cells(stat: Path) -> dict:
+    """Cell counts from Yosys' ``stat`` output (``<count> <cell type>`` lines)."""
     cells = {}
-    for line in text[start:].splitlines()[1:]:
-        if not line.strip():
-            if cells:
-                break
-            continue
+    if not stat.exists():
+        return cells
+    for line in stat.read_text(errors="replace").splitlines():
         mt = _CELL_RE.match(line)
-        if not mt:
-            if cells:
-                break
-            continue
-        if mt.group(1):
-            cells[mt.group(2)] = int(mt.group(1))
-        else:
-            cells[mt.group(3)] = int(mt.group(4))
+        if mt and mt.group(2) != "cells":
+            cells[mt.group(2)] = cells.get(mt.group(2), 0) + int(mt.group(1))
     return cells
 
 
@@ -141,7 +129,7 @@ def parse_reports(build_dir: Path, name: str, family: str) -> dict:
     """Resources and Fmax from nextpnr's ``--report`` JSON and Yosys' log."""
     rep = json.loads((build_dir / f"{name}.report.json").read_text())
     util = {k: v for k, v in rep.get("utilization", {}).items() if v.get("used")}
-    cells = _yosys_cells(build_dir / f"{name}.rpt")
+    cells = _yosys_cells(build_dir / f"{name}.stat")
     if family == "ice40":
         ff = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
         logic = util.get("ICESTORM_LC", {})
@@ -235,6 +223,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     t0 = time.time()
     plan = platform.build(p.top, name=name, build_dir=str(out_dir), do_build=False,
                           synth_opts=synth_opts, read_verilog_opts="-defer",
+                          script_after_synth=f"tee -q -o {name}.stat stat",
                           nextpnr_opts=f"--report {name}.report.json --timing-allow-fail "
                                        f"--seed 1")
     if not do_build:

@@ -142,7 +142,7 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.domains.sync = cd_sync = ClockDomain("sync")
-        pll_clk = Signal(name="pll_clk")    # a top-level net the timing constraint can name
+        pll_clk = Signal(name="pll_clk")
         m.d.comb += cd_sync.clk.eq(pll_clk)
         locked = Signal()
         p = self.pll.params
@@ -172,7 +172,7 @@ class BoardTop(Elaboratable):
                 i_PHASESEL0=Const(0), i_PHASESEL1=Const(0), i_PHASEDIR=Const(1),
                 i_PHASESTEP=Const(1), i_PHASELOADREG=Const(1), i_PLLWAKESYNC=Const(0),
                 i_ENCLKOP=Const(0), o_CLKOP=pll_clk, o_LOCK=locked)
-        platform.add_clock_constraint(pll_clk, self.pll.f_out_mhz * 1e6)
+        # No explicit constraint: nextpnr derives the PLL output's from the oscillator's.
         m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
         m.submodules.design = design = self.design
         uart = platform.request("uart", 0, dir="-")

@@ -611,7 +611,9 @@ class FirstLayer(wiring.Component):
         s1_valid = Signal()
         s1_row = Signal(len(p_row))
         t = Signal(len(self.steps))
-        last_step = t == self.steps - 1
+        # Registered "this is the last step" (a comparison on the memory write path would be
+        # the critical path on the iCE40).
+        last_step = Signal()
         zero_write = Signal()
 
         m.d.comb += [
@@ -632,7 +634,8 @@ class FirstLayer(wiring.Component):
                     m.next = "WAIT"
             with m.State("WAIT"):
                 with m.If(self.go):
-                    m.d.sync += [t.eq(0), sr.eq(0), s1_valid.eq(0)]
+                    m.d.sync += [t.eq(0), sr.eq(0), s1_valid.eq(0),
+                                 last_step.eq(self.steps <= 1)]
                     m.next = "SWEEP"
             with m.State("SWEEP"):
                 m.d.comb += sweeping.eq(1)
@@ -655,7 +658,7 @@ class FirstLayer(wiring.Component):
             with m.State("FIRE"):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.op.eq(Op.FIRE)]
                 with m.If(self.o.ready):
-                    m.d.sync += [t.eq(t + 1), sr.eq(0)]
+                    m.d.sync += [t.eq(t + 1), sr.eq(0), last_step.eq(t + 2 >= self.steps)]
                     with m.If(last_step):
                         m.next = "IDLE"
                     with m.Else():
