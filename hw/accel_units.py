@@ -369,7 +369,8 @@ class FanOut(wiring.Component):
 
     Throughput: one beat per cycle, back to back across events (the next event is decoded
     while the current one is expanded). Latency: event FIFO (2), decode (2), generator (1),
-    weight memory (1), multiply (1). Back-pressure on ``o`` stalls the whole datapath.
+    weight memory (1), weight register (1), multiply (1). Back-pressure on ``o`` stalls the
+    whole datapath.
 
     Members
     -------
@@ -542,16 +543,27 @@ class FanOut(wiring.Component):
                         m.d.sync += [cur_op.eq(Op.INTEGRATE), gc.eq(0), cx.eq(nxt_nx),
                                      cy.eq(nxt_ny)]
 
-        # --- R -> M: multiply each lane's weight by the coefficient.
+        # --- R -> W: register the weight word (block RAM output straight into a multiplier
+        # was the critical path: 57 MHz on the ECP5-85F).
+        w_valid = Signal()
+        w_op = Signal(Op)
+        w_row = Signal(rbits)
+        w_coef = Signal(signed(lp.in_bits))
+        w_word = Signal(L * wb)
         with m.If(en):
-            m.d.sync += [m_valid.eq(r_valid), self.o.payload.op.eq(r_op),
-                         self.o.payload.row.eq(r_row)]
+            m.d.sync += [w_valid.eq(r_valid), w_op.eq(r_op), w_row.eq(r_row),
+                         w_coef.eq(r_coef), w_word.eq(rom.data)]
+
+        # --- W -> M: multiply each lane's weight by the coefficient.
+        with m.If(en):
+            m.d.sync += [m_valid.eq(w_valid), self.o.payload.op.eq(w_op),
+                         self.o.payload.row.eq(w_row)]
             for lane in range(L):
-                w = rom.data[lane * wb:(lane + 1) * wb].as_signed()
-                m.d.sync += self.o.payload.current[lane].eq(w * r_coef)
+                w = w_word[lane * wb:(lane + 1) * wb].as_signed()
+                m.d.sync += self.o.payload.current[lane].eq(w * w_coef)
 
         m.d.comb += self.busy.eq((efifo.level != 0) | d1_valid | d2_valid | nxt_valid
-                                 | cur_valid | r_valid | m_valid | clear_pending)
+                                 | cur_valid | r_valid | w_valid | m_valid | clear_pending)
         return m
 
 

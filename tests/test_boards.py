@@ -143,3 +143,49 @@ def test_real_build(tmp_path, board, model):
     assert res["bram"]["used"] <= BOARDS[board].bram_blocks
     assert (tmp_path / ("top.bin" if board == "icebreaker" else "top.bit")).stat().st_size > 0
     assert (tmp_path / "report.md").read_text().startswith(f"# {model} on {board}")
+
+
+def _fake_board(fd, model, T, n_images, corrupt=False):
+    """A board emulated with the golden model behind a pseudo-terminal (for `augsnn board`)."""
+    import os
+
+    from augsnn.golden.network import simulate
+    need = 2 + int(np.prod(model.input_shape))
+    for _ in range(n_images):
+        buf = b""
+        while len(buf) < need:
+            buf += os.read(fd, need - len(buf))
+        t = buf[0] | buf[1] << 8
+        x = np.frombuffer(buf[2:], dtype=np.uint8).reshape((1,) + tuple(model.input_shape))
+        g = simulate(model, x, t)
+        words = [int(g.pred[0]) + (1 if corrupt else 0), *(int(c) for c in g.counts[0]),
+                 *(int(e) for e in g.events[:, :, 0].sum(axis=1)), 1234]
+        os.write(fd, np.array([w & 0xFFFFFFFF for w in words], dtype="<u4").tobytes())
+
+
+@pytest.mark.parametrize("corrupt", [False, True])
+def test_board_host_command_against_emulated_board(tmp_path, capsys, tiny, corrupt):
+    """`augsnn board` over a serial port (a pty) to a golden-model board; a wrong answer fails."""
+    import os
+    import threading
+    import tty
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    port = os.ttyname(slave)
+    T = int(tiny.meta["T"])
+    th = threading.Thread(target=_fake_board, args=(master, tiny, T, 3, corrupt), daemon=True)
+    th.start()
+    out = tmp_path / "board.json"
+    rc = main(["board", "tiny-aug", "--port", port, "--images", "3", "--timeout", "20",
+               "--json", str(out)])
+    th.join(timeout=20)
+    os.close(master)
+    os.close(slave)
+    report = json.loads(out.read_text())
+    assert report["images"] == 3
+    if corrupt:
+        assert rc == 1 and report["mismatches"] == 3
+        assert report["first_mismatches"][0]["fields"] == ["class"]
+    else:
+        assert rc == 0 and report["mismatches"] == 0
+        assert "0 answers differ from the golden model" in capsys.readouterr().out
