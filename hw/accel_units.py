@@ -605,18 +605,35 @@ class FirstLayer(wiring.Component):
         wr = cur.write_port()
         rd = cur.read_port(transparent_for=(wr,))
 
-        # Accumulate: A (read) -> P (add, write).
-        p_valid = Signal()
-        p_row = Signal(len(self.acc.payload.row))
+        # Accumulate: A (read) -> Q (register the read data) -> P (add, write). The block RAM
+        # output goes into a register, not straight into the adder (that path limited the
+        # ECP5 clock). A beat's read at A is transparent for the write in the same cycle; the
+        # one write it cannot see, the previous beat's (one cycle later), is forwarded at P.
+        rbits = len(self.acc.payload.row)
+        q_valid, p_valid = Signal(), Signal()
+        q_row, p_row = Signal(rbits), Signal(rbits)
+        q_cur = Signal(self.acc.payload.current.shape())
         p_cur = Signal(self.acc.payload.current.shape())
+        p_data = Signal(data.ArrayLayout(signed(cb), L))
+        last_valid = Signal()
+        last_row = Signal(rbits)
+        last_data = Signal(data.ArrayLayout(signed(cb), L))
+        total = Signal(data.ArrayLayout(signed(cb), L))
         sweeping = Signal()
         # The read port belongs to the sweep while it runs (never the case in practice: the
         # sweep starts once every pixel is integrated).
         m.d.comb += self.acc.ready.eq(~sweeping)
-        m.d.sync += [p_valid.eq(self.acc.valid & self.acc.ready
+        m.d.sync += [q_valid.eq(self.acc.valid & self.acc.ready
                                 & (self.acc.payload.op == Op.INTEGRATE)),
-                     p_row.eq(self.acc.payload.row), p_cur.eq(self.acc.payload.current)]
-        m.d.comb += self.busy.eq(p_valid)
+                     q_row.eq(self.acc.payload.row), q_cur.eq(self.acc.payload.current),
+                     p_valid.eq(q_valid), p_row.eq(q_row), p_cur.eq(q_cur),
+                     p_data.eq(rd.data),
+                     last_valid.eq(p_valid), last_row.eq(p_row), last_data.eq(total)]
+        m.d.comb += self.busy.eq(q_valid | p_valid)
+        base = Mux(last_valid & (last_row == p_row), last_data, p_data)
+        base = data.View(data.ArrayLayout(signed(cb), L), base)
+        for k in range(L):
+            m.d.comb += total[k].eq(base[k] + p_cur[k])
 
         # Sweep: S0 (read) -> S1 (to core 0).
         sr = Signal(range(D + 1))
@@ -632,9 +649,8 @@ class FirstLayer(wiring.Component):
             rd.addr.eq(Mux(sweeping, sr, self.acc.payload.row)),
             wr.addr.eq(Mux(zero_write, s1_row, p_row)),
             wr.en.eq(p_valid | zero_write),
+            wr.data.eq(Mux(zero_write, 0, total)),
         ]
-        for k in range(L):
-            m.d.comb += wr.data[k].eq(Mux(zero_write, 0, rd.data[k] + p_cur[k]))
 
         with m.FSM():
             with m.State("IDLE"):

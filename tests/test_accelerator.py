@@ -428,9 +428,12 @@ def _mnist(offset, n):
 
 
 @pytest.mark.mnist
-@pytest.mark.parametrize("name, images, lanes", [("net2-ter", 20, 16), ("net1-aug", 5, 8)])
+@pytest.mark.parametrize("name, images, lanes", [("net2-ter", 20, 16), ("net1-aug", 5, 8),
+                                                  ("tiny-aug", 5, 16)])
 def test_zoo_model_matches_golden(name, images, lanes):
-    """Net2-ter (T=52) with 16 lanes (half the cycles of 8), Net1-aug (2.4 M weights)."""
+    """Net2-ter (T=52) with 16 lanes (half the cycles of 8), Net1-aug (2.4 M weights),
+    tiny-aug (784-10) with 16 lanes: one row, so back-to-back first-layer beats accumulate
+    into the same row (the forwarding path of FirstLayer; without it: 48 mismatches)."""
     from augsnn.golden.evaluate import load_test_images
     model = load(name)
     x, y, idx = load_test_images(model, None, images, 0)
@@ -438,7 +441,8 @@ def test_zoo_model_matches_golden(name, images, lanes):
                            quiet=True)
     report = accel.compare(model, x, run, indices=idx, labels=y)
     _check(report, images=images)
-    assert report["efficiency"] >= MIN_EFFICIENCY
+    if name != "tiny-aug":   # its work (~1,400 cycles) is dwarfed by the 784 pixel-in cycles
+        assert report["efficiency"] >= MIN_EFFICIENCY
     assert report["lanes"] == lanes
     print(f"\n{name}: T={report['T']}, {lanes} lanes, "
           f"{report['cycles_per_image']:.0f} cycles/image, efficiency "
