@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from augsnn.hw.accel_mem import ROM_VERILOG, pack_words
-from augsnn.hw.accel_plan import cycle_bound
+from augsnn.hw.accel_plan import cycle_bound, plan as make_plan
 
 from .pll import ecp5_pll, ice40_pll
 from .protocol import answer_bytes
@@ -83,7 +83,6 @@ def prepare(model, board, *, lanes: int | None = None, clock_mhz: float | None =
     if rel > 0.02:
         raise ValueError(f"baud rate {baud} is {rel * 100:.1f}% off at {pll.f_out_mhz:.4g} MHz "
                          f"(divisor {divisor}); more than 2%")
-    from augsnn.hw.accel_plan import plan as make_plan
     accel_plan = make_plan(model, lanes=lanes)
     files = {f"weights{lp.number}.hex": _hex_text(lp) for lp in accel_plan.layers}
     design = UartAccelerator(model, lanes=lanes, divisor=divisor, rom_files=list(files))
@@ -100,7 +99,6 @@ def estimate_cycles(model, lanes: int, T: int, images: int = 100) -> dict:
     """
     from augsnn.golden.datasets import load_dataset
     from augsnn.golden.network import simulate
-    from augsnn.hw.accel_plan import plan as make_plan
     dataset = model.meta.get("dataset", "mnist")
     x, _ = load_dataset(dataset, "test")
     x = x[:images]

@@ -234,10 +234,7 @@ class Accelerator(wiring.Component):
         with m.If(take & beat.done):
             m.d.sync += dones.eq(dones + 1)
         for l in range(nl - 1):
-            # Registered increment: the popcount of a beat and the 32-bit add in one cycle
-            # were the ECP5 critical path. The counters are read long after the last beat.
-            inc = Signal.like(walks[l + 1].events, name=f"events{l}_inc")
-            m.d.sync += [inc.eq(walks[l + 1].events), events[l].eq(events[l] + inc)]
+            m.d.sync += events[l].eq(events[l] + walks[l + 1].events)
 
         idle = Signal()
         m.d.comb += self.busy.eq(~idle | first.busy
