@@ -82,10 +82,10 @@ def cmd_board(args: argparse.Namespace) -> int:
     from augsnn.cli import CLIError
     from augsnn.golden.evaluate import load_test_images
     from augsnn.golden.modelfile import load
-    from augsnn.golden.network import simulate
     from augsnn.hw.accel_plan import plan as make_plan
 
-    from .protocol import answer_bytes, decode_answer, encode_image
+    from .protocol import (answer_bytes, decode_answer, differing_fields, encode_image,
+                           expected_answers)
     try:
         import serial
     except ImportError:
@@ -95,7 +95,7 @@ def cmd_board(args: argparse.Namespace) -> int:
     ap = make_plan(model, lanes=1)
     n_classes, n_layers = ap.n_classes, len(ap.layers)
     x, y, idx = load_test_images(model, None, args.images, args.offset)
-    gold = simulate(model, x, T)
+    gold = expected_answers(model, x, T)
     n = answer_bytes(n_classes, n_layers)
     mismatches, correct, times = [], 0, []
     with serial.Serial(args.port, args.baud, timeout=args.timeout) as link:
@@ -109,9 +109,8 @@ def cmd_board(args: argparse.Namespace) -> int:
                                f"bytes within {args.timeout} s (wrong port, baud or model?)")
             times.append(time.time() - t0)
             ans = decode_answer(raw, n_classes, n_layers)
-            want = {"class": int(gold.pred[b]), "counts": [int(c) for c in gold.counts[b]],
-                    "events": [int(e) for e in gold.events[:, :, b].sum(axis=1)]}
-            bad = [f for f in want if ans[f] != want[f]]
+            want = gold[b]
+            bad = differing_fields(ans, want)
             if bad:
                 mismatches.append({"image": int(idx[b]), "fields": bad, "board": ans,
                                    "golden": want})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["encode_image", "answer_bytes", "decode_answer"]
+__all__ = ["encode_image", "answer_bytes", "decode_answer", "expected_answers", "differing_fields"]
 
 #: Largest ``T`` the two-byte header can carry.
 MAX_T = (1 << 16) - 1
@@ -51,3 +51,18 @@ def decode_answer(data: bytes, n_classes: int, n_layers: int) -> dict:
     return {"class": int(words[0]), "counts": [int(c) for c in counts],
             "events": [int(e) for e in words[1 + n_classes:1 + n_classes + n_layers]],
             "cycles": int(words[-1])}
+
+
+def expected_answers(model, images, T: int) -> list[dict]:
+    """The answers the golden model gives for ``images`` (``class``, ``counts``, ``events``)."""
+    from augsnn.golden.network import simulate
+    images = np.asarray(images, dtype=np.uint8)
+    g = simulate(model, images.reshape((len(images),) + tuple(model.input_shape)), T)
+    return [{"class": int(g.pred[b]), "counts": [int(c) for c in g.counts[b]],
+             "events": [int(e) for e in g.events[:, :, b].sum(axis=1)]}
+            for b in range(len(images))]
+
+
+def differing_fields(answer: dict, expected: dict) -> list[str]:
+    """The fields (``class``, ``counts``, ``events``) in which a decoded answer differs."""
+    return [f for f in ("class", "counts", "events") if answer[f] != expected[f]]

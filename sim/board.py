@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from augsnn.boards.protocol import answer_bytes, decode_answer
+from augsnn.boards.protocol import (answer_bytes, decode_answer, differing_fields,
+                                    expected_answers)
 
 from .runner import build as verilator_build, run
 
@@ -37,7 +38,6 @@ def run_uart(model, images, T: int, *, lanes: int = 8, divisor: int = 8, cache_d
     ``sim_seconds``.
     """
     from augsnn.boards.top import UartAccelerator
-    from augsnn.golden.network import simulate
     from augsnn.hw.accel_mem import ROM_VERILOG, pack_words, write_hex
     from amaranth.back import verilog
 
@@ -77,6 +77,7 @@ def run_uart(model, images, T: int, *, lanes: int = 8, divisor: int = 8, cache_d
         runner.build_dir = build_dir.resolve()
 
     n_classes, n_layers = accel_plan.n_classes, len(accel_plan.layers)
+    from augsnn.golden.network import simulate
     golden = simulate(model, images.reshape((len(images),) + tuple(model.input_shape)), T)
     bound = int(golden.synops.sum(axis=(0, 1)).max()) + 100_000
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,16 +92,10 @@ def run_uart(model, images, T: int, *, lanes: int = 8, divisor: int = 8, cache_d
                   extra_env={"COCOTB_LOG_LEVEL": "WARNING"} if quiet else None)
         raw = np.load(out)["answers"]
     answers = [decode_answer(bytes(a), n_classes, n_layers) for a in raw]
-    gold = []
-    mismatches = []
-    for b, ans in enumerate(answers):
-        g = {"class": int(golden.pred[b]), "counts": [int(c) for c in golden.counts[b]],
-             "events": [int(e) for e in golden.events[:, :, b].sum(axis=1)]}
-        gold.append(g)
-        for field in ("class", "counts", "events"):
-            if ans[field] != g[field]:
-                mismatches.append({"image": b, "field": field, "expected": g[field],
-                                   "actual": ans[field]})
+    gold = expected_answers(model, images, T)
+    mismatches = [{"image": b, "field": f, "expected": g[f], "actual": ans[f]}
+                  for b, (ans, g) in enumerate(zip(answers, gold))
+                  for f in differing_fields(ans, g)]
     return {"answers": answers, "golden": gold, "mismatches": mismatches,
             "lost": int(res.get("lost", -1)), "cycles": [a["cycles"] for a in answers],
             "sim_seconds": float(res.get("sim_seconds", 0.0))}
