@@ -232,7 +232,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     print(f"augsnn build: running Yosys and nextpnr in {out_dir} (minutes) ...", file=log,
           flush=True)
     try:
-        products = plan.execute_local(str(out_dir))
+        plan.execute_local(str(out_dir))
     except Exception as exc:   # the platform raises CalledProcessError with the tool's status
         errors = []
         for log_name in (f"{name}.rpt", f"{name}.tim"):
@@ -244,7 +244,6 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
         raise RuntimeError(f"the {board_.name} build failed in {out_dir}: "
                            + ("; ".join(errors) or str(exc))
                            + (f" (device use: {usage})" if usage else "")) from exc
-    del products
     seconds = time.time() - t0
     res = parse_reports(out_dir, name, board_.family)
     fmax = min((v["achieved_mhz"] for v in res["fmax"].values()), default=0.0)
