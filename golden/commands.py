@@ -33,6 +33,12 @@ def register(sub) -> None:
                    help="dropout on the input pixels of an MLP (default: the net's own, else 0)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="random left-right flips during training (default: the net's own, else no)")
+    p.add_argument("--label-smoothing", type=float, help="cross-entropy label smoothing (default 0)")
+    p.add_argument("--weight-decay", type=float,
+                   help="decoupled weight decay, AdamW (default 0: plain Adam)")
+    p.add_argument("--ema", type=float,
+                   help="keep and save an exponential moving average of the weights with this "
+                        "decay per step, e.g. 0.999 (default 0: the last weights)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("-o", "--output", required=True, help="checkpoint file to write (.pt)")
     p.set_defaults(func=cmd_train)
@@ -76,6 +82,8 @@ def cmd_train(args) -> int:
     shift = args.shift if args.shift is not None else defaults.get("shift", 2)
     lr = args.lr if args.lr is not None else defaults.get("lr", 2e-3)
     flip = args.flip if args.flip is not None else defaults.get("flip", False)
+    extra = {k: (getattr(args, k) if getattr(args, k) is not None else defaults.get(k, 0.0))
+             for k in ("label_smoothing", "weight_decay", "ema")}
     if shift < 0:
         raise ValueError(f"--shift must be >= 0, not {shift}")
     if epochs < 1:
@@ -92,10 +100,10 @@ def cmd_train(args) -> int:
     print(f"training {arch} on {dataset}: {epochs} epochs, seed {args.seed}", file=sys.stderr)
     t0 = time.time()
     history = ann.train(net, train_x, train_y, epochs=epochs, seed=args.seed,
-                        max_shift=shift, max_lr=lr, flip=flip, test=(test_x, test_y))
+                        max_shift=shift, max_lr=lr, flip=flip, test=(test_x, test_y), **extra)
     acc = ann.evaluate(net, test_x, test_y)
     meta = {"dataset": dataset, "seed": args.seed, "epochs": epochs, "shift": shift, "lr": lr,
-            "flip": flip,
+            "flip": flip, **extra,
             "dropout": dropout, "test_accuracy": acc,
             "train_seconds": round(time.time() - t0, 1), "command": _command_line(),
             "torch": str(torch.__version__), "threads": args.threads, "history": history}

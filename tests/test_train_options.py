@@ -38,3 +38,61 @@ def test_input_dropout_net_round_trips_and_converts(tmp_path):
     for (k1, v1), (k2, v2) in zip(net.state_dict().items(), back.state_dict().items()):
         assert k1 == k2 and torch.equal(v1, v2)
     assert "2.weight" in back.state_dict()  # the input dropout shifts the layer indices
+
+
+def _trained(**kw):
+    x, y = _data()
+    net = ann.build_net("784-20-10", (1, 28, 28))
+    ann.train(net, x, y, epochs=2, seed=0, batch_size=16, max_shift=0, log=None, **kw)
+    return net, torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+def test_label_smoothing_and_weight_decay_change_training():
+    _, base = _trained()
+    _, smooth = _trained(label_smoothing=0.1)
+    _, decay = _trained(weight_decay=0.5)
+    assert not torch.equal(base, smooth)
+    assert not torch.equal(base, decay)
+    # decoupled decay shrinks the weights
+    assert decay.norm() < base.norm()
+
+
+def test_ema_keeps_the_average_of_the_steps():
+    """With ema, the net ends holding the running average, which equals a hand-kept one."""
+    x, y = _data()
+    net = ann.build_net("784-20-10", (1, 28, 28))
+    ann.train(net, x, y, epochs=1, seed=0, batch_size=16, max_shift=0, log=None, ema=0.5)
+    got = torch.cat([p.detach().flatten() for p in net.parameters()])
+    # replay: the same seeded run without ema, averaging after each of its 4 steps
+    ref = ann.build_net("784-20-10", (1, 28, 28))
+    torch.manual_seed(0)
+    for m in ref.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    avg = torch.cat([p.detach().flatten() for p in ref.parameters()])
+    seen = []
+
+    class Hook(torch.optim.Adam):
+        def step(self, closure=None):
+            out = super().step(closure)
+            seen.append(torch.cat([p.detach().flatten() for p in ref.parameters()]))
+            return out
+    orig = torch.optim.Adam
+    torch.optim.Adam = Hook
+    try:
+        ann.train(ref, x, y, epochs=1, seed=0, batch_size=16, max_shift=0, log=None)
+    finally:
+        torch.optim.Adam = orig
+    assert len(seen) == 4
+    for w in seen:
+        avg = 0.5 * avg + 0.5 * w
+    assert torch.allclose(got, avg, atol=1e-6)
+    assert not torch.allclose(got, seen[-1])
+
+
+def test_bad_training_options_are_refused():
+    import pytest
+    for kw, text in (({"label_smoothing": 1.0}, "label_smoothing"), ({"ema": -0.1}, "ema"),
+                     ({"weight_decay": -1.0}, "weight_decay")):
+        with pytest.raises(ValueError, match=text):
+            _trained(**kw)
