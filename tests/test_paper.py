@@ -88,3 +88,25 @@ def test_paper_quick_writes_every_section(tmp_path, monkeypatch, capsys):
 def test_paper_refuses_unknown_net(tmp_path):
     with pytest.raises(ValueError, match=r"^nets must be among net1, net2, net3, net4, not \['net9'\]$"):
         paper.run(workdir=tmp_path, docs=tmp_path, nets=("net2", "net9"))
+
+
+def test_differences_give_the_reason_that_fits():
+    """TerMapping faster than the paper: the subset argument, and events at the paper's T;
+    events far off at the paper's latency: not blamed on latency."""
+    T = 800
+    ter = {"model": "net2-ter", "images": 1000, "ann_accuracy": 0.9935,
+           "accuracy_per_step": [min(0.9935, 0.5 + t * 0.01) for t in range(T)],
+           "events_per_image": [300.0 * (t + 1) for t in range(T)]}
+    aug = {"model": "net2-aug", "images": 10000, "ann_accuracy": 0.9935,
+           "accuracy_per_step": [0.99] * 64 + [0.9935],
+           "events_per_image": [1000.0 * (t + 1) for t in range(65)]}
+    out = "\n".join(paper.differences({("net2", "ter"): ter, ("net2", "aug"): aug}, {}))
+    assert "net2 TerMapping: latency 51 vs paper 750" in out
+    assert "reaches its best sooner" in out and "1,000 images" in out
+    assert "At the paper's T=750 ours are 225,000 events/image" in out
+    # AugMapping: latency 65 = the paper's 65, events 65,000 vs 110,000 (0.59x): no line;
+    # make them 4x fewer and the line must not blame latency
+    aug["events_per_image"] = [400.0 * (t + 1) for t in range(65)]
+    out = "\n".join(paper.differences({("net2", "aug"): aug}, {}))
+    assert "net2 AugMapping: 26,000 events/image at T=65" in out
+    assert "Not a latency effect (T 65 vs 65)" in out
