@@ -110,3 +110,13 @@ def test_differences_give_the_reason_that_fits():
     out = "\n".join(paper.differences({("net2", "aug"): aug}, {}))
     assert "net2 AugMapping: 26,000 events/image at T=65" in out
     assert "Not a latency effect (T 65 vs 65)" in out
+
+
+def test_table2_differences_compare_with_own_ann():
+    t2 = {("net1", "datanorm"): (0.990, 0.970, 900, 1000, 1000),
+          ("net2", "datanorm"): (0.9950, 0.9948, 300, 1000, 1000)}
+    out = paper.differences({}, t2)
+    assert len(out) == 2
+    assert "net1 datanorm: SNN 97.00% vs paper 98.64%" in out[0]
+    assert "stays 2.00 points below its own ANN within T ≤ 1000" in out[0]
+    assert "net2 datanorm" in out[1] and "gap comes from the ANN" in out[1]
