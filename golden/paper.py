@@ -704,6 +704,18 @@ def _bar(curves: dict) -> list[str]:
     return lines
 
 
+def _coverage(curves: dict) -> str:
+    """Which test images and steps each zoo curve covers, e.g. 'AugMapping: net1 first 10,000
+    images, T ≤ 64, ...'."""
+    parts = []
+    for method, label in (("aug", "AugMapping"), ("ter", "TerMapping")):
+        cells = [f"{net} first {c['images']:,} images, T ≤ {len(c['accuracy_per_step'])}"
+                 for (net, m), c in sorted(curves.items()) if m == method]
+        if cells:
+            parts.append(f"{label}: " + ", ".join(cells))
+    return "; ".join(parts) if parts else "no zoo entries"
+
+
 def _page(r, s, t2, t3, t4, f6, f7, te, diffs, curves, timings, rebuild) -> str:
     total = time.time() - r.t0
     mode = ("**quick** (`--quick`: small subsets, missing checkpoints trained 1 epoch on "
@@ -721,10 +733,8 @@ def _page(r, s, t2, t3, t4, f6, f7, te, diffs, curves, timings, rebuild) -> str:
          f"- mode: {mode}",
          f"- run time: {total / 60:.1f} min (" + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
          + "); cached simulation results reused from the work folder count as 0",
-         f"- Tables III/IV and Figs. 2/3 come from {zoo}: AugMapping on all 10,000 test "
-         "images up to T=64 (Net4: T=32), TerMapping on the first 1,000 (Net4: 100) test images "
-         "up to T=1000 (Net3: 2000); each manifest holds its reproduce commands "
-         "(`golden/zoo.py` PLAN, NET_PLAN).", "",
+         f"- Tables III/IV and Figs. 2/3 come from {zoo}: " + _coverage(curves)
+         + "; each manifest holds its reproduce commands (`golden/zoo.py` PLAN, NET_PLAN).", "",
          "## Bar of issue 6 (Net3, Net4 on Fashion-MNIST)", ""] + _bar(curves) + [
          "", "## Table II: DataNorm vs TerMapping", "",
          "DataNorm: ReLU ANN (`augsnn train netN --act relu`), single threshold, binary spikes, "
