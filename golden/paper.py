@@ -439,6 +439,8 @@ def fig7(run: Run, img: Path) -> tuple[list[str], dict]:
         if m is None or model is None:
             continue
         T = best_of(curve(m))[1]
+        if run.s.quick:  # a pipeline check: at most Fig. 6's AugMapping steps
+            T = min(T, run.s.f6_aug[0])
         n = min(run.s.f7_images, 10000)
         ref = run.evaluate(with_neurons(model, coef_bits=16), n, T, " (M unconstrained)")
         ref_acc = ref["accuracy_per_step"][-1]
@@ -505,8 +507,8 @@ def section_e(run: Run) -> tuple[list[str], dict]:
                 row[method] = None
                 continue
             T = best_of(curve(m))[1]
-            if run.s.quick:
-                T = min(T, run.s.f6_ter[0])
+            if run.s.quick:  # a pipeline check: Fig. 6's step counts bound the runs
+                T = min(T, (run.s.f6_aug if method == "aug" else run.s.f6_ter)[0])
             full = run.evaluate(model, n, T)["accuracy_per_step"][-1]
             single = run.evaluate(with_neurons(model, double=False), n, T,
                                   " (no negative threshold)")["accuracy_per_step"][-1]
@@ -719,7 +721,8 @@ def _coverage(curves: dict) -> str:
 def _page(r, s, t2, t3, t4, f6, f7, te, diffs, curves, timings, rebuild) -> str:
     total = time.time() - r.t0
     mode = ("**quick** (`--quick`: small subsets, missing checkpoints trained 1 epoch on "
-            f"{s.train[1]:,} images; a pipeline check, not a reproduction)" if s.quick else
+            f"{s.train[1]:,} images, Fig. 7 and Section E at most T={s.f6_aug[0]} (AugMapping) "
+            f"and T={s.f6_ter[0]} (TerMapping); a pipeline check, not a reproduction)" if s.quick else
             "full")
     zoo = "a fresh `zoo build` in the work folder" if rebuild else "the zoo manifests `golden/zoo/*.json`"
     L = ["# The paper's results, regenerated", "",
