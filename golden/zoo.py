@@ -66,6 +66,9 @@ def train_command(net: str, ck: dict, seed: int = 0) -> str:
                      + ("--flip" if meta.get("flip") else "--no-flip"))
         if ck.get("in_dropout"):
             parts.append(f"--in-dropout {ck['in_dropout']:g}")
+        for key in ("label_smoothing", "weight_decay", "ema"):
+            if meta.get(key):
+                parts.append(f"--{key.replace('_', '-')} {meta[key]:g}")
     threads = meta.get("threads", 2)
     if threads != 2:  # torch results depend on the thread count: reproduce with the same
         parts.append(f"--threads {threads}")

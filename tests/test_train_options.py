@@ -96,3 +96,15 @@ def test_bad_training_options_are_refused():
                      ({"weight_decay": -1.0}, "weight_decay")):
         with pytest.raises(ValueError, match=text):
             _trained(**kw)
+
+
+def test_zoo_train_command_spells_out_the_new_options():
+    from augsnn.golden.zoo import train_command
+    ck = {"meta": {"seed": 0, "epochs": 100, "dropout": 0.5, "shift": 0, "lr": 1e-3,
+                   "flip": True, "label_smoothing": 0.1, "weight_decay": 0.05, "ema": 0.9995,
+                   "threads": 1}}
+    assert train_command("net3", ck) == (
+        "augsnn train net3 --seed 0 --epochs 100 --dropout 0.5 --shift 0 --lr 0.001 --flip "
+        "--label-smoothing 0.1 --weight-decay 0.05 --ema 0.9995 --threads 1 -o net3.pt")
+    ck["meta"].update(label_smoothing=0.0, weight_decay=0.0, ema=0.0, threads=2)
+    assert train_command("net3", ck).endswith("--lr 0.001 --flip -o net3.pt")
