@@ -331,18 +331,19 @@ def table4(run: Run, curves: dict) -> tuple[list[str], dict]:
                    "events_per_image": rep["events_per_image"], "ann_accuracy": rep["ann_accuracy"],
                    "images": n_img}
         same = aug["images"] == n_img
-        ts, lat, evs = [], [], []
+        ts, lat, evs, tpairs = [], [], [], []
         for loss in LOSSES:
             ta = first_T(aug["accuracy_per_step"], aug["ann_accuracy"], loss)
             tt = first_T(ter["accuracy_per_step"], ter["ann_accuracy"], loss)
             ts.append(f"{ta or '—'} / {tt or '—'}")
+            tpairs.append((ta, tt))
             if ta and tt:
                 lat.append(tt / ta)
                 evs.append(ter["events_per_image"][tt - 1] / max(aug["events_per_image"][ta - 1], 1))
             else:
                 lat.append(None)
                 evs.append(None)
-        found[net] = (lat, evs)
+        found[net] = (lat, evs, tpairs)
         pl, pe = PAPER_T4[net]
 
         def fmt(paper, ours):
@@ -564,7 +565,7 @@ ANN_NOTES = {"net3": "Recipes measured on the full test set are in docs/net3-rec
              "net4": "Measured: 91.54% after 10 epochs, 91.76% after 15 (+ flips; the shipped one)."}
 
 
-def differences(t3_curves: dict, t2: dict) -> list[str]:
+def differences(t3_curves: dict, t2: dict, t4: dict | None = None) -> list[str]:
     out, seen = [], set()
     for (net, method), c in sorted(t3_curves.items()):
         p = PAPER_T3[net]
@@ -581,7 +582,11 @@ def differences(t3_curves: dict, t2: dict) -> list[str]:
             own = acc - c["ann_accuracy"]
             a_all = c["accuracy_per_step"]
             rise = (a_all[-1] - a_all[max(0, len(a_all) - 9)]) * 100
-            why = ("so the gap comes from the ANN." if own > -0.003 else
+            why = (f"the SNN's best is above its own ANN: the best of {len(c['accuracy_per_step'])} "
+                   "per-step accuracies is an optimistic pick on a finite test set, and the "
+                   "integer SNN is not the float ANN, so it can land on either side."
+                   if own > 0.003 else
+                   "so the gap comes from the ANN on these images." if own > -0.003 else
                    f"the SNN has not converged: our run stops at T={len(a_all)} and the curve still "
                    f"rises ({rise:+.2f} points over its last 8 steps); the paper needs T={pt}.")
             out.append(f"- {net} {label}: best SNN {_pct(acc)} vs paper {_pct(pa)}; against our own "
@@ -598,17 +603,17 @@ def differences(t3_curves: dict, t2: dict) -> list[str]:
                 why = ("Latency is the first T reaching the best accuracy; after the curve reaches "
                        "its plateau the best moves by ±0.01–0.1 points with noise on a finite test "
                        "set, so this T is ill-conditioned (the early-decision T of Table IV is the "
-                       "stable measure). ")
+                       "stable measure).")
             elif ratio < 0.5:
                 why = (f"Our TerMapping reaches its best sooner. Latency is the first T at which the "
                        f"best accuracy on our {n_img:,} images is reached, i.e. the step at which the "
                        f"slowest of them settles: a maximum over images, which grows with their "
                        f"number (the paper uses all 10,000; one image is "
-                       f"{100 / n_img:.2g} points here). Table IV's tolerance T are the steadier "
-                       "measure. ")
+                       f"{100 / n_img:.2g} point{'' if n_img == 100 else 's'} here). Table IV's "
+                       "tolerance T are the steadier measure.")
             else:
                 why = ("TerMapping needs hundreds of steps; our run ends at the stated T_max on a "
-                       "subset. ")
+                       "subset.")
             out.append(f"- {net} {label}: latency {t} vs paper {pt} ({ratio:.2g}×). {why}{extra}")
         eratio = ev / pe
         if eratio > 2 or eratio < 0.5:
@@ -627,6 +632,33 @@ def differences(t3_curves: dict, t2: dict) -> list[str]:
                        f"difference (T {t} vs {pt}); {counted}{at_p}")
             out.append(f"- {net} {label}: {ev:,.0f} events/image at T={t} vs paper {pe:,.0f} "
                        f"({eratio:.2g}×). {why}")
+    for net, (lat, evs, tpairs) in sorted((t4 or {}).items()):
+        pl, pe = PAPER_T4[net]
+        off = [i for i, (a, b) in enumerate(zip(pl, lat)) if b is not None and not 0.5 <= b / a <= 2]
+        offe = [i for i, (a, b) in enumerate(zip(pe, evs)) if b is not None and not 0.5 <= b / a <= 2]
+        if not off and not offe:
+            continue
+        tol = ("<1%", "<0.1%", "0%")
+        pt_ter, pt_aug = PAPER_T3[net]["ter"][1], PAPER_T3[net]["aug"][1]
+        parts = []
+        if off:
+            parts.append("latency reduction " + ", ".join(
+                f"{tol[i]}: {lat[i]:.1f}× vs {pl[i]}×" for i in off))
+        if offe:
+            parts.append("events reduction " + ", ".join(
+                f"{tol[i]}: {evs[i]:.1f}× vs {pe[i]}×" for i in offe))
+        steps = ", ".join(f"{tol[i]} T={a} / {b}" for i, (a, b) in enumerate(tpairs) if a and b)
+        out.append(
+            f"- Table IV {net}: {'; '.join(parts)}. The ratios are T_ter/T_aug and "
+            f"events_ter/events_aug, so they move with whichever side differs from the paper. Ours "
+            f"(AugMapping / TerMapping): {steps}; the paper's best-accuracy latencies (Table III) "
+            f"are {pt_aug} / {pt_ter}. "
+            + ("Our TerMapping settles far sooner than the paper's (its latency is more than 2× "
+               "shorter, see Table III above), which shrinks both ratios; "
+               if t3_curves.get((net, "ter")) and best_of(t3_curves[net, "ter"])[1] * 2 < pt_ter else "")
+            + ("an events ratio below 1× means our TerMapping, with ternary spikes, spent fewer "
+               "events than AugMapping to reach that tolerance."
+               if any(e is not None and e < 1 for e in evs) else ""))
     for (net, method), (ann_acc, acc, t, n, t_max) in sorted(t2.items()):
         pa, ps = PAPER_T2[net][method]
         if abs(acc - ps) > 0.003:
@@ -673,12 +705,12 @@ def run(*, workdir: Path, docs: Path, quick: bool = False, checkpoints: Path | N
         return v
     t3, curves = timed("Table III", table3, r)
     timed("Figs. 2, 3", figs23, r, curves, img)
-    t4, _ = timed("Table IV", table4, r, curves)
+    t4, t4res = timed("Table IV", table4, r, curves)
     t2, t2res = timed("Table II", table2, r)
     f6 = timed("Fig. 6", fig6, r, img)
     f7, _ = timed("Fig. 7", fig7, r, img)
     te, _ = timed("Section E", section_e, r)
-    page = _page(r, settings, t2, t3, t4, f6, f7, te, differences(curves, t2res), curves,
+    page = _page(r, settings, t2, t3, t4, f6, f7, te, differences(curves, t2res, t4res), curves,
                  timings, rebuild)
     out = docs / "results.md"
     out.write_text(page)

@@ -120,3 +120,19 @@ def test_table2_differences_compare_with_own_ann():
     assert "net1 datanorm: SNN 97.00% vs paper 98.64%" in out[0]
     assert "stays 2.00 points below its own ANN within T ≤ 1000" in out[0]
     assert "net2 datanorm" in out[1] and "gap comes from the ANN" in out[1]
+
+
+def test_table4_differences_name_the_side_that_differs():
+    t4 = {"net3": ([6.2, 5.1, 6.4], [0.8, 0.6, 0.9], [(5, 31), (8, 41), (8, 51)]),
+          "net1": ([30.0, 13.0, 16.0], [2.8, 1.3, 1.5], [(5, 150), (10, 130), (12, 190)])}
+    ter = {"images": 1000, "ann_accuracy": 0.902, "accuracy_per_step": [0.5] * 55 + [0.907],
+           "events_per_image": [100.0] * 56}
+    out = paper.differences({("net3", "ter"): ter}, {}, t4)
+    assert [x[:15] for x in out if x.startswith("- Table IV")] == ["- Table IV net3"]  # net1 is within 2x
+    line = next(x for x in out if x.startswith("- Table IV net3"))
+    assert "latency reduction <1%: 6.2× vs 42.5×, <0.1%: 5.1× vs 30.9×, <0.1%" not in line
+    assert "latency reduction <1%: 6.2× vs 42.5×, <0.1%: 5.1× vs 30.9×, 0%: 6.4× vs 40.5×" in line
+    assert "events reduction <0.1%: 0.6× vs 1.1×" not in line  # 0.55x: within 2x
+    assert "0%: 0.9× vs 1.4×" not in line
+    assert "<1%: 0.8× vs 1.9×" in line
+    assert "T=5 / 31" in line and "settles far sooner" in line and "below 1×" in line
