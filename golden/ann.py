@@ -23,8 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["NETS", "build_net", "train", "evaluate", "save_checkpoint", "load_checkpoint",
+__all__ = ["NETS", "TRAIN_OPTIONS", "build_net", "train", "evaluate", "save_checkpoint",
+           "load_checkpoint",
            "to_float_layers", "convert_module"]
+
+#: Optional training settings of :func:`train` (0 = off), recorded in checkpoints.
+TRAIN_OPTIONS = ("label_smoothing", "weight_decay", "ema")
 
 # name: (topology, dataset, training defaults). Net1/Net2 defaults are calibrated to reach
 # the accuracies of the Python-model issue on 2 CPU cores in minutes.
@@ -196,17 +200,19 @@ def train(net: nn.Module, images: np.ndarray, labels: np.ndarray, *, epochs: int
                         a.mul_(ema).add_(p.detach(), alpha=1 - ema)
             total += loss.item() * len(idx)
         rec = {"epoch": epoch + 1, "loss": total / len(images), "seconds": time.time() - t0}
-        if avg is not None:
-            _swap(net, avg)  # evaluate (and finally keep) the average
         if test is not None:
+            if avg is not None:
+                _swap(net, avg)  # the test accuracy is that of the average
             rec["test_acc"] = evaluate(net, *test)
-        if avg is not None and epoch + 1 < epochs:
-            _swap(net, avg)  # back to the live weights for the next epoch
+            if avg is not None:
+                _swap(net, avg)
         history.append(rec)
         if log is not None:
             acc = f" test {rec['test_acc'] * 100:.2f}%" if "test_acc" in rec else ""
             print(f"epoch {epoch + 1}/{epochs}: loss {rec['loss']:.4f}{acc} "
                   f"({rec['seconds']:.0f} s)", file=log, flush=True)
+    if avg is not None:
+        _swap(net, avg)  # the net keeps the average
     return history
 
 

@@ -83,7 +83,7 @@ def cmd_train(args) -> int:
     lr = args.lr if args.lr is not None else defaults.get("lr", 2e-3)
     flip = args.flip if args.flip is not None else defaults.get("flip", False)
     extra = {k: (getattr(args, k) if getattr(args, k) is not None else defaults.get(k, 0.0))
-             for k in ("label_smoothing", "weight_decay", "ema")}
+             for k in ann.TRAIN_OPTIONS}
     if shift < 0:
         raise ValueError(f"--shift must be >= 0, not {shift}")
     if epochs < 1:

@@ -625,9 +625,9 @@ def differences(t3_curves: dict, t2: dict, t4: dict | None = None) -> list[str]:
                        "activations (our recipe is not the paper's) and the thresholds; the paper "
                        "gives no per-layer counts to compare. " + counted[0].upper() + counted[1:])
             else:
-                evs = c["events_per_image"]
-                at_p = (f" At the paper's T={pt} ours are {evs[pt - 1]:,.0f} events/image "
-                        f"({evs[pt - 1] / pe:.2g}× the paper's)." if pt <= len(evs) else "")
+                per_t = c["events_per_image"]
+                at_p = (f" At the paper's T={pt} ours are {per_t[pt - 1]:,.0f} events/image "
+                        f"({per_t[pt - 1] / pe:.2g}× the paper's)." if pt <= len(per_t) else "")
                 why = (f"Events grow about linearly with T (Fig. 3), so this follows the latency "
                        f"difference (T {t} vs {pt}); {counted}{at_p}")
             out.append(f"- {net} {label}: {ev:,.0f} events/image at T={t} vs paper {pe:,.0f} "

@@ -66,7 +66,8 @@ def train_command(net: str, ck: dict, seed: int = 0) -> str:
                      + ("--flip" if meta.get("flip") else "--no-flip"))
         if ck.get("in_dropout"):
             parts.append(f"--in-dropout {ck['in_dropout']:g}")
-        for key in ("label_smoothing", "weight_decay", "ema"):
+        from .ann import TRAIN_OPTIONS
+        for key in TRAIN_OPTIONS:
             if meta.get(key):
                 parts.append(f"--{key.replace('_', '-')} {meta[key]:g}")
     threads = meta.get("threads", 2)
