@@ -38,7 +38,7 @@ __all__ = ["Build", "AccelRun", "build", "build_bundle", "run_images", "run_part
 
 #: Generator sources whose text goes into the build hash.
 SOURCES = ("hw/accelerator.py", "hw/accel_plan.py", "hw/accel_units.py", "hw/accel_mem.py",
-           "hw/neuron_core.py")
+           "hw/neuron_core.py", "hw/compact.py", "hw/compact_plan.py")
 
 def default_cache_dir() -> Path:
     """``$AUGSNN_SIM_CACHE`` or ``sim_build/accel`` in the working folder."""
@@ -94,6 +94,7 @@ class PartInfo:
     plan: object
     lanes: int
     trace: bool
+    engine: str = "lanes"
 
 
 @dataclass
@@ -166,8 +167,11 @@ def _lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+ENGINES = ("lanes", "compact")
+
+
 def _options(options: dict) -> dict:
-    opts = {"lanes": 8, "trace": True, "padding": True}
+    opts = {"lanes": 8, "trace": True, "padding": True, "engine": "lanes"}
     opts.update(options)
     return opts
 
@@ -179,22 +183,27 @@ def build_bundle(parts: dict, *, cache_dir=None, quiet: bool = False) -> Build:
     ----------
     parts : dict of str to (Model, dict)
         Per accelerator: the model and its :class:`~augsnn.hw.accelerator.Accelerator`
-        options (``lanes``, ``trace``, ``padding``).
+        options (``lanes``, ``trace``, ``padding``), or ``engine="compact"`` for
+        :class:`~augsnn.hw.compact.CompactAccelerator` (``trace`` only).
     """
     return _build({name: (model, _options(opts)) for name, (model, opts) in parts.items()},
                   bundle=True, cache_dir=cache_dir, quiet=quiet)
 
 
 def build(model, *, lanes: int = 8, trace: bool = True, padding: bool = True, cache_dir=None,
-          quiet: bool = False) -> Build:
+          quiet: bool = False, engine: str = "lanes") -> Build:
     """Build (or find in the cache) the Verilator model of the accelerator for ``model``.
+
+    ``engine="compact"`` builds :class:`~augsnn.hw.compact.CompactAccelerator` (the
+    iCE40 UP5K design; ``lanes`` and ``padding`` do not apply) instead of the lane
+    accelerator.
 
     Raises
     ------
     TypeError, ValueError
         The accelerator cannot be built for this model (before any file is written).
     """
-    opts = _options({"lanes": lanes, "trace": trace, "padding": padding})
+    opts = _options({"lanes": lanes, "trace": trace, "padding": padding, "engine": engine})
     return _build({"accel": (model, opts)}, bundle=False, cache_dir=cache_dir, quiet=quiet)
 
 
@@ -204,11 +213,20 @@ def _build(parts: dict, *, bundle: bool, cache_dir, quiet: bool) -> Build:
     from augsnn.sim import runner as sim_runner
     from augsnn.sim.toolchain import setup_verilator
 
+    from augsnn.hw.compact import CompactAccelerator
+    from augsnn.hw.compact_plan import compact_plan
+
     infos = {}
     for name, (model, opts) in parts.items():   # refuse a bad model before writing anything
-        p = plan_for(model, lanes=opts["lanes"], padding=opts["padding"])
+        if opts["engine"] not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {opts['engine']!r}")
+        if opts["engine"] == "compact":
+            p = compact_plan(model)
+        else:
+            p = plan_for(model, lanes=opts["lanes"], padding=opts["padding"])
         infos[name] = PartInfo(name=name, prefix=f"{name}__" if bundle else "", model=model,
-                               plan=p, lanes=opts["lanes"], trace=opts["trace"])
+                               plan=p, lanes=opts["lanes"] if opts["engine"] == "lanes" else 1,
+                               trace=opts["trace"], engine=opts["engine"])
     key = _build_key(parts, bundle)
     label = "-".join(sorted(parts)) if bundle else next(iter(parts.values()))[0].name
     label = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:60]
@@ -229,6 +247,9 @@ def _build(parts: dict, *, bundle: bool, cache_dir, quiet: bool) -> Build:
         from amaranth.back import verilog
         comps = {}
         for name, info in infos.items():
+            if info.engine == "compact":
+                comps[name] = CompactAccelerator(info.model, trace=info.trace)
+                continue
             files = []
             for lp in info.plan.layers:
                 hp = folder / f"{name}_weights{lp.number}.hex"
@@ -373,6 +394,7 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
     -------
     dict of str to :class:`AccelRun`
     """
+    from augsnn.hw.compact_plan import weight_checksum, weight_frame
     from augsnn.sim import runner as sim_runner
     tag = f"run{os.getpid()}-{time.time_ns() % 10**9}"
     cfg_parts, files = [], {}
@@ -388,7 +410,13 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
         for lp in info.plan.layers:
             ib, cb, L = _trace_widths(lp)
             trace_bytes.append((ib + cb * L + 1 + 7) // 8)
-        cfg_parts.append({"prefix": info.prefix, "images": str(img_path), "T": int(T),
+        preamble = {}
+        if info.engine == "compact":
+            pre_path = bld.dir / f"{tag}-{name}-weights.npy"
+            np.save(pre_path, np.frombuffer(weight_frame(info.plan), dtype=np.uint8))
+            files[name] += (pre_path,)
+            preamble = {"preamble": str(pre_path), "preamble_words": 1}
+        cfg_parts.append({**preamble, "prefix": info.prefix, "images": str(img_path), "T": int(T),
                           "layers": len(info.plan.layers) if info.trace else 0,
                           "result_words": info.plan.result_words, "out": str(out_path),
                           "label": f"{info.model.name}" if len(jobs) == 1 else name,
@@ -409,6 +437,12 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
             info = bld.part(name) if name in bld.parts else bld.part()
             with np.load(files[name][1]) as npz:
                 data = {k: npz[k] for k in npz.files}
+            if info.engine == "compact":
+                got = data["preamble_answer"].tolist()
+                want = [weight_checksum(info.plan)]
+                if got != want:
+                    raise RuntimeError(f"{info.model.name}: the compact engine answered the "
+                                       f"weight frame with {got}, expected the checksum {want}")
             pred, counts, events, cycles, spikes, steps = _unpack_part(
                 info.plan, int(T), len(images), data, info.trace)
             runs[name] = AccelRun(T=int(T), plan=info.plan, pred=pred, counts=counts,
@@ -416,9 +450,9 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
                                   sim_seconds=wall, build=bld)
         return runs
     finally:
-        for img_path, out_path in files.values():
-            img_path.unlink(missing_ok=True)
-            out_path.unlink(missing_ok=True)
+        for paths in files.values():
+            for path in paths:
+                path.unlink(missing_ok=True)
         for suffix in (".config.json", ".results.json", ".results.xml"):
             (bld.dir / f"{tag}{suffix}").unlink(missing_ok=True)
         if log_file is not None:
@@ -528,8 +562,12 @@ def compare(model, images, run: AccelRun, *, indices=None, labels=None, chunk: i
                 if not np.array_equal(np.cumsum(out, axis=0), np.cumsum(g.out[:, b_local], axis=0)):
                     note("per-step counts", image=img_id)
     synops = np.concatenate(synops, axis=2)
-    bound = cycle_bound(plan, synops, T)
-    critical = layer_work(plan, synops, T).max(axis=0)
+    if hasattr(plan, "cycles"):      # compact engine: its cycle model (one datapath)
+        bound = plan.cycles(synops, None, T)
+        critical = bound
+    else:
+        bound = cycle_bound(plan, synops, T)
+        critical = layer_work(plan, synops, T).max(axis=0)
     cycles = run.cycles.astype(np.int64)
     pred = np.concatenate(g_pred)
     labels_ok = None

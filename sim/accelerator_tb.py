@@ -12,7 +12,9 @@ single accelerator), ``images`` (``.npy`` file of uint8 images, one row each), `
 ``layers`` (number of trace ports, 0 without trace), ``result_words``, ``out`` (``.npz``
 file to write), ``label`` (for progress lines)), ``progress`` (print a line every so many
 images, 0 for none), ``max_cycles_per_image``; per part optionally ``stall_in`` and
-``stall_out`` (probability of an idle input cycle and of ``o.ready`` low) and ``seed``.
+``stall_out`` (probability of an idle input cycle and of ``o.ready`` low) and ``seed``;
+``preamble`` (``.npy`` of bytes sent before the images, e.g. the compact engine's weight
+frame) and ``preamble_words`` (the words of its answer, saved as ``preamble_answer``).
 
 Saved per part (``.npz``): ``results`` (images x words, uint32), ``trace<l>_image``
 (image number of each beat), ``trace<l>_payload`` (beats x bytes, little-endian payload),
@@ -62,6 +64,7 @@ class PartBench:
         self.image = 0
         self.beats = [[] for _ in self.traces]      # (image, payload int)
         self.results = []
+        self.preamble_answer = []
         self.errors = []
         self.seconds = 0.0
 
@@ -77,53 +80,71 @@ class PartBench:
                 beats.append((self.image, payload.value.to_unsigned()))
                 await FallingEdge(clk)
 
-    async def run(self, progress: int, max_cycles: int):
+    async def send(self, frame) -> float:
+        """Send one frame's bytes; return the time the first byte was transferred (ns)."""
         clk = self.dut.clk
+        # At each falling edge present byte k; ``ready`` (a register) holds until the
+        # rising edge that transfers it.
+        # With ``stall_in``, some cycles present nothing (valid low).
+        k = 0
+        t_first = None
+        while k < len(frame):
+            await FallingEdge(clk)
+            if self.stall_in and self.rng.random() < self.stall_in:
+                self.i_valid.value = 0
+                continue
+            self.i_valid.value = 1
+            self.i_payload.value = int(frame[k])
+            if self.i_ready.value:
+                if k == 0:
+                    t_first = get_sim_time(unit="ns")
+                k += 1
+        await FallingEdge(clk)
+        self.i_valid.value = 0
+        return t_first
+
+    async def receive(self, count: int, what: str) -> tuple[list, float]:
+        """Collect ``count`` result words; return them and the time the first was valid."""
+        clk = self.dut.clk
+        # Result words: with ``stall_out``, ``ready`` is low on some cycles.
+        words = []
+        if not self.o_valid.value:
+            await RisingEdge(self.o_valid)
+            await FallingEdge(clk)
+        t_valid = get_sim_time(unit="ns")
+        while len(words) < count:
+            ready = 0 if self.stall_out and self.rng.random() < self.stall_out else 1
+            self.o_ready.value = ready
+            if self.o_valid.value and ready:
+                value = self.o_payload.value.to_unsigned()
+                words.append(value & 0xFFFFFFFF)
+                last = value >> 32
+                if last != (len(words) == count):
+                    self.errors.append(f"{self.label}: {what}: result word {len(words)}"
+                                       f" has last={last}")
+            elif not self.o_valid.value:
+                self.errors.append(f"{self.label}: {what}: result frame interrupted "
+                                   f"after {len(words)} words")
+                break
+            await FallingEdge(clk)
+        return words, t_valid
+
+    async def run(self, progress: int, max_cycles: int):
         self.o_ready.value = 1
         t0 = time.time()
+        if self.part.get("preamble"):
+            # A frame before the images (the compact engine's weights); its answer is saved.
+            frame = np.load(self.part["preamble"])
+            await self.send(frame.tolist())
+            self.preamble_answer, _ = await self.receive(int(self.part["preamble_words"]),
+                                                         "preamble")
         for n, image in enumerate(self.images):
             self.image = n
             frame = [self.T & 0xFF, self.T >> 8, *image.reshape(-1).tolist()]
-            # At each falling edge present byte k; ``ready`` (a register) holds until the
-            # rising edge that transfers it.
-            # With ``stall_in``, some cycles present nothing (valid low).
-            k = 0
-            t_first = None
-            while k < len(frame):
-                await FallingEdge(clk)
-                if self.stall_in and self.rng.random() < self.stall_in:
-                    self.i_valid.value = 0
-                    continue
-                self.i_valid.value = 1
-                self.i_payload.value = frame[k]
-                if self.i_ready.value:
-                    if k == 0:
-                        t_first = get_sim_time(unit="ns")
-                    k += 1
-            await FallingEdge(clk)
-            self.i_valid.value = 0
-            # Result words: with ``stall_out``, ``ready`` is low on some cycles.
-            words = []
-            if not self.o_valid.value:
-                await RisingEdge(self.o_valid)
-                await FallingEdge(clk)
+            t_first = await self.send(frame)
+            words, t_valid = await self.receive(self.words, f"image {n}")
             # Cycles from the cycle that transfers the first byte to the first result word.
-            tb_cycles = round((get_sim_time(unit="ns") - t_first) / PERIOD_NS)
-            while len(words) < self.words:
-                ready = 0 if self.stall_out and self.rng.random() < self.stall_out else 1
-                self.o_ready.value = ready
-                if self.o_valid.value and ready:
-                    value = self.o_payload.value.to_unsigned()
-                    words.append(value & 0xFFFFFFFF)
-                    last = value >> 32
-                    if last != (len(words) == self.words):
-                        self.errors.append(f"{self.label}: image {n}: result word {len(words)}"
-                                           f" has last={last}")
-                elif not self.o_valid.value:
-                    self.errors.append(f"{self.label}: image {n}: result frame interrupted "
-                                       f"after {len(words)} words")
-                    break
-                await FallingEdge(clk)
+            tb_cycles = round((t_valid - t_first) / PERIOD_NS)
             self.results.append(words)
             if len(words) == self.words and words[-1] != tb_cycles:
                 self.errors.append(f"{self.label}: image {n}: the result says {words[-1]} "
@@ -139,6 +160,7 @@ class PartBench:
 
     def save(self):
         out = {"results": np.asarray(self.results, dtype=np.uint32).reshape(-1, self.words),
+               "preamble_answer": np.asarray(self.preamble_answer, dtype=np.uint32),
                "sim_seconds": np.float64(self.seconds)}
         for l, beats in enumerate(self.beats):
             nbytes = 1

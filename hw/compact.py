@@ -1,0 +1,699 @@
+"""The compact engine: a whole converted SNN on one small FPGA (iCE40 UP5K) in Amaranth.
+
+Layer: ``hw`` (Amaranth generators). The layout comes from :mod:`augsnn.hw.compact_plan`;
+the arithmetic is SPEC §3 bit for bit (:mod:`augsnn.golden` is the reference). Where the
+lane accelerator (:mod:`augsnn.hw.accelerator`) gives every layer its own neuron core and
+dual-port block RAM, this engine runs the layers one after the other within a time step on
+one datapath, with every large memory in two single-port banks (iCE40 SPRAM pairs) and the
+weights loaded over the serial link. docs/compact-engine.md has the schedule.
+"""
+
+
+from amaranth.hdl import Array, Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .compact_plan import BANK_ROWS, CompactPlan, compact_plan
+from .neuron_core import output_layout
+
+__all__ = ["Bank", "CompactAccelerator"]
+
+WORD_BITS = 32
+ADDR_BITS = (BANK_ROWS - 1).bit_length()
+T_BITS = 16
+
+
+class Bank(wiring.Component):
+    """A single-port 32-bit memory of ``BANK_ROWS`` rows: one read *or* one write a cycle.
+
+    ``we`` high writes ``wdata`` at ``addr``; otherwise ``addr`` is read and ``rdata`` holds
+    the row on the next cycle (and keeps it while the same row is read again).
+
+    Parameters
+    ----------
+    spram : bool
+        ``True``: two iCE40 ``SB_SPRAM256KA`` blocks (16 k x 16 bit each); ``False``: an
+        Amaranth memory with the same behaviour (simulation, other devices).
+    """
+
+    addr: In(ADDR_BITS)
+    wdata: In(WORD_BITS)
+    we: In(1)
+    rdata: Out(WORD_BITS)
+
+    def __init__(self, *, spram: bool = False):
+        if not isinstance(spram, bool):
+            raise TypeError(f"spram must be a bool, not {spram!r}")
+        self._spram = spram
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        if self._spram:
+            for half in range(2):
+                m.submodules[f"spram{half}"] = Instance(
+                    "SB_SPRAM256KA",
+                    i_ADDRESS=self.addr, i_DATAIN=self.wdata[16 * half:16 * half + 16],
+                    i_MASKWREN=Const(0b1111, 4), i_WREN=self.we, i_CHIPSELECT=Const(1),
+                    i_CLOCK=ClockSignal("sync"), i_STANDBY=Const(0),
+                    i_SLEEP=Const(0), i_POWEROFF=Const(1),
+                    o_DATAOUT=self.rdata[16 * half:16 * half + 16])
+        else:
+            m.submodules.mem = mem = memory.Memory(shape=WORD_BITS, depth=BANK_ROWS, init=[])
+            rd = mem.read_port()
+            wr = mem.write_port()
+            m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(~self.we), self.rdata.eq(rd.data),
+                         wr.addr.eq(self.addr), wr.data.eq(self.wdata), wr.en.eq(self.we)]
+        return m
+
+
+def _const_array(values, shape):
+    return Array([Const(int(v), shape) for v in values])
+
+
+def result_layout() -> data.StructLayout:
+    """Payload of the result stream: a 32-bit word and the end-of-frame flag."""
+    return data.StructLayout({"data": unsigned(WORD_BITS), "last": unsigned(1)})
+
+
+class CompactAccelerator(wiring.Component):
+    """Run a converted SNN on images with one datapath and two single-port memory banks.
+
+    Frames on ``i`` (bytes; docs/boards.md): a header ``T`` (2 bytes, least significant
+    first), then either the image's pixels (``T >= 1``) or, for ``T = 0``, the weight
+    payload (:meth:`CompactPlan.weight_payload`), which the engine stores and answers with
+    one word: the 32-bit sum of the payload bytes. An image is answered with the class, the
+    output counts, the events of every layer and the cycles from the first header byte to
+    the first answer word (as :class:`augsnn.hw.accelerator.Accelerator`).
+
+    Schedule per image: clear the membranes, accumulators and counts; compute the first
+    layer's input current from the stored pixels (one multiply-accumulate a cycle); then per
+    time step, layer after layer: scatter the layer's input spikes into its accumulators
+    (one synaptic operation per two cycles: a single-port read-modify-write), then update
+    every neuron (``coef_bits + 4`` cycles each: a sequential divider fires it). The cycle
+    model is :meth:`CompactPlan.cycles`.
+
+    Parameters
+    ----------
+    model : Model
+        The converted network; refused with :class:`~augsnn.hw.compact_plan.NotCompact`
+        if the engine cannot run it.
+    spram : bool
+        Build the banks from iCE40 SPRAM (``True``) or from Amaranth memories.
+    trace : bool
+        Add ``trace<l>`` ports: every non-zero spike of layer ``l`` (``index``, ``coef``) and
+        one ``done`` beat per time step, in the layout of
+        :func:`augsnn.hw.neuron_core.output_layout` with one lane.
+
+    Members
+    -------
+    i : In(stream(unsigned(8)))
+    o : Out(stream(result_layout()))
+    busy : Out(1)
+    trace<l> : Out(valid, payload)
+    """
+
+    def __init__(self, model, *, spram: bool = False, trace: bool = False):
+        self._plan = compact_plan(model)
+        if not isinstance(trace, bool):
+            raise TypeError(f"trace must be a bool, not {trace!r}")
+        if not isinstance(spram, bool):
+            raise TypeError(f"spram must be a bool, not {spram!r}")
+        self._trace, self._spram = trace, spram
+        ports = {"i": In(stream.Signature(unsigned(8))),
+                 "o": Out(stream.Signature(result_layout())),
+                 "busy": Out(1)}
+        if trace:
+            for lp in self._plan.layers:
+                ports[f"trace{lp.number}"] = Out(wiring.Signature({
+                    "valid": Out(1), "payload": Out(self.trace_layout(lp))}))
+        super().__init__(ports)
+
+    plan = property(lambda self: self._plan)
+    trace = property(lambda self: self._trace)
+
+    @staticmethod
+    def trace_layout(lp) -> data.StructLayout:
+        return output_layout(lanes=1, index_bits=max(1, (lp.neurons - 1).bit_length()),
+                             coef_bits=lp.neuron.coef_bits)
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._plan
+        L = len(p.layers)
+        layers = p.layers
+        last = layers[-1]
+        first = layers[0]
+        C = p.n_classes
+        reg = p.regions
+
+        # ---- memories ------------------------------------------------------------------
+        banks = [Bank(spram=self._spram) for _ in range(2)]
+        m.submodules.bank0, m.submodules.bank1 = banks
+        m.submodules.pixels = pix_mem = memory.Memory(shape=8, depth=p.pixels, init=[])
+        pix_rd, pix_wr = pix_mem.read_port(), pix_mem.write_port()
+        m.submodules.spikes = sm = memory.Memory(shape=signed(p.spike_bits),
+                                                 depth=max(2, p.spike_depth), init=[])
+        sm_rd, sm_wr = sm.read_port(), sm.write_port()
+
+        li = Signal(range(max(2, L)))
+        swap = _const_array(p.swap, 1)[li]
+        # Port 0 reaches the bank of the layer's V and W regions, port 1 the other one.
+        a0, d0, w0 = Signal(ADDR_BITS), Signal(WORD_BITS), Signal()
+        a1, d1, w1 = Signal(ADDR_BITS), Signal(WORD_BITS), Signal()
+        r0, r1 = Signal(WORD_BITS), Signal(WORD_BITS)
+        b0, b1 = banks
+        m.d.comb += [
+            b0.addr.eq(Mux(swap, a1, a0)), b0.wdata.eq(Mux(swap, d1, d0)),
+            b0.we.eq(Mux(swap, w1, w0)),
+            b1.addr.eq(Mux(swap, a0, a1)), b1.wdata.eq(Mux(swap, d0, d1)),
+            b1.we.eq(Mux(swap, w0, w1)),
+            r0.eq(Mux(swap, b1.rdata, b0.rdata)), r1.eq(Mux(swap, b0.rdata, b1.rdata)),
+        ]
+
+        def per_layer(values, shape):
+            return _const_array(values, shape)[li]
+
+        n_max = max(lp.neurons for lp in layers)
+        N = per_layer([lp.neurons - 1 for lp in layers], range(n_max))
+        v_base = per_layer([reg[f"V{lp.number}"][1] for lp in layers], ADDR_BITS)
+        x_base = per_layer([reg[f"X{lp.number}"][1] for lp in layers], ADDR_BITS)
+        w_rows = per_layer([reg[f"W{lp.number}"][2] - 1 for lp in layers], ADDR_BITS)
+        w_base = per_layer([reg[f"W{lp.number}"][1] for lp in layers], ADDR_BITS)
+        counts_base = reg["counts"][1]
+        is_last = Signal()
+        m.d.comb += is_last.eq(li == L - 1)
+
+        # ---- counters shared by the phases -----------------------------------------------
+        T = Signal(T_BITS)
+        t = Signal(T_BITS)
+        t_lo = Signal(8)
+        cycles = Signal(WORD_BITS)
+        counting = Signal()
+        with m.If(counting):
+            m.d.sync += cycles.eq(cycles + 1)
+        events = [Signal(WORD_BITS, name=f"events{l}") for l in range(L)]
+        checksum = Signal(WORD_BITS)
+        wbuf = Signal(24)
+        nb = Signal(2)
+        row = Signal(ADDR_BITS)
+        pa = Signal(range(max(2, p.pixels)))
+
+        # Update-pass state.
+        n = Signal(range(max(2, n_max + C + 1)))
+        co = Signal(range(max(2, max(lp.cout for lp in layers))))
+        oy = Signal(range(max(2, max(lp.hout for lp in layers))))
+        ox = Signal(range(max(2, max(lp.wout for lp in layers))))
+        pool_max = max(lp.pool for lp in layers)
+        dy = Signal(range(max(2, pool_max)))
+        dx = Signal(range(max(2, pool_max)))
+        paddr = Signal(range(max(2, p.spike_depth)))
+        prow = Signal(range(max(2, p.spike_depth + 1)))
+        pot_max = max(lp.neuron.pot_bits for lp in layers)
+        ssum = Signal(signed(WORD_BITS + 1))
+        vsat = Signal(signed(pot_max))
+        pb_old = Signal(signed(p.spike_bits))
+        kmax = max(lp.k for lp in layers)
+        d_bits = max(max(lp.neuron.theta_p, lp.neuron.theta_n or 0) << (lp.k - 1)
+                     for lp in layers).bit_length()
+        rem = Signal(pot_max)
+        div = Signal(d_bits)
+        q = Signal(kmax)
+        neg = Signal()
+        steps_left = Signal(range(kmax + 1))
+        o_reg = Signal(signed(kmax + 1))
+
+        # Trace outputs.
+        tr_valid = Signal()
+        tr_index = Signal(range(max(2, n_max)))
+        tr_coef = Signal(signed(kmax + 1))
+        tr_done = Signal()
+        tr_layer = Signal.like(li)
+        m.d.sync += tr_layer.eq(li)           # the layer of the beat set this cycle
+        if self._trace:
+            for lp in layers:
+                port = getattr(self, f"trace{lp.number}")
+                m.d.comb += [port.valid.eq(tr_valid & (tr_layer == lp.number)),
+                             port.payload.index.eq(tr_index),
+                             port.payload.coef[0].eq(tr_coef),
+                             port.payload.done.eq(tr_done)]
+        m.d.sync += tr_valid.eq(0)
+
+        # ---- multiplier pipeline (first-layer current and scatter) ------------------------
+        # A: issue the weight row read (port 0) [and the pixel read]; B: pick the byte;
+        # C: multiply; the product goes to the current accumulator or the synop FIFO.
+        x_bits = p.x_bits
+        prod_bits = 8 + x_bits
+        issue = Signal()
+        w_byte = Signal(ADDR_BITS + 2)          # byte address in the V/W bank
+        x_issue = Signal(signed(x_bits))
+        a_issue = Signal(ADDR_BITS)
+        last_issue = Signal()
+        vB, selB, xB, aB, lastB = (Signal(), Signal(2), Signal(signed(x_bits)),
+                                   Signal(ADDR_BITS), Signal())
+        vC, byteC, xC, aC, lastC = (Signal(), Signal(signed(8)), Signal(signed(x_bits)),
+                                    Signal(ADDR_BITS), Signal())
+        use_pixel = Signal()
+        m.d.sync += [vB.eq(issue), selB.eq(w_byte[:2]), xB.eq(x_issue), aB.eq(a_issue),
+                     lastB.eq(last_issue & issue)]
+        m.d.sync += [vC.eq(vB), byteC.eq(r0.word_select(selB, 8)),
+                     xC.eq(Mux(use_pixel, pix_rd.data, xB)), aC.eq(aB), lastC.eq(lastB)]
+        prod = Signal(signed(prod_bits))
+        m.d.comb += prod.eq(byteC * xC)
+        with m.If(issue):
+            m.d.comb += a0.eq(w_byte[2:])
+
+        # Synop FIFO (scatter): accumulator address and product.
+        m.submodules.synops = sfifo = fifo.SyncFIFO(width=ADDR_BITS + prod_bits, depth=4)
+        in_flight = Signal(range(8))
+        m.d.comb += in_flight.eq(sfifo.level + vB + vC)
+
+        # ---- first layer (gather) state --------------------------------------------------
+        K0 = first.cin * first.kh * first.kw
+        g_ci = Signal(range(max(2, first.cin)))
+        g_ky = Signal(range(max(2, first.kh)))
+        g_kx = Signal(range(max(2, first.kw)))
+        g_co = Signal(range(max(2, first.cout)))
+        g_oy = Signal(range(max(2, first.hout)))
+        g_ox = Signal(range(max(2, first.wout)))
+        g_n = Signal(range(max(2, first.neurons)))
+        g_wco = Signal(ADDR_BITS + 2)
+        g_w = Signal(ADDR_BITS + 2)
+        hw0 = first.hin * first.win
+        g_pbase = Signal(range(max(2, p.pixels)))
+        g_orow = Signal(range(max(2, p.pixels)))
+        g_pci = Signal(range(max(2, p.pixels + hw0)))
+        g_prow = Signal(range(max(2, p.pixels + hw0)))
+        g_p = Signal(range(max(2, p.pixels + hw0)))
+        g_issuing = Signal()
+        g_acc = Signal(signed(WORD_BITS))
+        w0_byte = reg["W0"][1] * 4
+
+        # ---- scatter state ----------------------------------------------------------------
+        sc = [lp for lp in layers[1:]] or [first]
+        s_j = Signal(range(max(2, p.spike_depth)))
+        s_ci = Signal(range(max(2, max(lp.cin for lp in sc))))
+        s_iy = Signal(range(max(2, max(lp.hin for lp in sc))))
+        s_ix = Signal(range(max(2, max(lp.win for lp in sc))))
+        s_iyW = Signal(ADDR_BITS)
+        s_wci = Signal(ADDR_BITS + 2)
+        s_w = Signal(ADDR_BITS + 2)
+        s_val = Signal(signed(x_bits))
+        s_ky = Signal(range(max(2, max(lp.kh for lp in sc))))
+        s_kx = Signal(range(max(2, max(lp.kw for lp in sc))))
+        s_co = Signal(range(max(2, max(lp.cout for lp in sc))))
+        ybits = max(lp.hin for lp in sc).bit_length() + 1
+        xbits = max(lp.win for lp in sc).bit_length() + 1
+        s_oy = Signal(signed(ybits))
+        s_ox = Signal(signed(xbits))
+        s_arow = Signal(ADDR_BITS)
+        s_ayx = Signal(ADDR_BITS)
+        s_a = Signal(ADDR_BITS)
+        c_odd = Signal()
+        c_a = Signal(ADDR_BITS)
+        c_prod = Signal(signed(prod_bits))
+
+        def layer_const(fn, shape):
+            return per_layer([fn(lp) for lp in layers], shape)
+
+        S_last = layer_const(lambda lp: max(0, lp.cin * lp.hin * lp.win - 1), range(max(2, p.spike_depth)))
+        c_hin = layer_const(lambda lp: lp.hin - 1, range(max(2, max(lp.hin for lp in layers))))
+        c_win = layer_const(lambda lp: lp.win - 1, range(max(2, max(lp.win for lp in layers))))
+        c_kh = layer_const(lambda lp: lp.kh - 1, range(max(2, max(lp.kh for lp in layers))))
+        c_kw = layer_const(lambda lp: lp.kw - 1, range(max(2, max(lp.kw for lp in layers))))
+        c_cout = layer_const(lambda lp: lp.cout - 1, range(max(2, max(lp.cout for lp in layers))))
+        c_hout = layer_const(lambda lp: lp.hout, range(max(2, max(lp.hout for lp in layers) + 1)))
+        c_wout = layer_const(lambda lp: lp.wout, range(max(2, max(lp.wout for lp in layers) + 1)))
+        c_hwout = layer_const(lambda lp: lp.hout * lp.wout, ADDR_BITS)
+        c_wstep = layer_const(lambda lp: lp.kh * lp.kw * lp.cout, ADDR_BITS + 2)
+        c_wbyte = layer_const(lambda lp: reg[f"W{lp.number}"][1] * 4, ADDR_BITS + 2)
+        c_pool = layer_const(lambda lp: lp.pool - 1, range(max(2, pool_max)))
+        c_wp = layer_const(lambda lp: lp.wp, range(max(2, max(lp.wp for lp in layers) + 1)))
+        c_vinit = layer_const(lambda lp: lp.neuron.v_init & 0xFFFFFFFF, WORD_BITS)
+        c_hi = layer_const(lambda lp: (1 << (lp.neuron.pot_bits - 1)) - 1, signed(pot_max + 1))
+        c_lo = layer_const(lambda lp: -(1 << (lp.neuron.pot_bits - 1)), signed(pot_max + 1))
+        c_dp = layer_const(lambda lp: lp.neuron.theta_p << (lp.k - 1), d_bits)
+        c_dn = layer_const(lambda lp: (lp.neuron.theta_n or 0) << (lp.k - 1), d_bits)
+        c_hasneg = layer_const(lambda lp: lp.neuron.theta_n is not None, 1)
+        c_k = layer_const(lambda lp: lp.k, range(kmax + 1))
+        c_clear_last = layer_const(
+            lambda lp: lp.neurons - 1 + (C if lp is last else 0), range(n_max + C + 1))
+
+        # ---- result words ----------------------------------------------------------------
+        cls = Signal(range(max(2, C)))
+        best = Signal(signed(WORD_BITS))
+        ac = Signal(range(C + 2))
+        word = Signal(range(p.result_words + 1))
+
+        pixel = self.i.payload
+
+        def start_update():
+            m.d.sync += [n.eq(0), co.eq(0), oy.eq(0), ox.eq(0), dy.eq(0), dx.eq(0),
+                         paddr.eq(0), prow.eq(0)]
+
+        def start_scatter():
+            m.d.sync += [s_j.eq(0), s_ci.eq(0), s_iy.eq(0), s_ix.eq(0), s_iyW.eq(0),
+                         s_wci.eq(c_wbyte)]
+
+        with m.FSM(name="phase"):
+            with m.State("IDLE"):
+                m.d.comb += self.i.ready.eq(1)
+                with m.If(self.i.valid):
+                    m.d.sync += [t_lo.eq(pixel), cycles.eq(1), counting.eq(1)]
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.comb += [self.i.ready.eq(1), self.busy.eq(1)]
+                with m.If(self.i.valid):
+                    tt = Cat(t_lo, pixel)
+                    m.d.sync += [T.eq(tt), pa.eq(0), li.eq(0), row.eq(0), nb.eq(0),
+                                 checksum.eq(0)]
+                    with m.If(tt == 0):
+                        m.d.sync += counting.eq(0)
+                        m.next = "LOAD"
+                    with m.Else():
+                        m.next = "PIXELS"
+            with m.State("LOAD"):
+                m.d.comb += [self.i.ready.eq(1), self.busy.eq(1)]
+                with m.If(self.i.valid):
+                    m.d.sync += [checksum.eq(checksum + pixel), nb.eq(nb + 1),
+                                 wbuf.eq(Cat(wbuf[8:], pixel))]
+                    with m.If(nb == 3):
+                        m.d.comb += [a0.eq(w_base + row), d0.eq(Cat(wbuf, pixel)), w0.eq(1)]
+                        m.d.sync += row.eq(row + 1)
+                        with m.If(row == w_rows):
+                            m.d.sync += [row.eq(0), li.eq(li + 1)]
+                            with m.If(is_last):
+                                m.next = "LOAD_ACK"
+            with m.State("LOAD_ACK"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.data.eq(checksum + 0),
+                             self.o.payload.last.eq(1), self.busy.eq(1)]
+                with m.If(self.o.ready):
+                    m.d.sync += li.eq(0)
+                    m.next = "IDLE"
+            with m.State("PIXELS"):
+                m.d.comb += [self.i.ready.eq(1), self.busy.eq(1),
+                             pix_wr.addr.eq(pa), pix_wr.data.eq(pixel),
+                             pix_wr.en.eq(self.i.valid)]
+                with m.If(self.i.valid):
+                    m.d.sync += pa.eq(pa + 1)
+                    with m.If(pa == p.pixels - 1):
+                        m.d.sync += [li.eq(0), n.eq(0), t.eq(0)]
+                        m.d.sync += [e.eq(0) for e in events]
+                        m.next = "CLEAR"
+            with m.State("CLEAR"):
+                # V <- v_init, X <- 0 (and the counts after the last layer's X), a row a cycle.
+                m.d.comb += [self.busy.eq(1),
+                             a0.eq(v_base + n), d0.eq(c_vinit), w0.eq(n <= N),
+                             a1.eq(x_base + n), d1.eq(0), w1.eq(1)]
+                m.d.sync += n.eq(n + 1)
+                with m.If(n == c_clear_last):
+                    m.d.sync += n.eq(0)
+                    with m.If(is_last):
+                        m.d.sync += [li.eq(0), g_ci.eq(0), g_ky.eq(0), g_kx.eq(0), g_co.eq(0),
+                                     g_oy.eq(0), g_ox.eq(0), g_n.eq(0), g_wco.eq(w0_byte),
+                                     g_w.eq(w0_byte), g_pbase.eq(0), g_orow.eq(0),
+                                     g_pci.eq(0), g_prow.eq(0), g_p.eq(0), g_issuing.eq(1),
+                                     g_acc.eq(0)]
+                        m.next = "CURRENT"
+                    with m.Else():
+                        m.d.sync += li.eq(li + 1)
+            with m.State("CURRENT"):
+                # I[n] = sum over (ci, ky, kx) of w * pixel; one MAC a cycle, then a write.
+                m.d.comb += [self.busy.eq(1), use_pixel.eq(1), pix_rd.addr.eq(g_p),
+                             issue.eq(g_issuing), w_byte.eq(g_w),
+                             last_issue.eq((g_ci == first.cin - 1) & (g_ky == first.kh - 1)
+                                           & (g_kx == first.kw - 1))]
+                with m.If(g_issuing):
+                    m.d.sync += g_w.eq(g_w + 1)
+                    with m.If(g_kx == first.kw - 1):
+                        m.d.sync += g_kx.eq(0)
+                        with m.If(g_ky == first.kh - 1):
+                            m.d.sync += [g_ky.eq(0), g_ci.eq(g_ci + 1), g_pci.eq(g_pci + hw0),
+                                         g_prow.eq(g_pci + hw0), g_p.eq(g_pci + hw0)]
+                            with m.If(g_ci == first.cin - 1):
+                                m.d.sync += [g_ci.eq(0), g_issuing.eq(0)]
+                        with m.Else():
+                            m.d.sync += [g_ky.eq(g_ky + 1), g_prow.eq(g_prow + first.win),
+                                         g_p.eq(g_prow + first.win)]
+                    with m.Else():
+                        m.d.sync += [g_kx.eq(g_kx + 1), g_p.eq(g_p + 1)]
+                acc_next = Signal(signed(WORD_BITS))
+                m.d.comb += acc_next.eq(g_acc + prod)
+                with m.If(vC):
+                    m.d.sync += g_acc.eq(acc_next)
+                with m.If(vC & lastC):
+                    m.d.comb += [a1.eq(reg["X0"][1] + g_n), d1.eq(acc_next), w1.eq(1)]
+                    m.d.sync += [g_acc.eq(0), g_n.eq(g_n + 1), g_issuing.eq(1)]
+                    # Next neuron (raster order co, oy, ox): its weights and pixel window.
+                    nxt_pbase = Signal.like(g_pbase)
+                    with m.If(g_ox == first.wout - 1):
+                        m.d.sync += g_ox.eq(0)
+                        with m.If(g_oy == first.hout - 1):
+                            m.d.sync += [g_oy.eq(0), g_co.eq(g_co + 1), g_orow.eq(0),
+                                         g_wco.eq(g_wco + K0), g_w.eq(g_wco + K0)]
+                            m.d.comb += nxt_pbase.eq(0)
+                        with m.Else():
+                            m.d.sync += [g_oy.eq(g_oy + 1), g_orow.eq(g_orow + first.win),
+                                         g_w.eq(g_wco)]
+                            m.d.comb += nxt_pbase.eq(g_orow + first.win)
+                    with m.Else():
+                        m.d.sync += [g_ox.eq(g_ox + 1), g_w.eq(g_wco)]
+                        m.d.comb += nxt_pbase.eq(g_pbase + 1)
+                    m.d.sync += [g_pbase.eq(nxt_pbase), g_pci.eq(nxt_pbase),
+                                 g_prow.eq(nxt_pbase), g_p.eq(nxt_pbase)]
+                    with m.If(g_n == first.neurons - 1):
+                        m.d.sync += [g_issuing.eq(0), li.eq(0), t.eq(0)]
+                        start_update()
+                        m.next = "UPD_READ"
+
+            # ---- update pass: one neuron at a time ----------------------------------------
+            def advance_neuron():
+                """Step to the next neuron (raster order) and its pooled spike-map entry."""
+                m.d.sync += n.eq(n + 1)
+                with m.If(ox == c_wout - 1):
+                    m.d.sync += [ox.eq(0), dx.eq(0)]
+                    with m.If(dy == c_pool):
+                        m.d.sync += [dy.eq(0), prow.eq(prow + c_wp), paddr.eq(prow + c_wp)]
+                    with m.Else():
+                        m.d.sync += [dy.eq(dy + 1), paddr.eq(prow)]
+                    with m.If(oy == c_hout - 1):
+                        m.d.sync += [oy.eq(0), co.eq(co + 1)]
+                    with m.Else():
+                        m.d.sync += oy.eq(oy + 1)
+                with m.Else():
+                    m.d.sync += ox.eq(ox + 1)
+                    with m.If(dx == c_pool):
+                        m.d.sync += [dx.eq(0), paddr.eq(paddr + 1)]
+                    with m.Else():
+                        m.d.sync += dx.eq(dx + 1)
+                with m.If(n == N):
+                    m.next = "UPD_DONE"
+                with m.Else():
+                    m.next = "UPD_READ"
+
+            with m.State("UPD_READ"):
+                m.d.comb += [self.busy.eq(1), a0.eq(v_base + n), a1.eq(x_base + n),
+                             sm_rd.addr.eq(paddr)]
+                m.next = "UPD_SUM"
+            with m.State("UPD_SUM"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [ssum.eq(r0.as_signed() + r1.as_signed()), pb_old.eq(sm_rd.data)]
+                m.next = "UPD_SAT"
+            with m.State("UPD_SAT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(ssum > c_hi):
+                    m.d.sync += vsat.eq(c_hi)
+                with m.Elif(ssum < c_lo):
+                    m.d.sync += vsat.eq(c_lo)
+                with m.Else():
+                    m.d.sync += vsat.eq(ssum)
+                m.next = "UPD_ABS"
+            with m.State("UPD_ABS"):
+                m.d.comb += self.busy.eq(1)
+                is_neg = vsat < 0
+                m.d.sync += [neg.eq(is_neg), rem.eq(Mux(is_neg, -vsat, vsat)),
+                             div.eq(Mux(is_neg, c_dn, c_dp)), q.eq(0), steps_left.eq(c_k)]
+                with m.If(is_neg & ~c_hasneg):
+                    m.next = "UPD_WRITE"      # single threshold: no negative spike
+                with m.Else():
+                    m.next = "UPD_DIV"
+            with m.State("UPD_DIV"):
+                # Restoring division with coef_bits - 1 quotient bits: q = min(M, |V| // theta)
+                # and the remainder is |V| - q * theta (SPEC §3: the excess stays in V).
+                m.d.comb += self.busy.eq(1)
+                diff = Signal(signed(max(pot_max, d_bits) + 1))
+                m.d.comb += diff.eq(rem - div)
+                with m.If(diff >= 0):
+                    m.d.sync += [rem.eq(diff), q.eq(Cat(1, q))]
+                with m.Else():
+                    m.d.sync += q.eq(Cat(0, q))
+                m.d.sync += [div.eq(div >> 1), steps_left.eq(steps_left - 1)]
+                with m.If(steps_left == 1):
+                    m.next = "UPD_WRITE"
+            with m.State("UPD_WRITE"):
+                m.d.comb += self.busy.eq(1)
+                o = Signal(signed(kmax + 1))
+                v_new = Signal(signed(pot_max + 1))
+                m.d.comb += [o.eq(Mux(neg, -q, q)), v_new.eq(Mux(neg, -rem, rem))]
+                m.d.comb += [a0.eq(v_base + n), d0.eq(v_new), w0.eq(1),
+                             a1.eq(x_base + n), d1.eq(0), w1.eq(li != 0)]
+                with m.If(~is_last):
+                    m.d.comb += [sm_wr.addr.eq(paddr), sm_wr.data.eq(pb_old + o),
+                                 sm_wr.en.eq(1)]
+                m.d.sync += o_reg.eq(o)
+                with m.If(o != 0):
+                    m.d.sync += [tr_valid.eq(1), tr_index.eq(n), tr_coef.eq(o), tr_done.eq(0)]
+                    with m.Switch(li):
+                        for l in range(L):
+                            with m.Case(l):
+                                m.d.sync += events[l].eq(events[l] + 1)
+                with m.If(is_last):
+                    m.next = "UPD_COUNT_READ"
+                with m.Else():
+                    advance_neuron()
+            with m.State("UPD_COUNT_READ"):
+                m.d.comb += [self.busy.eq(1), a1.eq(counts_base + n)]
+                m.next = "UPD_COUNT_WRITE"
+            with m.State("UPD_COUNT_WRITE"):
+                m.d.comb += [self.busy.eq(1), a1.eq(counts_base + n),
+                             d1.eq(r1.as_signed() + o_reg), w1.eq(1)]
+                advance_neuron()
+            with m.State("UPD_DONE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [tr_valid.eq(1), tr_done.eq(1), tr_index.eq(0), tr_coef.eq(0)]
+                with m.If(is_last):
+                    with m.If(t == T - 1):
+                        m.d.sync += [ac.eq(0), cls.eq(0)]
+                        m.next = "ARGMAX"
+                    with m.Else():
+                        m.d.sync += [t.eq(t + 1), li.eq(0)]
+                        start_update()
+                        m.next = "UPD_READ"
+                with m.Else():
+                    m.d.sync += li.eq(li + 1)
+                    m.next = "SCAT_PRIME"
+
+            # ---- scatter: every non-zero input spike into the layer's accumulators ----------
+            with m.State("SCAT_PRIME"):
+                m.d.comb += [self.busy.eq(1), sm_rd.addr.eq(0)]
+                start_scatter()
+                m.next = "SCAT_SCAN"
+            with m.State("SCAT_SCAN"):
+                # sm_rd.data is the spike-map entry s_j.
+                m.d.comb += self.busy.eq(1)
+                val = sm_rd.data
+                with m.If(val != 0):
+                    m.d.comb += [sm_wr.addr.eq(s_j), sm_wr.data.eq(0), sm_wr.en.eq(1),
+                                 sm_rd.addr.eq(s_j)]
+                    base = Signal(ADDR_BITS)
+                    m.d.comb += base.eq(x_base + s_iyW + s_ix)
+                    m.d.sync += [s_val.eq(val), s_ky.eq(0), s_kx.eq(0), s_co.eq(0),
+                                 s_oy.eq(s_iy), s_ox.eq(s_ix), s_arow.eq(base),
+                                 s_ayx.eq(base), s_a.eq(base), s_w.eq(s_wci)]
+                    m.next = "SCAT_EVENT"
+                with m.Elif(s_j == S_last):
+                    m.next = "SCAT_DRAIN"
+                with m.Else():
+                    m.d.comb += sm_rd.addr.eq(s_j + 1)
+                    self._advance_scan(m, s_j, s_ix, s_iy, s_ci, s_iyW, s_wci, c_win, c_hin,
+                                       c_wout, c_wstep)
+            with m.State("SCAT_EVENT"):
+                m.d.comb += [self.busy.eq(1), sm_rd.addr.eq(s_j)]
+                inside = Signal()
+                m.d.comb += inside.eq((s_oy >= 0) & (s_oy < c_hout) & (s_ox >= 0)
+                                      & (s_ox < c_wout))
+                go_next = Signal()
+                with m.If(~inside):
+                    m.d.sync += s_w.eq(s_w + c_cout + 1)
+                    m.d.comb += go_next.eq(1)
+                with m.Elif(in_flight < 4):
+                    m.d.comb += [issue.eq(1), w_byte.eq(s_w), x_issue.eq(s_val),
+                                 a_issue.eq(s_a)]
+                    m.d.sync += [s_w.eq(s_w + 1), s_co.eq(s_co + 1), s_a.eq(s_a + c_hwout)]
+                    with m.If(s_co == c_cout):
+                        m.d.sync += s_co.eq(0)
+                        m.d.comb += go_next.eq(1)
+                with m.If(go_next):
+                    with m.If(s_kx == c_kw):
+                        m.d.sync += [s_kx.eq(0), s_ox.eq(s_ix)]
+                        with m.If(s_ky == c_kh):
+                            m.next = "SCAT_NEXT"
+                        with m.Else():
+                            m.d.sync += [s_ky.eq(s_ky + 1), s_oy.eq(s_oy - 1),
+                                         s_arow.eq(s_arow - c_wout), s_ayx.eq(s_arow - c_wout),
+                                         s_a.eq(s_arow - c_wout)]
+                    with m.Else():
+                        m.d.sync += [s_kx.eq(s_kx + 1), s_ox.eq(s_ox - 1),
+                                     s_ayx.eq(s_ayx - 1), s_a.eq(s_ayx - 1)]
+            with m.State("SCAT_NEXT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(s_j == S_last):
+                    m.next = "SCAT_DRAIN"
+                with m.Else():
+                    m.d.comb += sm_rd.addr.eq(s_j + 1)
+                    self._advance_scan(m, s_j, s_ix, s_iy, s_ci, s_iyW, s_wci, c_win, c_hin,
+                                       c_wout, c_wstep)
+                    m.next = "SCAT_SCAN"
+            with m.State("SCAT_DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If((in_flight == 0) & ~c_odd):
+                    start_update()
+                    m.next = "UPD_READ"
+
+            # ---- decision and answer ------------------------------------------------------
+            with m.State("ARGMAX"):
+                # Read counts[ac] (port 1); compare the one read the cycle before. Ties keep
+                # the lower index.
+                m.d.comb += [self.busy.eq(1), a1.eq(counts_base + ac)]
+                m.d.sync += ac.eq(ac + 1)
+                with m.If(ac != 0):
+                    with m.If((ac == 1) | (r1.as_signed() > best)):
+                        m.d.sync += [best.eq(r1), cls.eq(ac - 1)]
+                with m.If(ac == C):
+                    m.d.sync += [word.eq(0), counting.eq(0)]
+                    m.next = "ANSWER"
+            with m.State("ANSWER"):
+                # Word w > 0 and <= C is counts[w-1], read on the cycle before (port 1 holds
+                # a row while it is read again): read the next word's row when this one goes.
+                words = Array([Const(0, WORD_BITS)] + [Const(0, WORD_BITS)] * C
+                              + events + [cycles])
+                m.d.comb += [self.busy.eq(1),
+                             a1.eq(counts_base + Mux(self.o.ready, word, word - 1)),
+                             self.o.valid.eq(1),
+                             self.o.payload.last.eq(word == p.result_words - 1)]
+                with m.If(word == 0):
+                    m.d.comb += self.o.payload.data.eq(cls)
+                with m.Elif(word <= C):
+                    m.d.comb += self.o.payload.data.eq(r1)
+                with m.Else():
+                    m.d.comb += self.o.payload.data.eq(words[word])
+                with m.If(self.o.ready):
+                    m.d.sync += word.eq(word + 1)
+                    with m.If(word == p.result_words - 1):
+                        m.d.sync += li.eq(0)
+                        m.next = "IDLE"
+
+        # ---- synop FIFO and the accumulator read-modify-write (scatter) -------------------
+        m.d.comb += [sfifo.w_data.eq(Cat(aC, prod)), sfifo.w_en.eq(vC & ~use_pixel)]
+        head_a = sfifo.r_data[:ADDR_BITS]
+        head_p = sfifo.r_data[ADDR_BITS:].as_signed()
+        with m.If(c_odd):
+            m.d.comb += [a1.eq(c_a), d1.eq(r1.as_signed() + c_prod), w1.eq(1)]
+            m.d.sync += c_odd.eq(0)
+        with m.Elif(sfifo.r_rdy):
+            m.d.comb += [a1.eq(head_a), sfifo.r_en.eq(1)]
+            m.d.sync += [c_odd.eq(1), c_a.eq(head_a), c_prod.eq(head_p)]
+        return m
+
+    @staticmethod
+    def _advance_scan(m, s_j, s_ix, s_iy, s_ci, s_iyW, s_wci, c_win, c_hin, c_wout, c_wstep):
+        m.d.sync += s_j.eq(s_j + 1)
+        with m.If(s_ix == c_win):
+            m.d.sync += s_ix.eq(0)
+            with m.If(s_iy == c_hin):
+                m.d.sync += [s_iy.eq(0), s_iyW.eq(0), s_ci.eq(s_ci + 1),
+                             s_wci.eq(s_wci + c_wstep)]
+            with m.Else():
+                m.d.sync += [s_iy.eq(s_iy + 1), s_iyW.eq(s_iyW + c_wout)]
+        with m.Else():
+            m.d.sync += s_ix.eq(s_ix + 1)

@@ -1,0 +1,349 @@
+"""The plan of the compact engine: layers as convolutions, two single-port memory banks.
+
+Layer: ``hw`` (plain Python + NumPy; no Amaranth). :func:`compact_plan` checks a converted
+model against what :class:`augsnn.hw.compact.CompactAccelerator` can run and lays it out:
+
+* every weighted layer becomes a valid convolution ``(cin, hin, win) -> (cout, hout, wout)``
+  with a ``kh x kw`` kernel (a dense layer is a 1x1 convolution over ``cin`` channels, so a
+  flattened input needs no special case), optionally followed by sum pooling;
+* every large memory lives in one of two 32-bit banks of ``BANK_ROWS`` rows, each a pair of
+  iCE40 UP5K SPRAM blocks: membranes ``V``, the first layer's input current ``I``, the
+  later layers' step accumulators ``A``, the output counts, and the weights (4 bytes a row,
+  loaded over the serial link). Regions that the engine touches in the same cycle are put in
+  different banks (see :class:`CompactPlan`).
+
+docs/compact-engine.md describes the engine, its schedule and the cycle model used here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["BANK_ROWS", "BANKS", "CompactLayer", "CompactPlan", "compact_plan", "NotCompact",
+           "weight_frame", "weight_checksum"]
+
+#: Rows of one bank: a 16 k x 16 bit SPRAM pair makes 16 k x 32 bit.
+BANK_ROWS = 16384
+#: Number of banks (the UP5K's four SPRAM blocks as two pairs).
+BANKS = 2
+#: Cycles one neuron's update takes besides its divider steps (read, sum, saturate, abs, write).
+UPDATE_OVERHEAD = 5
+#: Extra cycles per output-layer neuron (its count's read-modify-write).
+COUNT_CYCLES = 2
+#: Cycles per first-layer neuron besides its multiply-accumulates (issue, drain, write).
+CURRENT_OVERHEAD = 4
+#: Cycles per scatter synaptic operation (read-modify-write of a single-port accumulator).
+SYNOP_CYCLES = 2
+#: Cycles per non-zero scatter input besides its synops (latch, resume the scan).
+EVENT_OVERHEAD = 4
+
+
+class NotCompact(ValueError):
+    """The model cannot run on the compact engine (the message says why)."""
+
+
+@dataclass(frozen=True)
+class CompactLayer:
+    """One weighted layer as the engine runs it (a valid convolution, then sum pooling).
+
+    ``number`` counts weighted layers from 0; layer 0 gathers its (constant) input current
+    from the pixels once per image, later layers scatter their input spikes.
+    """
+
+    number: int
+    kind: str               # "conv2d" or "dense" (as in the model)
+    cin: int
+    hin: int
+    win: int
+    cout: int
+    hout: int
+    wout: int
+    kh: int
+    kw: int
+    pool: int               # sum-pooling size after the layer (1: none)
+    neuron: object          # golden NeuronParams
+    weight_bytes: bytes     # in the engine's order (see CompactPlan.weight_order)
+    in_bound: int           # largest input magnitude (pixels: 255)
+    out_shape: tuple
+
+    @property
+    def neurons(self) -> int:
+        return self.cout * self.hout * self.wout
+
+    @property
+    def lanes(self) -> int:          # the trace decoder of augsnn.sim.accelerator asks
+        return 1
+
+    @property
+    def hp(self) -> int:
+        return self.hout // self.pool
+
+    @property
+    def wp(self) -> int:
+        return self.wout // self.pool
+
+    @property
+    def pooled(self) -> int:
+        """Entries of the spike map this layer hands to the next (after pooling)."""
+        return self.cout * self.hp * self.wp
+
+    @property
+    def k(self) -> int:
+        """Quotient bits of the fire divider (``coef_bits - 1``)."""
+        return self.neuron.coef_bits - 1
+
+    @property
+    def weight_rows(self) -> int:
+        return math.ceil(len(self.weight_bytes) / 4)
+
+    def neuron_index(self) -> np.ndarray:
+        """Engine neuron number of every neuron, shaped like the layer's output (raster)."""
+        return np.arange(self.neurons).reshape(self.out_shape)
+
+
+@dataclass(frozen=True)
+class CompactPlan:
+    """A model laid out for the compact engine.
+
+    Members
+    -------
+    layers : tuple of CompactLayer
+    regions : dict
+        ``name -> (bank, first_row, rows)`` for ``V<l>`` (membranes), ``X<l>`` (layer 0: input
+        current; later layers: step accumulators), ``W<l>`` (weights, 4 bytes a row) and
+        ``counts`` (the output counts, right after the last layer's ``X``).
+    swap : tuple of int
+        Per layer, the bank of its ``V`` and ``W`` regions; ``X`` and ``counts`` are in the
+        other bank. That is the whole conflict rule: each cycle the engine reads or writes at
+        most one ``V``/``W`` row and one ``X`` row.
+    spike_depth, spike_bits : int
+        The spike map between layers (block RAM): entries and signed width.
+    x_bits : int
+        Signed width of the multiplier's input operand (pixels or pooled spike sums).
+    """
+
+    model_name: str
+    input_shape: tuple
+    layers: tuple
+    regions: dict
+    swap: tuple
+    spike_depth: int
+    spike_bits: int
+    x_bits: int
+    n_classes: int
+
+    @property
+    def pixels(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    @property
+    def lanes(self) -> int:
+        return 1
+
+    @property
+    def result_words(self) -> int:
+        """Words of an answer: class, counts, events per layer, cycles."""
+        return 1 + self.n_classes + len(self.layers) + 1
+
+    @property
+    def load_bytes(self) -> int:
+        """Bytes of the weight frame's payload (every layer's weights, 4 bytes a row)."""
+        return 4 * sum(lp.weight_rows for lp in self.layers)
+
+    def bank_rows(self) -> list[int]:
+        used = [0] * BANKS
+        for bank, first, rows in self.regions.values():
+            used[bank] = max(used[bank], first + rows)
+        return used
+
+    def weight_payload(self) -> bytes:
+        """The weight frame's payload: each layer's weight bytes padded to whole rows."""
+        out = bytearray()
+        for lp in self.layers:
+            out += lp.weight_bytes + bytes(4 * lp.weight_rows - len(lp.weight_bytes))
+        return bytes(out)
+
+    def memory_bits(self) -> int:
+        return sum(rows for _, _, rows in self.regions.values()) * 32
+
+    def describe(self) -> str:
+        lines = [f"{self.model_name}: compact engine, {len(self.layers)} layers, banks "
+                 f"{' + '.join(f'{u}' for u in self.bank_rows())} of {BANK_ROWS} rows x 32 bit"]
+        for lp in self.layers:
+            lines.append(
+                f"  layer {lp.number}: {lp.kind} {lp.cin}x{lp.hin}x{lp.win} -> "
+                f"{lp.cout}x{lp.hout}x{lp.wout} (kernel {lp.kh}x{lp.kw}, pool {lp.pool}), "
+                f"{len(lp.weight_bytes)} weight bytes, {'gather' if lp.number == 0 else 'scatter'}")
+        for name, (bank, first, rows) in self.regions.items():
+            lines.append(f"  {name}: bank {bank}, rows {first}..{first + rows - 1}")
+        return "\n".join(lines)
+
+    def cycles(self, synops: np.ndarray, events_in: np.ndarray | None, T: int) -> np.ndarray:
+        """Cycle model per image from the golden model's synops ``(L, T, B)``.
+
+        ``events_in`` (``(L, T, B)``, optional) is the number of non-zero inputs each layer
+        receives per step; without it the per-event overhead is left out. Pixel reception is
+        not included (it runs at the link's pace).
+        """
+        synops = np.asarray(synops, dtype=np.int64)
+        B = synops.shape[2]
+        total = np.zeros(B, dtype=np.int64)
+        clear = sum(lp.neurons for lp in self.layers) + self.n_classes
+        first = self.layers[0]
+        total += clear + first.neurons * (first.cin * first.kh * first.kw + CURRENT_OVERHEAD)
+        for lp in self.layers:
+            per_step = lp.neurons * (lp.k + UPDATE_OVERHEAD)
+            if lp.number == len(self.layers) - 1:
+                per_step += lp.neurons * COUNT_CYCLES
+            total += T * per_step
+            if lp.number == 0:
+                continue
+            scan = lp.cin * lp.hin * lp.win
+            total += T * (scan + 2) + SYNOP_CYCLES * synops[lp.number].sum(axis=0)
+            if events_in is not None:
+                total += EVENT_OVERHEAD * np.asarray(events_in[lp.number]).sum(axis=0)
+        total += 2 * self.n_classes + 4
+        return total
+
+
+def weight_frame(plan: CompactPlan) -> bytes:
+    """The frame that loads the weights: header ``T = 0`` (two zero bytes), then the payload."""
+    return b"\x00\x00" + plan.weight_payload()
+
+
+def weight_checksum(plan: CompactPlan) -> int:
+    """The engine's answer to the weight frame: the 32-bit sum of the payload bytes."""
+    return sum(plan.weight_payload()) & 0xFFFFFFFF
+
+
+def _bits_signed(magnitude: int) -> int:
+    return max(2, int(magnitude).bit_length() + 1)
+
+
+def compact_plan(model) -> CompactPlan:
+    """Check ``model`` for the compact engine and lay it out.
+
+    Raises
+    ------
+    NotCompact
+        A layer or size the engine does not support, or memories that do not fit the two
+        banks; the message names the layer and the value.
+    """
+    from augsnn.golden.model import Conv2d, Dense, Flatten, SumPool
+
+    name = model.name
+    if model.output != "spiking":
+        raise NotCompact(f"{name}: the compact engine runs spiking output layers only, not "
+                         f"{model.output!r}")
+    shapes = model.shapes()
+    layers = model.layers
+    weighted = [i for i, layer in enumerate(layers) if hasattr(layer, "weight")]
+    bounds = model.input_bounds()
+    cbounds = model.current_bounds()
+    out = []
+    for n, i in enumerate(weighted):
+        layer = layers[i]
+        nrn = layer.neuron
+        if layer.weight_bits > 8:
+            raise NotCompact(f"{name}: weighted layer {n}: the compact engine stores 8-bit "
+                             f"weights, not {layer.weight_bits}-bit ones")
+        if nrn.pot_bits > 31:
+            raise NotCompact(f"{name}: weighted layer {n}: membrane width {nrn.pot_bits} is "
+                             f"more than the compact engine's 31 bits")
+        if cbounds[n] >= 2 ** 31:
+            raise NotCompact(f"{name}: weighted layer {n}: current bound {cbounds[n]} does not "
+                             f"fit the compact engine's 32-bit accumulators")
+        in_shape = shapes[i]
+        if isinstance(layer, Conv2d):
+            if layer.padding:
+                raise NotCompact(f"{name}: weighted layer {n}: the compact engine runs valid "
+                                 f"convolutions only, not padding {layer.padding}")
+            cin, hin, win = in_shape
+            cout, _, kh, kw = layer.weight.shape
+            _, hout, wout = shapes[i + 1]
+            w = layer.weight.reshape(cout, cin, kh, kw)
+            kind = "conv2d"
+        elif isinstance(layer, Dense):
+            cin, hin, win = int(np.prod(in_shape)), 1, 1
+            cout, kh, kw, hout, wout = layer.weight.shape[0], 1, 1, 1, 1
+            w = layer.weight.reshape(cout, cin, 1, 1)
+            kind = "dense"
+        else:  # pragma: no cover - weighted layers are conv2d or dense
+            raise NotCompact(f"{name}: weighted layer {n}: unknown type {type(layer).__name__}")
+        if n + 1 < len(weighted) and cout < 2:
+            raise NotCompact(f"{name}: weighted layer {n}: the compact engine needs at least 2 "
+                             f"output channels in a layer that feeds another, not {cout}")
+        # Layers between this weighted layer and the next: at most one sum pooling, flattens.
+        pool = 1
+        following = layers[i + 1:weighted[n + 1]] if n + 1 < len(weighted) else layers[i + 1:]
+        for other in following:
+            if isinstance(other, SumPool):
+                if pool != 1:
+                    raise NotCompact(f"{name}: weighted layer {n}: two sum poolings in a row")
+                if hout % other.size or wout % other.size:
+                    raise NotCompact(f"{name}: weighted layer {n}: output {hout}x{wout} is not "
+                                     f"a multiple of the pooling size {other.size}")
+                pool = other.size
+            elif not isinstance(other, Flatten):  # pragma: no cover - model validation
+                raise NotCompact(f"{name}: unsupported layer {type(other).__name__}")
+        if n == 0:
+            order = w.reshape(cout, -1)                       # gather: [co][ci][ky][kx]
+        else:
+            order = w.transpose(1, 2, 3, 0).reshape(-1)        # scatter: [ci][ky][kx][co]
+        wb = np.asarray(order, dtype=np.int64).reshape(-1).astype(np.int8).tobytes()
+        out.append(CompactLayer(
+            number=n, kind=kind, cin=int(cin), hin=int(hin), win=int(win), cout=int(cout),
+            hout=int(hout), wout=int(wout), kh=int(kh), kw=int(kw), pool=int(pool), neuron=nrn,
+            weight_bytes=wb, in_bound=int(bounds[i]), out_shape=tuple(shapes[i + 1])))
+    # Between layers the input must be what the previous layer hands on (checked by shapes).
+    n_classes = int(shapes[-1][0])
+    last = out[-1]
+    if last.neurons != n_classes:
+        raise NotCompact(f"{name}: the output layer has {last.neurons} neurons for "
+                         f"{n_classes} classes; the compact engine needs a 1x1 output")
+    # Banks: per layer, group G0 = V + W, group G1 = X (+ counts); try every assignment.
+    groups = []
+    for lp in out:
+        g0 = [(f"V{lp.number}", lp.neurons), (f"W{lp.number}", lp.weight_rows)]
+        g1 = [(f"X{lp.number}", lp.neurons)]
+        if lp is last:
+            g1.append(("counts", n_classes))
+        groups.append((g0, g1))
+    best = None
+    combos = itertools.product((0, 1), repeat=len(out)) if len(out) <= 12 else \
+        [tuple(n % 2 for n in range(len(out)))]
+    for swap in combos:
+        used = [0, 0]
+        for (g0, g1), s in zip(groups, swap):
+            used[s] += sum(r for _, r in g0)
+            used[1 - s] += sum(r for _, r in g1)
+        if best is None or max(used) < max(best[1]):
+            best = (swap, used)
+    swap, used = best
+    need = sum(sum(r for _, r in g0) + sum(r for _, r in g1) for g0, g1 in groups)
+    if max(used) > BANK_ROWS:
+        raise NotCompact(
+            f"{name} does not fit the compact engine's memory: it needs {need} rows of 32 bits "
+            f"({need * 32} bits: weights {sum(lp.weight_rows for lp in out) * 32}, membranes "
+            f"and accumulators {(need - sum(lp.weight_rows for lp in out)) * 32}), split at "
+            f"best {used[0]} + {used[1]} over two banks of {BANK_ROWS} rows "
+            f"({BANKS * BANK_ROWS * 32} bits)")
+    regions, top = {}, [0, 0]
+    for (g0, g1), s in zip(groups, swap):
+        for bank, group in ((s, g0), (1 - s, g1)):
+            for rname, rows in group:
+                regions[rname] = (bank, top[bank], rows)
+                top[bank] += rows
+    spike_bits = 2
+    depth = 1
+    for lp in out[:-1]:
+        spike_bits = max(spike_bits, _bits_signed(lp.neuron.M * lp.pool ** 2))
+        depth = max(depth, lp.pooled)
+    x_bits = max(9, spike_bits)
+    return CompactPlan(model_name=name, input_shape=tuple(model.input_shape), layers=tuple(out),
+                       regions=regions, swap=tuple(swap), spike_depth=depth,
+                       spike_bits=spike_bits, x_bits=x_bits, n_classes=n_classes)
