@@ -83,19 +83,27 @@ def prepare(model, board, *, lanes: int | None = None, clock_mhz: float | None =
     if rel > 0.02:
         raise ValueError(f"baud rate {baud} is {rel * 100:.1f}% off at {pll.f_out_mhz:.4g} MHz "
                          f"(divisor {divisor}); more than 2%")
-    accel_plan = make_plan(model, lanes=lanes)
-    files = {f"weights{lp.number}.hex": _hex_text(lp) for lp in accel_plan.layers}
-    design = UartAccelerator(model, lanes=lanes, divisor=divisor, rom_files=list(files))
+    if board.engine == "compact":
+        lanes = 1
+        files = {}
+        design = UartAccelerator(model, divisor=divisor, engine="compact",
+                                 spram=board.family == "ice40")
+    else:
+        accel_plan = make_plan(model, lanes=lanes)
+        files = {f"weights{lp.number}.hex": _hex_text(lp) for lp in accel_plan.layers}
+        design = UartAccelerator(model, lanes=lanes, divisor=divisor, rom_files=list(files))
     return Prepared(board=board, model=model, lanes=lanes, pll=pll, baud=baud, divisor=divisor,
                     fit=report, design=design, top=BoardTop(board, design, pll),
                     rom_files=files)
 
 
-def estimate_cycles(model, lanes: int, T: int, images: int = 100) -> dict:
+def estimate_cycles(model, lanes: int, T: int, images: int = 100, engine: str = "lanes") -> dict:
     """Cycles per image from the golden model's synops on the first test images.
 
-    The cycle bound of docs/accelerator.md (``sum_l ceil(S_l/lanes) + T*ceil(N_l/lanes)``),
-    which the RTL meets within a few percent (``augsnn sim`` prints both).
+    Lane accelerator: the cycle bound of docs/accelerator.md (``sum_l ceil(S_l/lanes) +
+    T*ceil(N_l/lanes)``), which the RTL meets within a few percent (``augsnn sim`` prints
+    both). Compact engine: its cycle model (:meth:`CompactPlan.cycles`,
+    docs/compact-engine.md), checked against the RTL by the tests.
     """
     from augsnn.golden.datasets import load_dataset
     from augsnn.golden.network import simulate
@@ -103,7 +111,11 @@ def estimate_cycles(model, lanes: int, T: int, images: int = 100) -> dict:
     x, _ = load_dataset(dataset, "test")
     x = x[:images]
     res = simulate(model, x, T)
-    bound = cycle_bound(make_plan(model, lanes=lanes), np.asarray(res.synops), T)
+    if engine == "compact":
+        from augsnn.hw.compact_plan import compact_plan
+        bound = compact_plan(model).cycles(np.asarray(res.synops), None, T)
+    else:
+        bound = cycle_bound(make_plan(model, lanes=lanes), np.asarray(res.synops), T)
     return {"images": int(len(x)), "dataset": dataset, "T": int(T),
             "mean": float(bound.mean()), "max": int(bound.max())}
 
@@ -133,12 +145,14 @@ def parse_reports(build_dir: Path, name: str, family: str) -> dict:
         logic = util.get("ICESTORM_LC", {})
         bram = util.get("ICESTORM_RAM", {})
         mult = util.get("ICESTORM_DSP", {})
+        spram = util.get("ICESTORM_SPRAM", {})
         logic_name, bram_name, mult_name = "logic cells", "EBR (4 kbit)", "SB_MAC16"
     else:
         ff = sum(v for k, v in cells.items() if k.startswith("TRELLIS_FF"))
         logic = util.get("TRELLIS_COMB", util.get("TRELLIS_SLICE", {}))
         bram = util.get("DP16KD", {})
         mult = util.get("MULT18X18D", {})
+        spram = {}
         logic_name, bram_name, mult_name = "LUT4s", "DP16KD (18 kbit)", "MULT18X18D"
     fmax = {}
     for clk, v in rep.get("fmax", {}).items():
@@ -150,6 +164,8 @@ def parse_reports(build_dir: Path, name: str, family: str) -> dict:
         "bram": {"name": bram_name, "used": bram.get("used", 0), "available": bram.get("available")},
         "multipliers": {"name": mult_name, "used": mult.get("used", 0),
                         "available": mult.get("available")},
+        "spram": {"name": "SPRAM (256 kbit)", "used": spram.get("used", 0),
+                  "available": spram.get("available")} if family == "ice40" else None,
         "fmax": fmax, "utilization": util,
     }
 
@@ -163,7 +179,13 @@ def _report_md(r: dict) -> str:
         f"- date: {r['date']}; tools: {r['tools']}; build time {r['build_seconds']:.0f} s",
         f"- design clock: {fm['clock_mhz']:.4g} MHz ({r['pll']}); UART {r['baud']} baud "
         f"(divisor {r['divisor']})",
-        f"- lanes: {r['lanes']}; fit estimate: {r['fit']['bram_blocks']} block RAMs",
+        (f"- engine: compact (docs/compact-engine.md): SPRAM banks "
+         f"{' + '.join(map(str, r['fit']['spram_rows_per_bank']))} of 2 x "
+         f"{r['fit']['spram_bank_rows']} rows x 32 bit; weights loaded over the UART "
+         f"({r.get('weight_frame_bytes', 0):,} bytes once); fit estimate: "
+         f"{r['fit']['bram_blocks']} block RAMs"
+         if r.get("engine") == "compact" else
+         f"- lanes: {r['lanes']}; fit estimate: {r['fit']['bram_blocks']} block RAMs"),
         "",
         "| resource | used | available |",
         "|---|---|---|",
@@ -172,6 +194,8 @@ def _report_md(r: dict) -> str:
         f"| {res['bram']['name']} | {res['bram']['used']} | {res['bram']['available']} |",
         f"| {res['multipliers']['name']} | {res['multipliers']['used']} | "
         f"{res['multipliers']['available']} |",
+        *([f"| {res['spram']['name']} | {res['spram']['used']} | {res['spram']['available']} |"]
+          if res.get("spram") else []),
         "",
         f"Timing: achieved Fmax **{fm['fmax_mhz']:.1f} MHz** against the {fm['clock_mhz']:.4g} MHz "
         f"design clock: {'met' if fm['met'] else 'NOT met'}.",
@@ -181,8 +205,10 @@ def _report_md(r: dict) -> str:
     if c:
         lines.append(
             f"Throughput at {fm['clock_mhz']:.4g} MHz: {c['mean']:,.0f} cycles per image (mean over "
-            f"the first {c['images']} {c['dataset']} test images, T={c['T']}, cycle bound of "
-            f"docs/accelerator.md) = **{r['images_per_s']['compute']:.1f} images/s** computing; "
+            f"the first {c['images']} {c['dataset']} test images, T={c['T']}, "
+            + ("cycle model of docs/compact-engine.md" if r.get("engine") == "compact"
+               else "cycle bound of docs/accelerator.md")
+            + f") = **{r['images_per_s']['compute']:.1f} images/s** computing; "
             f"the UART link ({r['link_bytes']} bytes per image at {r['baud']} baud) allows "
             f"{r['images_per_s']['link']:.1f} images/s.")
     return "\n".join(lines) + "\n"
@@ -203,7 +229,8 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     for k, v in YOWASP_ENV.items():
         os.environ.setdefault(k, v)
     platform = board_.platform_class()()
-    platform.add_file("augsnn_rom.v", ROM_VERILOG)
+    if board_.engine == "lanes":
+        platform.add_file("augsnn_rom.v", ROM_VERILOG)
     for fname, text in p.rom_files.items():
         platform.add_file(fname, text)
     name = "top"
@@ -213,7 +240,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
         "model": model.name, "board": board_.name, "device": board_.device,
         "command": command or f"augsnn build {model.name} --board {board_.name}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "lanes": p.lanes, "pll": p.pll.describe(), "baud": p.baud, "divisor": p.divisor,
+        "engine": board_.engine, "lanes": p.lanes, "pll": p.pll.describe(), "baud": p.baud, "divisor": p.divisor,
         "fit": p.fit.as_dict(),
     }
     print(f"augsnn build: {model.name} on {board_.name}: {p.fit.summary()}; clock "
@@ -257,10 +284,12 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     })
     T = int(model.meta.get("T", 0) or 0)
     if T and cycles_images:
-        c = estimate_cycles(model, p.lanes, T, cycles_images)
+        c = estimate_cycles(model, p.lanes, T, cycles_images, engine=board_.engine)
         report["cycles"] = c
         link_bytes = 2 + int(np.prod(model.input_shape)) + answer_bytes(
             p.design.plan.n_classes, len(p.design.plan.layers))
+        if board_.engine == "compact":
+            report["weight_frame_bytes"] = 2 + p.design.plan.load_bytes
         report["link_bytes"] = link_bytes
         report["images_per_s"] = {
             "compute": p.pll.f_out_mhz * 1e6 / c["mean"],

@@ -4,7 +4,7 @@ Layer: ``boards``. Nothing heavy at import time.
 
     augsnn build net2-aug --board ulx3s-85f -o out/build/ulx3s
     augsnn build tiny-aug --board icebreaker --no-synth
-    augsnn board net2-aug --port /dev/ttyUSB0 --images 100
+    augsnn board net2-aug --board ulx3s-85f --port /dev/ttyUSB0 --images 100
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ def register(subparsers) -> None:
                     "against the golden model. (`augsnn sim MODEL --uart` runs the same "
                     "protocol against the simulated design.)")
     q.add_argument("model", metavar="MODEL")
+    q.add_argument("--board", required=True, choices=BOARD_NAMES,
+                   help="the board (icebreaker: its compact engine first gets the weights "
+                        "over the link, about 0.3 s at 1 Mbaud)")
     q.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
     q.add_argument("--baud", type=int, default=1_000_000)
     q.add_argument("--images", type=int, default=100)
@@ -84,8 +87,9 @@ def cmd_board(args: argparse.Namespace) -> int:
     from augsnn.golden.modelfile import load
     from augsnn.hw.accel_plan import plan as make_plan
 
-    from .protocol import (answer_bytes, decode_answer, differing_fields, encode_image,
-                           expected_answers)
+    from .protocol import (WEIGHT_ANSWER_BYTES, answer_bytes, decode_answer, differing_fields,
+                           encode_image, encode_weights, expected_answers)
+    from .targets import get_board
     try:
         import serial
     except ImportError:
@@ -98,8 +102,20 @@ def cmd_board(args: argparse.Namespace) -> int:
     gold = expected_answers(model, x, T)
     n = answer_bytes(n_classes, n_layers)
     mismatches, correct, times = [], 0, []
+    board = get_board(args.board)
     with serial.Serial(args.port, args.baud, timeout=args.timeout) as link:
         link.reset_input_buffer()
+        if board.engine == "compact":
+            frame, checksum = encode_weights(model)
+            link.write(frame)
+            raw = link.read(WEIGHT_ANSWER_BYTES)
+            got = int.from_bytes(raw, "little") if len(raw) == WEIGHT_ANSWER_BYTES else None
+            if got != checksum:
+                raise CLIError(f"the {board.name} answered the weight frame with "
+                               f"{raw.hex() or 'nothing'}, expected the checksum {checksum:#010x} "
+                               f"(wrong port, baud, board or model?)")
+            print(f"weights loaded: {len(frame):,} bytes, checksum {checksum:#010x}",
+                  file=sys.stderr)
         for b in range(len(x)):
             t0 = time.time()
             link.write(encode_image(T, x[b]))
@@ -118,7 +134,8 @@ def cmd_board(args: argparse.Namespace) -> int:
             print(f"image {int(idx[b])}: class {ans['class']} (label {int(y[b])}), "
                   f"{ans['cycles']:,} cycles{'' if not bad else ', MISMATCH ' + ','.join(bad)}",
                   file=sys.stderr)
-    report = {"model": model.name, "port": args.port, "images": len(x), "T": T,
+    report = {"model": model.name, "board": board.name, "port": args.port, "images": len(x),
+              "T": T,
               "accuracy": correct / len(x), "mismatches": len(mismatches),
               "first_mismatches": mismatches[:10],
               "seconds_per_image": sum(times) / len(times)}

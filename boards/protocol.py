@@ -4,8 +4,11 @@ Layer: ``boards``. Plain Python + NumPy: the host command (``augsnn board``), th
 testbench of the UART top-level and the docs use these functions, so the bytes on the wire
 are defined once.
 
-Request (host to board): ``T`` as two bytes, least significant first (0 counts as 1), then
-the ``C*H*W`` pixels (uint8) in C, H, W order. Answer (board to host): the accelerator's
+Request (host to board): ``T`` as two bytes, least significant first, then the ``C*H*W``
+pixels (uint8) in C, H, W order. A board that loads its weights over the link (the compact
+engine, ``icebreaker``) takes a weight frame once after configuration: header ``T = 0``, then
+the weight payload (:func:`augsnn.hw.compact_plan.weight_frame`); it answers with one word,
+the 32-bit sum of the payload bytes. (The lane accelerator reads ``T = 0`` as 1.) Answer (board to host): the accelerator's
 result words, each 4 bytes little-endian: class, the ``n_classes`` output counts (signed),
 the events of every weighted layer, the cycles the image took. Frames have fixed lengths
 given by the model, so no framing bytes are needed; a host that lost a byte resets the
@@ -16,7 +19,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["encode_image", "answer_bytes", "decode_answer", "expected_answers", "differing_fields"]
+__all__ = ["encode_image", "answer_bytes", "decode_answer", "expected_answers", "differing_fields",
+           "encode_weights", "WEIGHT_ANSWER_BYTES"]
+
+#: Bytes of the answer to a weight frame (the 32-bit sum of its payload, little-endian).
+WEIGHT_ANSWER_BYTES = 4
+
+
+def encode_weights(model) -> tuple[bytes, int]:
+    """The weight frame of ``model`` for the compact engine and the checksum it answers."""
+    from augsnn.hw.compact_plan import compact_plan, weight_checksum, weight_frame
+    plan = compact_plan(model)
+    return weight_frame(plan), weight_checksum(plan)
 
 #: Largest ``T`` the two-byte header can carry.
 MAX_T = (1 << 16) - 1

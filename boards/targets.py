@@ -6,10 +6,11 @@ accelerator for a model will have (from :mod:`augsnn.hw.accel_plan`, the same nu
 generator uses), maps each onto the device's block RAM geometries and refuses a model that
 cannot fit, naming what it needs and what the device has.
 
-The accelerator's memories are read and written in the same cycle (membranes, first-layer
-current, pooling buffers) or read-only with contents from the bitstream (weights), so on
-the iCE40 UP5K they can only live in the 30 EBR blocks: SPRAM is single-ported and cannot
-be initialised by the bitstream (docs/boards.md).
+Two engines: the lane accelerator (:mod:`augsnn.hw.accelerator`; its memories are read and
+written in the same cycle or initialised by the bitstream, so they take block RAM) and the
+compact engine (:mod:`augsnn.hw.compact`; membranes, currents, accumulators and weights in
+two single-port SPRAM banks, weights loaded over the link), which is what the iCE40 UP5K
+runs (docs/boards.md, docs/compact-engine.md).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import math
 from dataclasses import dataclass
 
 from augsnn.hw.accel_plan import plan as make_plan
+from augsnn.hw.compact_plan import BANK_ROWS, NotCompact, compact_plan
 
-__all__ = ["Board", "BOARDS", "get_board", "memories", "fit", "FitReport", "DoesNotFit"]
+__all__ = ["Board", "BOARDS", "get_board", "memories", "compact_memories", "fit", "FitReport",
+           "DoesNotFit"]
 
 
 @dataclass(frozen=True)
@@ -52,11 +55,14 @@ class Board:
     multipliers : int
         Hard multipliers (iCE40 SB_MAC16, ECP5 MULT18X18D).
     spram_blocks : int
-        iCE40 SPRAM blocks (16 k x 16 bit), unused by this accelerator.
+        iCE40 SPRAM blocks (16 k x 16 bit), used by the compact engine in pairs.
     logic_depth : int
         Memories at most this deep are built from logic by the synthesiser (ECP5 LUT RAM);
         deeper ones take block RAM. The iCE40 has no LUT RAM: Yosys puts even the small
         FIFOs of the neuron cores into EBR.
+    engine : str
+        ``lanes`` (:class:`~augsnn.hw.accelerator.Accelerator`) or ``compact``
+        (:class:`~augsnn.hw.compact.CompactAccelerator`, weights loaded over the link).
     """
 
     name: str
@@ -74,6 +80,7 @@ class Board:
     multipliers: int
     spram_blocks: int = 0
     logic_depth: int = 32
+    engine: str = "lanes"
 
     def platform_class(self):
         module, cls = self.platform.split(":")
@@ -86,7 +93,7 @@ BOARDS = {
         family="ice40", device="iCE40UP5K-SG48", osc_mhz=12.0, clock_mhz=30.0, lanes=1,
         baud=1_000_000, luts=5280, bram_blocks=30,
         bram_geometries=((256, 16), (512, 8), (1024, 4), (2048, 2)), bram_bits=4096,
-        multipliers=8, spram_blocks=4, logic_depth=8),
+        multipliers=8, spram_blocks=4, logic_depth=8, engine="compact"),
     "ulx3s-85f": Board(
         name="ulx3s-85f", platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
         family="ecp5", device="LFE5U-85F-6BG381C", osc_mhz=25.0, clock_mhz=70.0, lanes=8,
@@ -129,6 +136,16 @@ def memories(accel_plan, rx_fifo_depth: int | None = None) -> list[tuple[str, in
     return out
 
 
+def compact_memories(cplan, rx_fifo_depth: int | None = None) -> list[tuple[str, int, int]]:
+    """The compact engine's block-RAM memories (its banks are SPRAM): ``(name, depth, width)``."""
+    out = [("pixels", max(2, cplan.pixels), 8),
+           ("spikes", max(2, cplan.spike_depth), cplan.spike_bits),
+           ("synop_fifo", 4, 14 + 8 + cplan.x_bits)]
+    if rx_fifo_depth:
+        out.append(("uart_rx_fifo", rx_fifo_depth, 8))
+    return out
+
+
 def blocks_for(depth: int, width: int, geometries) -> int:
     """Fewest block RAMs that hold a ``depth x width`` memory (one geometry for all)."""
     return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in geometries)
@@ -148,9 +165,12 @@ class FitReport:
     memory_bits: int
     multipliers: int
     multipliers_available: int
+    engine: str = "lanes"
+    spram_rows: tuple = ()
 
     def as_dict(self) -> dict:
-        return {"board": self.board, "lanes": self.lanes,
+        return {"board": self.board, "engine": self.engine, "lanes": self.lanes,
+                "spram_rows_per_bank": list(self.spram_rows), "spram_bank_rows": BANK_ROWS,
                 "bram_blocks": self.bram_blocks, "bram_available": self.bram_available,
                 "memory_bits": self.memory_bits,
                 "multipliers": self.multipliers, "multipliers_available": self.multipliers_available,
@@ -158,6 +178,10 @@ class FitReport:
                              for n, d, w, b in self.memories]}
 
     def summary(self) -> str:
+        if self.engine == "compact":
+            return (f"compact engine: SPRAM banks {' + '.join(map(str, self.spram_rows))} of "
+                    f"2 x {BANK_ROWS} rows x 32 bit; {self.bram_blocks} of "
+                    f"{self.bram_available} block RAMs, {self.multipliers} multiplier")
         return (f"{self.memory_bits} bits of memory in {self.bram_blocks} of "
                 f"{self.bram_available} block RAMs, {self.multipliers} multipliers "
                 f"({self.multipliers_available} hard ones on the device)")
@@ -172,6 +196,8 @@ def fit(model, board: Board, *, lanes: int | None = None, rx_fifo_depth: int | N
     docs/boards.md.
     Multipliers beyond the hard ones are built from logic, so they do not refuse a model.
     """
+    if board.engine == "compact":
+        return _fit_compact(model, board, rx_fifo_depth)
     lanes = board.lanes if lanes is None else lanes
     accel_plan = make_plan(model, lanes=lanes)
     rows = []
@@ -197,3 +223,27 @@ def fit(model, board: Board, *, lanes: int | None = None, rx_fifo_depth: int | N
             f"({bits} bits of memory), the device has {board.bram_blocks} "
             f"({board.bram_blocks * board.bram_bits} bits){extra}. Largest: {worst}")
     return report
+
+
+def _fit_compact(model, board: Board, rx_fifo_depth: int | None) -> FitReport:
+    where = f"{model.name} does not fit the {board.name} ({board.device})"
+    try:
+        cplan = compact_plan(model)
+    except NotCompact as exc:
+        reason = str(exc)
+        if reason.startswith(f"{model.name}: "):
+            reason = reason[len(model.name) + 2:]
+        raise DoesNotFit(f"{where}: {reason}") from None
+    rows = []
+    for name, depth, width in compact_memories(cplan, rx_fifo_depth):
+        b = 0 if depth <= board.logic_depth else blocks_for(depth, width, board.bram_geometries)
+        rows.append((name, depth, width, b))
+    total_blocks = sum(r[3] for r in rows)
+    bits = sum(d * w for _, d, w, _ in rows) + cplan.memory_bits()
+    if total_blocks > board.bram_blocks:
+        raise DoesNotFit(f"{where}: its compact engine needs {total_blocks} block RAMs besides "
+                         f"the SPRAM banks, the device has {board.bram_blocks}")
+    return FitReport(board=board.name, lanes=1, memories=rows, bram_blocks=total_blocks,
+                     bram_available=board.bram_blocks, memory_bits=bits, multipliers=1,
+                     multipliers_available=board.multipliers, engine="compact",
+                     spram_rows=tuple(cplan.bank_rows()))

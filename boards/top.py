@@ -13,6 +13,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from augsnn.hw.accelerator import Accelerator
+from augsnn.hw.compact import CompactAccelerator
 from augsnn.hw.uart import UARTRx, UARTTx, check_divisor
 
 __all__ = ["UartAccelerator", "WordSerializer", "BoardTop", "RX_FIFO_DEPTH", "pixel_cycles"]
@@ -61,15 +62,22 @@ class UartAccelerator(wiring.Component):
     of a byte (checked here), and a small FIFO absorbs its stalls. The answer words go out
     as bytes. One request at a time: the host waits for an answer before the next.
 
+    With ``engine="compact"`` the design is :class:`~augsnn.hw.compact.CompactAccelerator`
+    instead: it stores the pixels as they come (one a cycle, no pace limit) and takes the
+    weight frame (header ``T = 0``) after configuration.
+
     Parameters
     ----------
     model : Model
     lanes : int
+        Lane accelerator only.
     divisor : int
         Clock cycles per UART bit (``clock // baud``), ``>= 4``.
+    engine : str
+        ``"lanes"`` or ``"compact"``.
     accel_options
         More :class:`~augsnn.hw.accelerator.Accelerator` parameters (``rom_files``,
-        ``memory_budget_bits``, ``padding``).
+        ``memory_budget_bits``, ``padding``), or ``spram`` for the compact engine.
 
     Members
     -------
@@ -89,10 +97,18 @@ class UartAccelerator(wiring.Component):
     busy: Out(1)
     lost: Out(1)
 
-    def __init__(self, model, *, lanes: int = 8, divisor: int, **accel_options):
+    def __init__(self, model, *, lanes: int = 8, divisor: int, engine: str = "lanes",
+                 **accel_options):
         self._divisor = check_divisor(divisor)
-        self._accel = Accelerator(model, lanes=lanes, **accel_options)
-        need = pixel_cycles(self._accel.plan)
+        if engine not in ("lanes", "compact"):
+            raise ValueError(f"engine must be 'lanes' or 'compact', not {engine!r}")
+        self._engine = engine
+        if engine == "compact":
+            self._accel = CompactAccelerator(model, **accel_options)
+            need = 1
+        else:
+            self._accel = Accelerator(model, lanes=lanes, **accel_options)
+            need = pixel_cycles(self._accel.plan)
         if need > 10 * self._divisor:
             raise ValueError(
                 f"the first layer of {model.name} takes up to {need} cycles per pixel at "
@@ -101,6 +117,7 @@ class UartAccelerator(wiring.Component):
         super().__init__()
 
     accelerator = property(lambda self: self._accel)
+    engine = property(lambda self: self._engine)
     divisor = property(lambda self: self._divisor)
     plan = property(lambda self: self._accel.plan)
 

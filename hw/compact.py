@@ -26,8 +26,10 @@ T_BITS = 16
 class Bank(wiring.Component):
     """A single-port 32-bit memory of ``BANK_ROWS`` rows: one read *or* one write a cycle.
 
-    ``we`` high writes ``wdata`` at ``addr``; otherwise ``addr`` is read and ``rdata`` holds
-    the row on the next cycle (and keeps it while the same row is read again).
+    The command (``addr``, ``wdata``, ``we``) is registered first, so that the long routes to
+    the SPRAM blocks start at flip-flops: ``we`` high writes ``wdata`` at ``addr`` on the
+    next cycle; otherwise ``addr`` is read and ``rdata`` holds the row two cycles later (and
+    keeps it while the same row is read again). Commands take effect in the order given.
 
     Parameters
     ----------
@@ -49,12 +51,14 @@ class Bank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        addr, wdata, we = Signal(ADDR_BITS), Signal(WORD_BITS), Signal()
+        m.d.sync += [addr.eq(self.addr), wdata.eq(self.wdata), we.eq(self.we)]
         if self._spram:
             for half in range(2):
                 m.submodules[f"spram{half}"] = Instance(
                     "SB_SPRAM256KA",
-                    i_ADDRESS=self.addr, i_DATAIN=self.wdata[16 * half:16 * half + 16],
-                    i_MASKWREN=Const(0b1111, 4), i_WREN=self.we, i_CHIPSELECT=Const(1),
+                    i_ADDRESS=addr, i_DATAIN=wdata[16 * half:16 * half + 16],
+                    i_MASKWREN=Const(0b1111, 4), i_WREN=we, i_CHIPSELECT=Const(1),
                     i_CLOCK=ClockSignal("sync"), i_STANDBY=Const(0),
                     i_SLEEP=Const(0), i_POWEROFF=Const(1),
                     o_DATAOUT=self.rdata[16 * half:16 * half + 16])
@@ -62,8 +66,8 @@ class Bank(wiring.Component):
             m.submodules.mem = mem = memory.Memory(shape=WORD_BITS, depth=BANK_ROWS, init=[])
             rd = mem.read_port()
             wr = mem.write_port()
-            m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(~self.we), self.rdata.eq(rd.data),
-                         wr.addr.eq(self.addr), wr.data.eq(self.wdata), wr.en.eq(self.we)]
+            m.d.comb += [rd.addr.eq(addr), rd.en.eq(~we), self.rdata.eq(rd.data),
+                         wr.addr.eq(addr), wr.data.eq(wdata), wr.en.eq(we)]
         return m
 
 
@@ -157,7 +161,24 @@ class CompactAccelerator(wiring.Component):
         sm_rd, sm_wr = sm.read_port(), sm.write_port()
 
         li = Signal(range(max(2, L)))
-        swap = _const_array(p.swap, 1)[li]
+        # Per-layer constants are registers loaded together with ``li`` (set_layer), so no
+        # path starts at ``li``'s decoder.
+        layer_regs = []
+
+        def per_layer(values, shape):
+            values = [int(v) for v in values]
+            if isinstance(shape, range):
+                shape = range(max(2, shape.stop, max(values) + 1))
+            reg_ = Signal(shape, init=values[0])
+            layer_regs.append((reg_, values, shape))
+            return reg_
+
+        def set_layer(value):
+            m.d.sync += li.eq(value)
+            for reg_, values, shape in layer_regs:
+                m.d.sync += reg_.eq(_const_array(values + [values[-1]], shape)[value])
+
+        swap = per_layer(p.swap, 1)
         # Port 0 reaches the bank of the layer's V and W regions, port 1 the other one.
         a0, d0, w0 = Signal(ADDR_BITS), Signal(WORD_BITS), Signal()
         a1, d1, w1 = Signal(ADDR_BITS), Signal(WORD_BITS), Signal()
@@ -168,11 +189,11 @@ class CompactAccelerator(wiring.Component):
             b0.we.eq(Mux(swap, w1, w0)),
             b1.addr.eq(Mux(swap, a0, a1)), b1.wdata.eq(Mux(swap, d0, d1)),
             b1.we.eq(Mux(swap, w0, w1)),
-            r0.eq(Mux(swap, b1.rdata, b0.rdata)), r1.eq(Mux(swap, b0.rdata, b1.rdata)),
         ]
-
-        def per_layer(values, shape):
-            return _const_array(values, shape)[li]
+        swap_d = Signal(2)                    # swap when the data now arriving was asked for
+        m.d.sync += swap_d.eq(Cat(swap, swap_d[0]))
+        m.d.comb += [r0.eq(Mux(swap_d[1], b1.rdata, b0.rdata)),
+                     r1.eq(Mux(swap_d[1], b0.rdata, b1.rdata))]
 
         n_max = max(lp.neurons for lp in layers)
         N = per_layer([lp.neurons - 1 for lp in layers], range(n_max))
@@ -181,13 +202,31 @@ class CompactAccelerator(wiring.Component):
         w_rows = per_layer([reg[f"W{lp.number}"][2] - 1 for lp in layers], ADDR_BITS)
         w_base = per_layer([reg[f"W{lp.number}"][1] for lp in layers], ADDR_BITS)
         counts_base = reg["counts"][1]
-        is_last = Signal()
-        m.d.comb += is_last.eq(li == L - 1)
+        # Address pointers: every bank address is a register (or a choice of two), so the
+        # long routes to the SPRAM start at a flip-flop.
+        vp, xp, cp = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
+        wrow = Signal(ADDR_BITS)
+        ap1 = Signal(ADDR_BITS)
+        v_bases = [reg[f"V{lp.number}"][1] for lp in layers]
+        x_bases = [reg[f"X{lp.number}"][1] for lp in layers]
+        w_bases = [reg[f"W{lp.number}"][1] for lp in layers]
+
+        def point(layer=None):
+            """Point vp/xp at neuron 0 of ``layer`` (default: the current one)."""
+            if layer is None:
+                m.d.sync += [vp.eq(v_base), xp.eq(x_base)]
+            else:
+                m.d.sync += [vp.eq(_const_array(v_bases + [0], ADDR_BITS)[layer]),
+                             xp.eq(_const_array(x_bases + [0], ADDR_BITS)[layer])]
+        is_last = per_layer([l == L - 1 for l in range(L)], 1)
+        is_first = per_layer([l == 0 for l in range(L)], 1)
 
         # ---- counters shared by the phases -----------------------------------------------
         T = Signal(T_BITS)
         t = Signal(T_BITS)
         t_lo = Signal(8)
+        last_step = Signal()                 # registered t == T - 1 (T holds T - 1)
+        m.d.sync += last_step.eq(t == T)
         cycles = Signal(WORD_BITS)
         counting = Signal()
         with m.If(counting):
@@ -222,6 +261,9 @@ class CompactAccelerator(wiring.Component):
         neg = Signal()
         steps_left = Signal(range(kmax + 1))
         o_reg = Signal(signed(kmax + 1))
+        o_nz = Signal()
+        v_new = Signal(signed(pot_max + 1))
+        count_sum = Signal(WORD_BITS)
 
         # Trace outputs.
         tr_valid = Signal()
@@ -254,19 +296,42 @@ class CompactAccelerator(wiring.Component):
         vC, byteC, xC, aC, lastC = (Signal(), Signal(signed(8)), Signal(signed(x_bits)),
                                     Signal(ADDR_BITS), Signal())
         use_pixel = Signal()
+        # Scatter requests are registered (iss_*) before they address the bank: the decision
+        # (inside the output? room in the FIFO?) is too long a path to reach the SPRAM too.
+        iss_v, iss_w = Signal(), Signal(ADDR_BITS + 2)
+        iss_x, iss_a = Signal(signed(x_bits)), Signal(ADDR_BITS)
+        m.d.sync += iss_v.eq(0)
+        m.d.comb += [issue.eq(iss_v), w_byte.eq(iss_w), x_issue.eq(iss_x), a_issue.eq(iss_a)]
         m.d.sync += [vB.eq(issue), selB.eq(w_byte[:2]), xB.eq(x_issue), aB.eq(a_issue),
                      lastB.eq(last_issue & issue)]
-        m.d.sync += [vC.eq(vB), byteC.eq(r0.word_select(selB, 8)),
-                     xC.eq(Mux(use_pixel, pix_rd.data, xB)), aC.eq(aB), lastC.eq(lastB)]
+        # B2: the bank's row arrives (two cycles after the request); the pixel is held.
+        vB2, selB2, xB2, aB2, lastB2 = (Signal(), Signal(2), Signal(signed(x_bits)),
+                                        Signal(ADDR_BITS), Signal())
+        m.d.sync += [vB2.eq(vB), selB2.eq(selB), aB2.eq(aB), lastB2.eq(lastB),
+                     xB2.eq(Mux(use_pixel, pix_rd.data, xB))]
+        m.d.sync += [vC.eq(vB2), byteC.eq(r0.word_select(selB2, 8)), xC.eq(xB2), aC.eq(aB2),
+                     lastC.eq(lastB2)]
         prod = Signal(signed(prod_bits))
         m.d.comb += prod.eq(byteC * xC)
+        # D (first layer only): the product registered before the 32-bit accumulation.
+        vD, lastD, prodD = Signal(), Signal(), Signal(signed(prod_bits))
+        m.d.sync += [vD.eq(vC & use_pixel), lastD.eq(lastC), prodD.eq(prod)]
         with m.If(issue):
             m.d.comb += a0.eq(w_byte[2:])
 
         # Synop FIFO (scatter): accumulator address and product.
         m.submodules.synops = sfifo = fifo.SyncFIFO(width=ADDR_BITS + prod_bits, depth=4)
         in_flight = Signal(range(8))
-        m.d.comb += in_flight.eq(sfifo.level + vB + vC)
+        m.d.comb += in_flight.eq(sfifo.level + iss_v + vB + vB2 + vC)
+        # Registered views (short paths): in_flight now is at most the last cycle's plus this
+        # cycle's request, so ``room`` never lets more than the FIFO's depth be under way; and
+        # the scatter is over once nothing was under way a cycle ago with the RMW idle.
+        c_idle = Signal()                     # the accumulator RMW has nothing under way
+        inflight_q = Signal(range(8))
+        drained = Signal()
+        room = Signal()
+        m.d.sync += [inflight_q.eq(in_flight), drained.eq((in_flight == 0) & c_idle)]
+        m.d.comb += room.eq(inflight_q + iss_v < 4)
 
         # ---- first layer (gather) state --------------------------------------------------
         K0 = first.cin * first.kh * first.kw
@@ -287,6 +352,9 @@ class CompactAccelerator(wiring.Component):
         g_p = Signal(range(max(2, p.pixels + hw0)))
         g_issuing = Signal()
         g_acc = Signal(signed(WORD_BITS))
+        g_wr = Signal()                      # write g_acc to I[g_wa] this cycle
+        g_wa = Signal(ADDR_BITS)
+        g_last = Signal()                    # the neuron being written is the last one
         w0_byte = reg["W0"][1] * 4
 
         # ---- scatter state ----------------------------------------------------------------
@@ -309,9 +377,10 @@ class CompactAccelerator(wiring.Component):
         s_arow = Signal(ADDR_BITS)
         s_ayx = Signal(ADDR_BITS)
         s_a = Signal(ADDR_BITS)
-        c_odd = Signal()
-        c_a = Signal(ADDR_BITS)
-        c_prod = Signal(signed(prod_bits))
+        c_a, c_a2, c_a3 = Signal(ADDR_BITS), Signal(ADDR_BITS), Signal(ADDR_BITS)
+        c_prod, c_prod2, c_prod3 = (Signal(signed(prod_bits)), Signal(signed(prod_bits)),
+                                    Signal(signed(prod_bits)))
+        c_sum, c_sum2, c_sum3 = Signal(WORD_BITS), Signal(WORD_BITS), Signal(WORD_BITS)
 
         def layer_const(fn, shape):
             return per_layer([fn(lp) for lp in layers], shape)
@@ -322,6 +391,7 @@ class CompactAccelerator(wiring.Component):
         c_kh = layer_const(lambda lp: lp.kh - 1, range(max(2, max(lp.kh for lp in layers))))
         c_kw = layer_const(lambda lp: lp.kw - 1, range(max(2, max(lp.kw for lp in layers))))
         c_cout = layer_const(lambda lp: lp.cout - 1, range(max(2, max(lp.cout for lp in layers))))
+        c_cout1 = layer_const(lambda lp: lp.cout, ADDR_BITS + 2)
         c_hout = layer_const(lambda lp: lp.hout, range(max(2, max(lp.hout for lp in layers) + 1)))
         c_wout = layer_const(lambda lp: lp.wout, range(max(2, max(lp.wout for lp in layers) + 1)))
         c_hwout = layer_const(lambda lp: lp.hout * lp.wout, ADDR_BITS)
@@ -342,14 +412,17 @@ class CompactAccelerator(wiring.Component):
         # ---- result words ----------------------------------------------------------------
         cls = Signal(range(max(2, C)))
         best = Signal(signed(WORD_BITS))
-        ac = Signal(range(C + 2))
+        ac = Signal(range(C + 4))
+        cand = Signal(signed(WORD_BITS))
+        outw = Signal(WORD_BITS)
         word = Signal(range(p.result_words + 1))
 
         pixel = self.i.payload
 
-        def start_update():
+        def start_update(layer=None):
             m.d.sync += [n.eq(0), co.eq(0), oy.eq(0), ox.eq(0), dy.eq(0), dx.eq(0),
-                         paddr.eq(0), prow.eq(0)]
+                         paddr.eq(0), prow.eq(0), cp.eq(counts_base)]
+            point(layer)
 
         def start_scatter():
             m.d.sync += [s_j.eq(0), s_ci.eq(0), s_iy.eq(0), s_ix.eq(0), s_iyW.eq(0),
@@ -365,7 +438,9 @@ class CompactAccelerator(wiring.Component):
                 m.d.comb += [self.i.ready.eq(1), self.busy.eq(1)]
                 with m.If(self.i.valid):
                     tt = Cat(t_lo, pixel)
-                    m.d.sync += [T.eq(tt), pa.eq(0), li.eq(0), row.eq(0), nb.eq(0),
+                    set_layer(0)
+                    m.d.sync += wrow.eq(w_bases[0])
+                    m.d.sync += [T.eq(tt - 1), pa.eq(0), row.eq(0), nb.eq(0),
                                  checksum.eq(0)]
                     with m.If(tt == 0):
                         m.d.sync += counting.eq(0)
@@ -378,17 +453,19 @@ class CompactAccelerator(wiring.Component):
                     m.d.sync += [checksum.eq(checksum + pixel), nb.eq(nb + 1),
                                  wbuf.eq(Cat(wbuf[8:], pixel))]
                     with m.If(nb == 3):
-                        m.d.comb += [a0.eq(w_base + row), d0.eq(Cat(wbuf, pixel)), w0.eq(1)]
-                        m.d.sync += row.eq(row + 1)
+                        m.d.comb += [a0.eq(wrow), d0.eq(Cat(wbuf, pixel)), w0.eq(1)]
+                        m.d.sync += [row.eq(row + 1), wrow.eq(wrow + 1)]
                         with m.If(row == w_rows):
-                            m.d.sync += [row.eq(0), li.eq(li + 1)]
+                            m.d.sync += [row.eq(0),
+                                         wrow.eq(_const_array(w_bases + [0], ADDR_BITS)[li + 1])]
+                            set_layer(li + 1)
                             with m.If(is_last):
                                 m.next = "LOAD_ACK"
             with m.State("LOAD_ACK"):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.data.eq(checksum + 0),
                              self.o.payload.last.eq(1), self.busy.eq(1)]
                 with m.If(self.o.ready):
-                    m.d.sync += li.eq(0)
+                    set_layer(0)
                     m.next = "IDLE"
             with m.State("PIXELS"):
                 m.d.comb += [self.i.ready.eq(1), self.busy.eq(1),
@@ -397,26 +474,30 @@ class CompactAccelerator(wiring.Component):
                 with m.If(self.i.valid):
                     m.d.sync += pa.eq(pa + 1)
                     with m.If(pa == p.pixels - 1):
-                        m.d.sync += [li.eq(0), n.eq(0), t.eq(0)]
+                        set_layer(0)
+                        point(0)
+                        m.d.sync += [n.eq(0), t.eq(0)]
                         m.d.sync += [e.eq(0) for e in events]
                         m.next = "CLEAR"
             with m.State("CLEAR"):
                 # V <- v_init, X <- 0 (and the counts after the last layer's X), a row a cycle.
                 m.d.comb += [self.busy.eq(1),
-                             a0.eq(v_base + n), d0.eq(c_vinit), w0.eq(n <= N),
-                             a1.eq(x_base + n), d1.eq(0), w1.eq(1)]
-                m.d.sync += n.eq(n + 1)
+                             a0.eq(vp), d0.eq(c_vinit), w0.eq(n <= N),
+                             a1.eq(xp), d1.eq(0), w1.eq(1)]
+                m.d.sync += [n.eq(n + 1), vp.eq(vp + 1), xp.eq(xp + 1)]
                 with m.If(n == c_clear_last):
                     m.d.sync += n.eq(0)
+                    point(li + 1)
                     with m.If(is_last):
-                        m.d.sync += [li.eq(0), g_ci.eq(0), g_ky.eq(0), g_kx.eq(0), g_co.eq(0),
+                        set_layer(0)
+                        m.d.sync += [g_ci.eq(0), g_ky.eq(0), g_kx.eq(0), g_co.eq(0),
                                      g_oy.eq(0), g_ox.eq(0), g_n.eq(0), g_wco.eq(w0_byte),
                                      g_w.eq(w0_byte), g_pbase.eq(0), g_orow.eq(0),
                                      g_pci.eq(0), g_prow.eq(0), g_p.eq(0), g_issuing.eq(1),
                                      g_acc.eq(0)]
                         m.next = "CURRENT"
                     with m.Else():
-                        m.d.sync += li.eq(li + 1)
+                        set_layer(li + 1)
             with m.State("CURRENT"):
                 # I[n] = sum over (ci, ky, kx) of w * pixel; one MAC a cycle, then a write.
                 m.d.comb += [self.busy.eq(1), use_pixel.eq(1), pix_rd.addr.eq(g_p),
@@ -438,12 +519,21 @@ class CompactAccelerator(wiring.Component):
                     with m.Else():
                         m.d.sync += [g_kx.eq(g_kx + 1), g_p.eq(g_p + 1)]
                 acc_next = Signal(signed(WORD_BITS))
-                m.d.comb += acc_next.eq(g_acc + prod)
-                with m.If(vC):
+                m.d.comb += acc_next.eq(g_acc + prodD)
+                with m.If(vD):
                     m.d.sync += g_acc.eq(acc_next)
-                with m.If(vC & lastC):
-                    m.d.comb += [a1.eq(reg["X0"][1] + g_n), d1.eq(acc_next), w1.eq(1)]
-                    m.d.sync += [g_acc.eq(0), g_n.eq(g_n + 1), g_issuing.eq(1)]
+                with m.If(g_wr):
+                    # The neuron's current, from a register (short path into the bank).
+                    m.d.comb += [a1.eq(g_wa), d1.eq(g_acc), w1.eq(1)]
+                    m.d.sync += [g_acc.eq(0), g_wr.eq(0)]
+                    with m.If(g_last):
+                        m.d.sync += [g_issuing.eq(0), t.eq(0), g_last.eq(0)]
+                        set_layer(0)
+                        start_update(0)
+                        m.next = "UPD_READ"
+                with m.If(vD & lastD):
+                    m.d.sync += [g_wr.eq(1), g_wa.eq(reg["X0"][1] + g_n), g_n.eq(g_n + 1),
+                                 g_issuing.eq(1)]
                     # Next neuron (raster order co, oy, ox): its weights and pixel window.
                     nxt_pbase = Signal.like(g_pbase)
                     with m.If(g_ox == first.wout - 1):
@@ -462,14 +552,12 @@ class CompactAccelerator(wiring.Component):
                     m.d.sync += [g_pbase.eq(nxt_pbase), g_pci.eq(nxt_pbase),
                                  g_prow.eq(nxt_pbase), g_p.eq(nxt_pbase)]
                     with m.If(g_n == first.neurons - 1):
-                        m.d.sync += [g_issuing.eq(0), li.eq(0), t.eq(0)]
-                        start_update()
-                        m.next = "UPD_READ"
+                        m.d.sync += [g_issuing.eq(0), g_last.eq(1)]
 
             # ---- update pass: one neuron at a time ----------------------------------------
             def advance_neuron():
                 """Step to the next neuron (raster order) and its pooled spike-map entry."""
-                m.d.sync += n.eq(n + 1)
+                m.d.sync += [n.eq(n + 1), vp.eq(vp + 1), xp.eq(xp + 1), cp.eq(cp + 1)]
                 with m.If(ox == c_wout - 1):
                     m.d.sync += [ox.eq(0), dx.eq(0)]
                     with m.If(dy == c_pool):
@@ -492,8 +580,11 @@ class CompactAccelerator(wiring.Component):
                     m.next = "UPD_READ"
 
             with m.State("UPD_READ"):
-                m.d.comb += [self.busy.eq(1), a0.eq(v_base + n), a1.eq(x_base + n),
+                m.d.comb += [self.busy.eq(1), a0.eq(vp), a1.eq(xp),
                              sm_rd.addr.eq(paddr)]
+                m.next = "UPD_WAIT"
+            with m.State("UPD_WAIT"):
+                m.d.comb += [self.busy.eq(1), sm_rd.addr.eq(paddr)]
                 m.next = "UPD_SUM"
             with m.State("UPD_SUM"):
                 m.d.comb += self.busy.eq(1)
@@ -514,7 +605,7 @@ class CompactAccelerator(wiring.Component):
                 m.d.sync += [neg.eq(is_neg), rem.eq(Mux(is_neg, -vsat, vsat)),
                              div.eq(Mux(is_neg, c_dn, c_dp)), q.eq(0), steps_left.eq(c_k)]
                 with m.If(is_neg & ~c_hasneg):
-                    m.next = "UPD_WRITE"      # single threshold: no negative spike
+                    m.next = "UPD_FIRE"       # single threshold: no negative spike
                 with m.Else():
                     m.next = "UPD_DIV"
             with m.State("UPD_DIV"):
@@ -529,19 +620,22 @@ class CompactAccelerator(wiring.Component):
                     m.d.sync += q.eq(Cat(0, q))
                 m.d.sync += [div.eq(div >> 1), steps_left.eq(steps_left - 1)]
                 with m.If(steps_left == 1):
-                    m.next = "UPD_WRITE"
+                    m.next = "UPD_FIRE"
+            with m.State("UPD_FIRE"):
+                # The spike and the reset membrane, registered (short paths in UPD_WRITE).
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [o_reg.eq(Mux(neg, -q, q)), o_nz.eq(q != 0),
+                             v_new.eq(Mux(neg, -rem, rem))]
+                m.next = "UPD_WRITE"
             with m.State("UPD_WRITE"):
                 m.d.comb += self.busy.eq(1)
-                o = Signal(signed(kmax + 1))
-                v_new = Signal(signed(pot_max + 1))
-                m.d.comb += [o.eq(Mux(neg, -q, q)), v_new.eq(Mux(neg, -rem, rem))]
-                m.d.comb += [a0.eq(v_base + n), d0.eq(v_new), w0.eq(1),
-                             a1.eq(x_base + n), d1.eq(0), w1.eq(li != 0)]
+                o = o_reg
+                m.d.comb += [a0.eq(vp), d0.eq(v_new), w0.eq(1),
+                             a1.eq(xp), d1.eq(0), w1.eq(~is_first)]
                 with m.If(~is_last):
                     m.d.comb += [sm_wr.addr.eq(paddr), sm_wr.data.eq(pb_old + o),
                                  sm_wr.en.eq(1)]
-                m.d.sync += o_reg.eq(o)
-                with m.If(o != 0):
+                with m.If(o_nz):
                     m.d.sync += [tr_valid.eq(1), tr_index.eq(n), tr_coef.eq(o), tr_done.eq(0)]
                     with m.Switch(li):
                         for l in range(L):
@@ -552,25 +646,32 @@ class CompactAccelerator(wiring.Component):
                 with m.Else():
                     advance_neuron()
             with m.State("UPD_COUNT_READ"):
-                m.d.comb += [self.busy.eq(1), a1.eq(counts_base + n)]
+                m.d.comb += [self.busy.eq(1), a1.eq(cp)]
+                m.next = "UPD_COUNT_WAIT"
+            with m.State("UPD_COUNT_WAIT"):
+                m.d.comb += self.busy.eq(1)
+                m.next = "UPD_COUNT_ADD"
+            with m.State("UPD_COUNT_ADD"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += count_sum.eq(r1.as_signed() + o_reg)
                 m.next = "UPD_COUNT_WRITE"
             with m.State("UPD_COUNT_WRITE"):
-                m.d.comb += [self.busy.eq(1), a1.eq(counts_base + n),
-                             d1.eq(r1.as_signed() + o_reg), w1.eq(1)]
+                m.d.comb += [self.busy.eq(1), a1.eq(cp), d1.eq(count_sum), w1.eq(1)]
                 advance_neuron()
             with m.State("UPD_DONE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [tr_valid.eq(1), tr_done.eq(1), tr_index.eq(0), tr_coef.eq(0)]
                 with m.If(is_last):
-                    with m.If(t == T - 1):
-                        m.d.sync += [ac.eq(0), cls.eq(0)]
+                    with m.If(last_step):
+                        m.d.sync += [ac.eq(0), cls.eq(0), cp.eq(counts_base)]
                         m.next = "ARGMAX"
                     with m.Else():
-                        m.d.sync += [t.eq(t + 1), li.eq(0)]
-                        start_update()
+                        m.d.sync += t.eq(t + 1)
+                        set_layer(0)
+                        start_update(0)
                         m.next = "UPD_READ"
                 with m.Else():
-                    m.d.sync += li.eq(li + 1)
+                    set_layer(li + 1)
                     m.next = "SCAT_PRIME"
 
             # ---- scatter: every non-zero input spike into the layer's accumulators ----------
@@ -604,11 +705,10 @@ class CompactAccelerator(wiring.Component):
                                       & (s_ox < c_wout))
                 go_next = Signal()
                 with m.If(~inside):
-                    m.d.sync += s_w.eq(s_w + c_cout + 1)
+                    m.d.sync += s_w.eq(s_w + c_cout1)
                     m.d.comb += go_next.eq(1)
-                with m.Elif(in_flight < 4):
-                    m.d.comb += [issue.eq(1), w_byte.eq(s_w), x_issue.eq(s_val),
-                                 a_issue.eq(s_a)]
+                with m.Elif(room):
+                    m.d.sync += [iss_v.eq(1), iss_w.eq(s_w), iss_x.eq(s_val), iss_a.eq(s_a)]
                     m.d.sync += [s_w.eq(s_w + 1), s_co.eq(s_co + 1), s_a.eq(s_a + c_hwout)]
                     with m.If(s_co == c_cout):
                         m.d.sync += s_co.eq(0)
@@ -636,7 +736,7 @@ class CompactAccelerator(wiring.Component):
                     m.next = "SCAT_SCAN"
             with m.State("SCAT_DRAIN"):
                 m.d.comb += self.busy.eq(1)
-                with m.If((in_flight == 0) & ~c_odd):
+                with m.If(drained):
                     start_update()
                     m.next = "UPD_READ"
 
@@ -644,45 +744,95 @@ class CompactAccelerator(wiring.Component):
             with m.State("ARGMAX"):
                 # Read counts[ac] (port 1); compare the one read the cycle before. Ties keep
                 # the lower index.
-                m.d.comb += [self.busy.eq(1), a1.eq(counts_base + ac)]
-                m.d.sync += ac.eq(ac + 1)
-                with m.If(ac != 0):
-                    with m.If((ac == 1) | (r1.as_signed() > best)):
-                        m.d.sync += [best.eq(r1), cls.eq(ac - 1)]
-                with m.If(ac == C):
-                    m.d.sync += [word.eq(0), counting.eq(0)]
+                m.d.comb += [self.busy.eq(1), a1.eq(cp)]
+                m.d.sync += [ac.eq(ac + 1), cp.eq(cp + 1)]
+                m.d.sync += cand.eq(r1)                 # r1 is counts[ac - 2]
+                with m.If(ac >= 3):                      # cand is counts[ac - 3]
+                    with m.If((ac == 3) | (cand > best)):
+                        m.d.sync += [best.eq(cand), cls.eq(ac - 3)]
+                with m.If(ac == C + 2):
+                    m.d.sync += [word.eq(0), ap1.eq(counts_base)]
                     m.next = "ANSWER"
             with m.State("ANSWER"):
-                # Word w > 0 and <= C is counts[w-1], read on the cycle before (port 1 holds
-                # a row while it is read again): read the next word's row when this one goes.
+                # Word w: the class, counts[w-1] (read from the bank: two cycles), the events,
+                # the cycles. ``o.valid`` drops between words while a count is fetched.
                 words = Array([Const(0, WORD_BITS)] + [Const(0, WORD_BITS)] * C
                               + events + [cycles])
-                m.d.comb += [self.busy.eq(1),
-                             a1.eq(counts_base + Mux(self.o.ready, word, word - 1)),
-                             self.o.valid.eq(1),
-                             self.o.payload.last.eq(word == p.result_words - 1)]
+                m.d.comb += self.busy.eq(1)
                 with m.If(word == 0):
-                    m.d.comb += self.o.payload.data.eq(cls)
+                    m.d.sync += [outw.eq(cls), counting.eq(0)]
+                    m.next = "ANSWER_SHOW"
                 with m.Elif(word <= C):
-                    m.d.comb += self.o.payload.data.eq(r1)
+                    m.d.comb += a1.eq(ap1)
+                    m.next = "ANSWER_WAIT"
                 with m.Else():
-                    m.d.comb += self.o.payload.data.eq(words[word])
+                    m.d.sync += outw.eq(words[word])
+                    m.next = "ANSWER_SHOW"
+            with m.State("ANSWER_WAIT"):
+                m.d.comb += [self.busy.eq(1), a1.eq(ap1)]
+                m.next = "ANSWER_LATCH"
+            with m.State("ANSWER_LATCH"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += outw.eq(r1)
+                m.next = "ANSWER_SHOW"
+            with m.State("ANSWER_SHOW"):
+                m.d.comb += [self.busy.eq(1), self.o.valid.eq(1), self.o.payload.data.eq(outw),
+                             self.o.payload.last.eq(word == p.result_words - 1)]
                 with m.If(self.o.ready):
                     m.d.sync += word.eq(word + 1)
+                    with m.If(word != 0):
+                        m.d.sync += ap1.eq(ap1 + 1)
                     with m.If(word == p.result_words - 1):
-                        m.d.sync += li.eq(0)
+                        set_layer(0)
                         m.next = "IDLE"
+                    with m.Else():
+                        m.next = "ANSWER"
 
         # ---- synop FIFO and the accumulator read-modify-write (scatter) -------------------
         m.d.comb += [sfifo.w_data.eq(Cat(aC, prod)), sfifo.w_en.eq(vC & ~use_pixel)]
         head_a = sfifo.r_data[:ADDR_BITS]
         head_p = sfifo.r_data[ADDR_BITS:].as_signed()
-        with m.If(c_odd):
-            m.d.comb += [a1.eq(c_a), d1.eq(r1.as_signed() + c_prod), w1.eq(1)]
-            m.d.sync += c_odd.eq(0)
-        with m.Elif(sfifo.r_rdy):
-            m.d.comb += [a1.eq(head_a), sfifo.r_en.eq(1)]
-            m.d.sync += [c_odd.eq(1), c_a.eq(head_a), c_prod.eq(head_p)]
+        # Read-modify-write on the single-port bank (rows arrive two cycles after the read)
+        # in batches of up to three: R(k) R(k+1) R(k+2) W(k) W(k+1) W(k+2), each sum
+        # registered before it is written: three synops in six cycles. Any three consecutive
+        # synops have different rows (>= 3 output channels, checked by the plan), so reading
+        # k+1 and k+2 before k is written is safe.
+        c_n = Signal(2)                        # synops in this batch
+        with m.FSM(name="rmw") as rmw:
+            with m.State("READ"):
+                with m.If(sfifo.r_rdy):
+                    m.d.comb += [a1.eq(head_a), sfifo.r_en.eq(1)]
+                    m.d.sync += [c_a.eq(head_a), c_prod.eq(head_p), c_n.eq(1)]
+                    m.next = "READ2"
+            with m.State("READ2"):
+                with m.If(sfifo.r_rdy):
+                    m.d.comb += [a1.eq(head_a), sfifo.r_en.eq(1)]
+                    m.d.sync += [c_a2.eq(head_a), c_prod2.eq(head_p), c_n.eq(2)]
+                m.next = "READ3"
+            with m.State("READ3"):
+                m.d.sync += c_sum.eq(r1.as_signed() + c_prod)           # row k arrives
+                with m.If(sfifo.r_rdy & (c_n == 2)):
+                    m.d.comb += [a1.eq(head_a), sfifo.r_en.eq(1)]
+                    m.d.sync += [c_a3.eq(head_a), c_prod3.eq(head_p), c_n.eq(3)]
+                m.next = "WRITE"
+            with m.State("WRITE"):
+                m.d.comb += [a1.eq(c_a), d1.eq(c_sum), w1.eq(1)]
+                m.d.sync += c_sum2.eq(r1.as_signed() + c_prod2)         # row k+1 arrives
+                with m.If(c_n == 1):
+                    m.next = "READ"
+                with m.Else():
+                    m.next = "WRITE2"
+            with m.State("WRITE2"):
+                m.d.comb += [a1.eq(c_a2), d1.eq(c_sum2), w1.eq(1)]
+                m.d.sync += c_sum3.eq(r1.as_signed() + c_prod3)         # row k+2 arrives
+                with m.If(c_n == 2):
+                    m.next = "READ"
+                with m.Else():
+                    m.next = "WRITE3"
+            with m.State("WRITE3"):
+                m.d.comb += [a1.eq(c_a3), d1.eq(c_sum3), w1.eq(1)]
+                m.next = "READ"
+        m.d.comb += c_idle.eq(rmw.ongoing("READ"))
         return m
 
     @staticmethod

@@ -30,12 +30,13 @@ __all__ = ["BANK_ROWS", "BANKS", "CompactLayer", "CompactPlan", "compact_plan", 
 BANK_ROWS = 16384
 #: Number of banks (the UP5K's four SPRAM blocks as two pairs).
 BANKS = 2
-#: Cycles one neuron's update takes besides its divider steps (read, sum, saturate, abs, write).
-UPDATE_OVERHEAD = 5
+#: Cycles one neuron's update takes besides its divider steps (read, wait, sum, saturate,
+#: abs, fire, write).
+UPDATE_OVERHEAD = 7
 #: Extra cycles per output-layer neuron (its count's read-modify-write).
-COUNT_CYCLES = 2
+COUNT_CYCLES = 4
 #: Cycles per first-layer neuron besides its multiply-accumulates (issue, drain, write).
-CURRENT_OVERHEAD = 4
+CURRENT_OVERHEAD = 5
 #: Cycles per scatter synaptic operation (read-modify-write of a single-port accumulator).
 SYNOP_CYCLES = 2
 #: Cycles per non-zero scatter input besides its synops (latch, resume the scan).
@@ -274,9 +275,9 @@ def compact_plan(model) -> CompactPlan:
             kind = "dense"
         else:  # pragma: no cover - weighted layers are conv2d or dense
             raise NotCompact(f"{name}: weighted layer {n}: unknown type {type(layer).__name__}")
-        if n + 1 < len(weighted) and cout < 2:
-            raise NotCompact(f"{name}: weighted layer {n}: the compact engine needs at least 2 "
-                             f"output channels in a layer that feeds another, not {cout}")
+        if n > 0 and cout < 3:
+            raise NotCompact(f"{name}: weighted layer {n}: the compact engine needs at least 3 "
+                             f"output channels in a layer after the first, not {cout}")
         # Layers between this weighted layer and the next: at most one sum pooling, flattens.
         pool = 1
         following = layers[i + 1:weighted[n + 1]] if n + 1 < len(weighted) else layers[i + 1:]
@@ -326,12 +327,13 @@ def compact_plan(model) -> CompactPlan:
     swap, used = best
     need = sum(sum(r for _, r in g0) + sum(r for _, r in g1) for g0, g1 in groups)
     if max(used) > BANK_ROWS:
+        wbits = sum(len(lp.weight_bytes) for lp in out) * 8
         raise NotCompact(
-            f"{name} does not fit the compact engine's memory: it needs {need} rows of 32 bits "
-            f"({need * 32} bits: weights {sum(lp.weight_rows for lp in out) * 32}, membranes "
-            f"and accumulators {(need - sum(lp.weight_rows for lp in out)) * 32}), split at "
-            f"best {used[0]} + {used[1]} over two banks of {BANK_ROWS} rows "
-            f"({BANKS * BANK_ROWS * 32} bits)")
+            f"{name}: its compact engine needs {need} rows of 32 bits in SPRAM ({need * 32} "
+            f"bits; the {wbits}-bit weights alone take "
+            f"{sum(lp.weight_rows for lp in out)} rows), at best {used[0]} + {used[1]} over "
+            f"the two banks of {BANK_ROWS} rows, which hold {BANKS * BANK_ROWS * 32} bits "
+            f"(4 SPRAM blocks)")
     regions, top = {}, [0, 0]
     for (g0, g1), s in zip(groups, swap):
         for bank, group in ((s, g0), (1 - s, g1)):

@@ -415,7 +415,7 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
             pre_path = bld.dir / f"{tag}-{name}-weights.npy"
             np.save(pre_path, np.frombuffer(weight_frame(info.plan), dtype=np.uint8))
             files[name] += (pre_path,)
-            preamble = {"preamble": str(pre_path), "preamble_words": 1}
+            preamble = {"preamble": str(pre_path), "preamble_words": 1, "gaps": True}
         cfg_parts.append({**preamble, "prefix": info.prefix, "images": str(img_path), "T": int(T),
                           "layers": len(info.plan.layers) if info.trace else 0,
                           "result_words": info.plan.result_words, "out": str(out_path),

@@ -14,7 +14,8 @@ file to write), ``label`` (for progress lines)), ``progress`` (print a line ever
 images, 0 for none), ``max_cycles_per_image``; per part optionally ``stall_in`` and
 ``stall_out`` (probability of an idle input cycle and of ``o.ready`` low) and ``seed``;
 ``preamble`` (``.npy`` of bytes sent before the images, e.g. the compact engine's weight
-frame) and ``preamble_words`` (the words of its answer, saved as ``preamble_answer``).
+frame) and ``preamble_words`` (the words of its answer, saved as ``preamble_answer``);
+``gaps`` (``o.valid`` may drop between the words of a frame).
 
 Saved per part (``.npz``): ``results`` (images x words, uint32), ``trace<l>_image``
 (image number of each beat), ``trace<l>_payload`` (beats x bytes, little-endian payload),
@@ -61,6 +62,7 @@ class PartBench:
         self.rng = random.Random(part.get("seed", 0))
         self.stall_in = float(part.get("stall_in", 0.0))
         self.stall_out = float(part.get("stall_out", 0.0))
+        self.gaps = bool(part.get("gaps", False))
         self.image = 0
         self.beats = [[] for _ in self.traces]      # (image, payload int)
         self.results = []
@@ -123,6 +125,10 @@ class PartBench:
                     self.errors.append(f"{self.label}: {what}: result word {len(words)}"
                                        f" has last={last}")
             elif not self.o_valid.value:
+                if self.gaps:                  # the compact engine fetches counts between words
+                    await RisingEdge(self.o_valid)
+                    await FallingEdge(clk)
+                    continue
                 self.errors.append(f"{self.label}: {what}: result frame interrupted "
                                    f"after {len(words)} words")
                 break

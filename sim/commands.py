@@ -37,6 +37,11 @@ def register(subparsers) -> None:
     p.add_argument("--lanes", type=int, default=8,
                    help="parallel synaptic updates per layer, a power of two (default: "
                         "%(default)s)")
+    p.add_argument("--engine", choices=("lanes", "compact"), default="lanes",
+                   help="lanes: the lane accelerator (one neuron core per layer); compact: the "
+                        "one-datapath engine of the iCE40 UP5K build, weights loaded over the "
+                        "link (docs/compact-engine.md; --lanes does not apply) "
+                        "(default: %(default)s)")
     p.add_argument("--no-padding", action="store_true",
                    help="refuse layers whose channel count the lanes do not divide (default: "
                         "pad them with idle neurons)")
@@ -63,7 +68,8 @@ def register(subparsers) -> None:
 
 def _table(report: dict) -> str:
     lines = [
-        f"{report['model']}: {report['images']} images, T={report['T']}, {report['lanes']} lanes",
+        f"{report['model']}: {report['images']} images, T={report['T']}, "
+        + ("compact engine" if report.get("engine") == "compact" else f"{report['lanes']} lanes"),
         f"  mismatches: {report['mismatches']} "
         f"(spikes {report['spike_mismatches']} per layer {report['spike_mismatches_per_layer']}, "
         f"class {report['class_mismatches']}, counts {report['count_mismatches']}, "
@@ -106,13 +112,19 @@ def cmd_sim(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"output folder {Path(opt).parent} does not exist")
     if args.uart:
         return _cmd_uart(args, model, T)
-    plan = plan_for(model, lanes=args.lanes, padding=not args.no_padding,
-                    memory_budget_bits=args.memory_budget_bits)   # refuse before any work
-    print(plan.summary(), file=sys.stderr)
+    if args.engine == "compact":
+        from augsnn.hw.compact_plan import compact_plan
+        plan = compact_plan(model)                                    # refuse before any work
+        print(plan.describe(), file=sys.stderr)
+        args.lanes = 1
+    else:
+        plan = plan_for(model, lanes=args.lanes, padding=not args.no_padding,
+                        memory_budget_bits=args.memory_budget_bits)   # refuse before any work
+        print(plan.summary(), file=sys.stderr)
     x, y, idx = load_test_images(model, args.dataset, args.images, args.offset)
     t0 = time.time()
     bld = accel.build(model, lanes=args.lanes, trace=not args.no_trace,
-                      padding=not args.no_padding, cache_dir=args.cache_dir)
+                      padding=not args.no_padding, cache_dir=args.cache_dir, engine=args.engine)
     t1 = time.time()
     run = accel.run_images(model, x, T, args.lanes, build=bld, progress=args.progress)
     t2 = time.time()
@@ -120,8 +132,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     t3 = time.time()
     report.update(build_seconds=round(t1 - t0, 1), build_cached=bld.cached,
                   build_dir=str(bld.dir), run_seconds=round(t2 - t1, 1),
-                  compare_seconds=round(t3 - t2, 1), offset=args.offset,
-                  memory_bits=plan.memory)
+                  compare_seconds=round(t3 - t2, 1), offset=args.offset, engine=args.engine,
+                  memory_bits=plan.memory if args.engine == "lanes" else plan.memory_bits())
     print(_table(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
@@ -138,10 +150,12 @@ def _cmd_uart(args: argparse.Namespace, model, T: int) -> int:
     from .board import run_uart
     x, y, idx = load_test_images(model, args.dataset, args.images, args.offset)
     t0 = time.time()
-    r = run_uart(model, x, T, lanes=args.lanes, divisor=args.divisor, cache_dir=args.cache_dir)
+    r = run_uart(model, x, T, lanes=args.lanes, divisor=args.divisor, cache_dir=args.cache_dir,
+                 engine=args.engine)
     acc = sum(a["class"] == int(label) for a, label in zip(r["answers"], y)) / len(y)
     cycles = r["cycles"]
-    print(f"{model.name} over UART (divisor {args.divisor}, {args.lanes} lanes): {len(x)} images, "
+    design = "compact engine" if args.engine == "compact" else f"{args.lanes} lanes"
+    print(f"{model.name} over UART (divisor {args.divisor}, {design}): {len(x)} images, "
           f"T={T}: {len(r['mismatches'])} answers differ from the golden model "
           f"(class, counts, events per layer); accuracy {acc * 100:.2f}%; "
           f"cycles/image {sum(cycles) / len(cycles):,.0f}; bytes lost: {r['lost']}; "
