@@ -66,28 +66,35 @@ def test_block_geometry():
     assert blocks_for(4096, 1, BOARDS["ulx3s-85f"].bram_geometries) == 1
 
 
-def test_net2_does_not_fit_the_up5k(net2):
-    with pytest.raises(DoesNotFit, match=(
-            r"^net2-aug does not fit the icebreaker \(iCE40UP5K-SG48\) at 1 lane: its "
-            r"accelerator needs 186 block RAMs \(688516 bits of memory\), the device has 30 "
-            r"\(122880 bits\); its 4 SPRAM blocks cannot hold them")):
-        prepare(net2, "icebreaker")
+def test_net1_does_not_fit_the_up5k():
+    with pytest.raises(DoesNotFit, match=re.escape(
+            "net1-aug does not fit the icebreaker (iCE40UP5K-SG48): its compact engine needs "
+            "603030 rows of 32 bits in SPRAM (19296960 bits; the 19142400-bit weights alone "
+            "take 598200 rows), at best 240610 + 362420 over the two banks of 16384 rows, which "
+            "hold 1048576 bits (4 SPRAM blocks)")):
+        prepare(load(resolve("net1-aug")), "icebreaker")
 
 
-def test_build_cli_refuses_before_writing(tmp_path, capsys):
+@pytest.mark.parametrize("board,need", [
+    ("ulx3s-85f", r" at 8 lanes: its accelerator needs \d+ block RAMs"),
+    ("icebreaker", r": its compact engine needs 603030 rows of 32 bits in SPRAM"),
+])
+def test_build_cli_refuses_before_writing(tmp_path, capsys, board, need):
     out = tmp_path / "b"
-    assert main(["build", "net1-aug", "--board", "ulx3s-85f", "-o", str(out), "--no-synth"]) == 2
+    assert main(["build", "net1-aug", "--board", board, "-o", str(out), "--no-synth"]) == 2
     err = capsys.readouterr().err
-    assert re.search(r"net1-aug does not fit the ulx3s-85f \(LFE5U-85F-6BG381C\) at 8 lanes: "
-                     r"its accelerator needs \d+ block RAMs", err), err
+    assert re.search(rf"net1-aug does not fit the {board} \([^)]+\){need}", err), err
     assert not out.exists()
 
 
 def test_fits(net2, tiny):
     ulx = fit(net2, BOARDS["ulx3s-85f"], rx_fifo_depth=16)
-    assert ulx.bram_blocks <= 208 and ulx.multipliers == 24
-    ice = fit(tiny, BOARDS["icebreaker"], rx_fifo_depth=16)
-    assert ice.bram_blocks <= 30 and ice.multipliers == 1          # 784-10: one layer
+    assert ulx.bram_blocks <= 208 and ulx.multipliers == 24 and ulx.engine == "lanes"
+    ice = fit(net2, BOARDS["icebreaker"], rx_fifo_depth=16)
+    assert ice.engine == "compact" and ice.multipliers == 1
+    assert ice.spram_rows == (13653, 15828)                        # of 16384 per bank
+    assert ice.bram_blocks == 8                                    # placed: 8 (board-builds.md)
+    assert fit(tiny, BOARDS["icebreaker"], rx_fifo_depth=16).spram_rows == (1970, 20)
 
 
 def test_baud_rate_checks(tiny):
@@ -98,32 +105,42 @@ def test_baud_rate_checks(tiny):
         prepare(tiny, "icebreaker", baud=2_800_000)
 
 
-@pytest.mark.parametrize("board,model,constraints,synth", [
-    ("icebreaker", "tiny-aug", "top.pcf", "synth_ice40 -dsp"),
-    ("ulx3s-85f", "net2-aug", "top.lpf", "synth_ecp5"),
+@pytest.mark.parametrize("board,model,files,synth,cells", [
+    ("icebreaker", "net2-aug", ("top.pcf",), "synth_ice40 -dsp", ("SB_PLL40_PAD", "SB_SPRAM256KA")),
+    ("ulx3s-85f", "net2-aug", ("top.lpf", "augsnn_rom.v", "weights0.hex"), "synth_ecp5",
+     ("EHXPLLL",)),
 ])
-def test_build_files_without_tools(tmp_path, board, model, constraints, synth):
+def test_build_files_without_tools(tmp_path, board, model, files, synth, cells):
     m = load(resolve(model))
     report = build(m, board, tmp_path, do_build=False)
     assert report["built"] is False
-    for f in ("top.il", "top.ys", constraints, "augsnn_rom.v", "weights0.hex",
-              "report.json"):
+    for f in ("top.il", "top.ys", "report.json") + files:
         assert (tmp_path / f).is_file(), f
     ys = (tmp_path / "top.ys").read_text()
-    assert synth in ys and "read_verilog -defer" in ys
+    assert synth in ys
+    assert ("read_verilog -defer" in ys) == (board == "ulx3s-85f")   # the weight ROM module
     il = (tmp_path / "top.il").read_text()
-    assert ("SB_PLL40_PAD" if board == "icebreaker" else "EHXPLLL") in il
+    for cell in cells:
+        assert cell in il, cell
+    if board == "icebreaker":      # the compact engine: two banks of two SPRAM blocks
+        assert il.count("cell \\SB_SPRAM256KA") == 4
     assert json.loads((tmp_path / "report.json").read_text())["fit"]["board"] == board
 
 
-@pytest.mark.parametrize("model,lanes", [("tiny-aug", 1), ("net2-aug", 8)])
-def test_uart_design_matches_golden(model, lanes):
-    """The board design (UART in, UART out) on 5 MNIST images: answers == golden model."""
+@pytest.mark.parametrize("model,lanes,engine", [("tiny-aug", 1, "lanes"), ("net2-aug", 8, "lanes"),
+                                                ("net2-aug", 1, "compact")])
+def test_uart_design_matches_golden(model, lanes, engine):
+    """The board design (UART in, UART out) on 5 MNIST images: answers == golden model.
+
+    ``compact`` is the iCEBreaker design: the weight frame goes over the UART first."""
+    from augsnn.hw.compact_plan import compact_plan, weight_checksum
     from augsnn.sim.board import run_uart
     m = load(resolve(model))
     x, y = load_dataset("mnist", "test")
     T = int(m.meta["T"])
-    r = run_uart(m, x[:5], T, lanes=lanes, divisor=8)
+    r = run_uart(m, x[:5], T, lanes=lanes, divisor=8, engine=engine)
+    if engine == "compact":
+        assert r["weights_checksum"] == weight_checksum(compact_plan(m))
     assert len(r["answers"]) == 5
     assert r["mismatches"] == []
     assert r["lost"] == 0
@@ -132,7 +149,7 @@ def test_uart_design_matches_golden(model, lanes):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("board,model", [("icebreaker", "tiny-aug"), ("ulx3s-85f", "net2-aug")])
+@pytest.mark.parametrize("board,model", [("icebreaker", "net2-aug"), ("ulx3s-85f", "net2-aug")])
 def test_real_build(tmp_path, board, model):
     """Yosys + nextpnr (YoWASP): the design fits, meets timing and gives a bitstream."""
     m = load(resolve(model))
@@ -143,13 +160,33 @@ def test_real_build(tmp_path, board, model):
     assert res["bram"]["used"] <= BOARDS[board].bram_blocks
     assert (tmp_path / ("top.bin" if board == "icebreaker" else "top.bit")).stat().st_size > 0
     assert (tmp_path / "report.md").read_text().startswith(f"# {model} on {board}")
+    if board == "icebreaker":
+        assert res["spram"]["used"] == 4 and res["multipliers"]["used"] >= 1
 
 
-def _fake_board(fd, model, T, n_images, corrupt=False):
-    """A board emulated with the golden model behind a pseudo-terminal (for `augsnn board`)."""
+def _read(fd, n):
+    import os
+    buf = b""
+    while len(buf) < n:
+        buf += os.read(fd, n - len(buf))
+    return buf
+
+
+def _fake_board(fd, model, T, n_images, corrupt=False, weights=False):
+    """A board emulated with the golden model behind a pseudo-terminal (for `augsnn board`);
+    ``weights``: it first takes the compact engine's weight frame and answers its checksum."""
     import os
 
     from augsnn.golden.network import simulate
+    if weights:
+        from augsnn.hw.compact_plan import compact_plan
+        plan = compact_plan(model)
+        frame = _read(fd, 2 + plan.load_bytes)
+        assert frame[:2] == b"\x00\x00" and frame[2:] == plan.weight_payload()
+        os.write(fd, (sum(frame[2:]) % 2 ** 32 + (1 if corrupt == "weights" else 0)
+                      ).to_bytes(4, "little"))
+        if corrupt == "weights":
+            return
     need = 2 + int(np.prod(model.input_shape))
     for _ in range(n_images):
         buf = b""
@@ -163,8 +200,9 @@ def _fake_board(fd, model, T, n_images, corrupt=False):
         os.write(fd, np.array([w & 0xFFFFFFFF for w in words], dtype="<u4").tobytes())
 
 
-@pytest.mark.parametrize("corrupt", [False, True])
-def test_board_host_command_against_emulated_board(tmp_path, capsys, tiny, corrupt):
+@pytest.mark.parametrize("board,corrupt", [("ulx3s-85f", False), ("ulx3s-85f", True),
+                                          ("icebreaker", False), ("icebreaker", "weights")])
+def test_board_host_command_against_emulated_board(tmp_path, capsys, tiny, board, corrupt):
     """`augsnn board` over a serial port (a pty) to a golden-model board; a wrong answer fails."""
     import os
     import threading
@@ -173,14 +211,19 @@ def test_board_host_command_against_emulated_board(tmp_path, capsys, tiny, corru
     tty.setraw(slave)
     port = os.ttyname(slave)
     T = int(tiny.meta["T"])
-    th = threading.Thread(target=_fake_board, args=(master, tiny, T, 3, corrupt), daemon=True)
+    th = threading.Thread(target=_fake_board, args=(master, tiny, T, 3, corrupt,
+                                                    board == "icebreaker"), daemon=True)
     th.start()
     out = tmp_path / "board.json"
-    rc = main(["board", "tiny-aug", "--port", port, "--images", "3", "--timeout", "20",
-               "--json", str(out)])
+    rc = main(["board", "tiny-aug", "--board", board, "--port", port, "--images", "3",
+               "--timeout", "20", "--json", str(out)])
     th.join(timeout=20)
     os.close(master)
     os.close(slave)
+    if corrupt == "weights":
+        assert rc == 2 and not out.exists()
+        assert "answered the weight frame with" in capsys.readouterr().err
+        return
     report = json.loads(out.read_text())
     assert report["images"] == 3
     if corrupt:
