@@ -13,7 +13,8 @@ from amaranth.hdl import Array, Cat, ClockSignal, Const, Instance, Module, Mux, 
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .compact_plan import BANK_ROWS, CompactPlan, compact_plan
+from .accelerator import result_layout
+from .compact_plan import BANK_ROWS, compact_plan
 from .neuron_core import output_layout
 
 __all__ = ["Bank", "CompactAccelerator"]
@@ -75,11 +76,6 @@ def _const_array(values, shape):
     return Array([Const(int(v), shape) for v in values])
 
 
-def result_layout() -> data.StructLayout:
-    """Payload of the result stream: a 32-bit word and the end-of-frame flag."""
-    return data.StructLayout({"data": unsigned(WORD_BITS), "last": unsigned(1)})
-
-
 class CompactAccelerator(wiring.Component):
     """Run a converted SNN on images with one datapath and two single-port memory banks.
 
@@ -94,7 +90,7 @@ class CompactAccelerator(wiring.Component):
     layer's input current from the stored pixels (one multiply-accumulate a cycle); then per
     time step, layer after layer: scatter the layer's input spikes into its accumulators
     (one synaptic operation per two cycles: a single-port read-modify-write), then update
-    every neuron (``coef_bits + 4`` cycles each: a sequential divider fires it). The cycle
+    every neuron (``coef_bits + 6`` cycles each: a sequential divider fires it). The cycle
     model is :meth:`CompactPlan.cycles`.
 
     Parameters
@@ -200,7 +196,6 @@ class CompactAccelerator(wiring.Component):
         v_base = per_layer([reg[f"V{lp.number}"][1] for lp in layers], ADDR_BITS)
         x_base = per_layer([reg[f"X{lp.number}"][1] for lp in layers], ADDR_BITS)
         w_rows = per_layer([reg[f"W{lp.number}"][2] - 1 for lp in layers], ADDR_BITS)
-        w_base = per_layer([reg[f"W{lp.number}"][1] for lp in layers], ADDR_BITS)
         counts_base = reg["counts"][1]
         # Address pointers: every bank address is a register (or a choice of two), so the
         # long routes to the SPRAM start at a flip-flop.
