@@ -113,7 +113,7 @@ def estimate_cycles(model, lanes: int, T: int, images: int = 100, engine: str = 
     res = simulate(model, x, T)
     if engine == "compact":
         from augsnn.hw.compact_plan import compact_plan
-        bound = compact_plan(model).cycles(np.asarray(res.synops), None, T)
+        bound = compact_plan(model).cycles(np.asarray(res.synops), T)
     else:
         bound = cycle_bound(make_plan(model, lanes=lanes), np.asarray(res.synops), T)
     return {"images": int(len(x)), "dataset": dataset, "T": int(T),
@@ -240,9 +240,12 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
         "model": model.name, "board": board_.name, "device": board_.device,
         "command": command or f"augsnn build {model.name} --board {board_.name}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "engine": board_.engine, "lanes": p.lanes, "pll": p.pll.describe(), "baud": p.baud, "divisor": p.divisor,
+        "engine": board_.engine, "lanes": p.lanes, "pll": p.pll.describe(), "baud": p.baud,
+        "divisor": p.divisor,
         "fit": p.fit.as_dict(),
     }
+    if board_.engine == "compact":
+        report["weight_frame_bytes"] = 2 + p.design.plan.load_bytes
     print(f"augsnn build: {model.name} on {board_.name}: {p.fit.summary()}; clock "
           f"{p.pll.f_out_mhz:.4g} MHz", file=log, flush=True)
     t0 = time.time()
@@ -288,8 +291,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
         report["cycles"] = c
         link_bytes = 2 + int(np.prod(model.input_shape)) + answer_bytes(
             p.design.plan.n_classes, len(p.design.plan.layers))
-        if board_.engine == "compact":
-            report["weight_frame_bytes"] = 2 + p.design.plan.load_bytes
+
         report["link_bytes"] = link_bytes
         report["images_per_s"] = {
             "compute": p.pll.f_out_mhz * 1e6 / c["mean"],

@@ -8,11 +8,11 @@ Request (host to board): ``T`` as two bytes, least significant first, then the `
 pixels (uint8) in C, H, W order. A board that loads its weights over the link (the compact
 engine, ``icebreaker``) takes a weight frame once after configuration: header ``T = 0``, then
 the weight payload (:func:`augsnn.hw.compact_plan.weight_frame`); it answers with one word,
-the 32-bit sum of the payload bytes. (The lane accelerator reads ``T = 0`` as 1.) Answer (board to host): the accelerator's
-result words, each 4 bytes little-endian: class, the ``n_classes`` output counts (signed),
-the events of every weighted layer, the cycles the image took. Frames have fixed lengths
-given by the model, so no framing bytes are needed; a host that lost a byte resets the
-board.
+the 32-bit sum of the payload bytes. (The lane accelerator reads ``T = 0`` as 1.)
+Answer (board to host): the accelerator's result words, each 4 bytes little-endian: class,
+the ``n_classes`` output counts (signed), the events of every weighted layer, the cycles the
+image took. Frames have fixed lengths given by the model, so no framing bytes are needed; a
+host that lost a byte resets the board.
 """
 
 from __future__ import annotations

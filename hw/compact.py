@@ -9,7 +9,8 @@ weights loaded over the serial link. docs/compact-engine.md has the schedule.
 """
 
 
-from amaranth.hdl import Array, Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import (Array, Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed,
+                          unsigned)
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -380,7 +381,8 @@ class CompactAccelerator(wiring.Component):
         def layer_const(fn, shape):
             return per_layer([fn(lp) for lp in layers], shape)
 
-        S_last = layer_const(lambda lp: max(0, lp.cin * lp.hin * lp.win - 1), range(max(2, p.spike_depth)))
+        S_last = layer_const(lambda lp: max(0, lp.cin * lp.hin * lp.win - 1),
+                             range(max(2, p.spike_depth)))
         c_hin = layer_const(lambda lp: lp.hin - 1, range(max(2, max(lp.hin for lp in layers))))
         c_win = layer_const(lambda lp: lp.win - 1, range(max(2, max(lp.win for lp in layers))))
         c_kh = layer_const(lambda lp: lp.kh - 1, range(max(2, max(lp.kh for lp in layers))))

@@ -35,12 +35,10 @@ BANKS = 2
 UPDATE_OVERHEAD = 7
 #: Extra cycles per output-layer neuron (its count's read-modify-write).
 COUNT_CYCLES = 4
-#: Cycles per first-layer neuron besides its multiply-accumulates (issue, drain, write).
-CURRENT_OVERHEAD = 5
+#: Cycles per first-layer neuron besides its multiply-accumulates (pipeline drain, write).
+CURRENT_OVERHEAD = 4
 #: Cycles per scatter synaptic operation (read-modify-write of a single-port accumulator).
 SYNOP_CYCLES = 2
-#: Cycles per non-zero scatter input besides its synops (latch, resume the scan).
-EVENT_OVERHEAD = 4
 
 
 class NotCompact(ValueError):
@@ -68,7 +66,6 @@ class CompactLayer:
     pool: int               # sum-pooling size after the layer (1: none)
     neuron: object          # golden NeuronParams
     weight_bytes: bytes     # in the engine's order (see CompactPlan.weight_order)
-    in_bound: int           # largest input magnitude (pixels: 255)
     out_shape: tuple
 
     @property
@@ -183,12 +180,11 @@ class CompactPlan:
             lines.append(f"  {name}: bank {bank}, rows {first}..{first + rows - 1}")
         return "\n".join(lines)
 
-    def cycles(self, synops: np.ndarray, events_in: np.ndarray | None, T: int) -> np.ndarray:
+    def cycles(self, synops: np.ndarray, T: int) -> np.ndarray:
         """Cycle model per image from the golden model's synops ``(L, T, B)``.
 
-        ``events_in`` (``(L, T, B)``, optional) is the number of non-zero inputs each layer
-        receives per step; without it the per-event overhead is left out. Pixel reception is
-        not included (it runs at the link's pace).
+        The few cycles per non-zero scatter input (latching it, resuming the scan) are left
+        out, and so is pixel reception (it runs at the link's pace).
         """
         synops = np.asarray(synops, dtype=np.int64)
         B = synops.shape[2]
@@ -197,7 +193,7 @@ class CompactPlan:
         first = self.layers[0]
         total += clear + first.neurons * (first.cin * first.kh * first.kw + CURRENT_OVERHEAD)
         for lp in self.layers:
-            per_step = lp.neurons * (lp.k + UPDATE_OVERHEAD)
+            per_step = lp.neurons * (lp.k + UPDATE_OVERHEAD) + 1       # + the step's end
             if lp.number == len(self.layers) - 1:
                 per_step += lp.neurons * COUNT_CYCLES
             total += T * per_step
@@ -205,8 +201,6 @@ class CompactPlan:
                 continue
             scan = lp.cin * lp.hin * lp.win
             total += T * (scan + 2) + SYNOP_CYCLES * synops[lp.number].sum(axis=0)
-            if events_in is not None:
-                total += EVENT_OVERHEAD * np.asarray(events_in[lp.number]).sum(axis=0)
         total += 2 * self.n_classes + 4
         return total
 
@@ -243,7 +237,6 @@ def compact_plan(model) -> CompactPlan:
     shapes = model.shapes()
     layers = model.layers
     weighted = [i for i, layer in enumerate(layers) if hasattr(layer, "weight")]
-    bounds = model.input_bounds()
     cbounds = model.current_bounds()
     out = []
     for n, i in enumerate(weighted):
@@ -284,13 +277,16 @@ def compact_plan(model) -> CompactPlan:
         for other in following:
             if isinstance(other, SumPool):
                 if pool != 1:
-                    raise NotCompact(f"{name}: weighted layer {n}: two sum poolings in a row")
+                    raise NotCompact(f"{name}: weighted layer {n}: the compact engine takes one "
+                                     f"sum pooling after a layer, not sizes {pool} and "
+                                     f"{other.size} in a row")
                 if hout % other.size or wout % other.size:
                     raise NotCompact(f"{name}: weighted layer {n}: output {hout}x{wout} is not "
                                      f"a multiple of the pooling size {other.size}")
                 pool = other.size
             elif not isinstance(other, Flatten):  # pragma: no cover - model validation
-                raise NotCompact(f"{name}: unsupported layer {type(other).__name__}")
+                raise NotCompact(f"{name}: weighted layer {n}: unsupported layer "
+                                 f"{type(other).__name__} after it")
         if n == 0:
             order = w.reshape(cout, -1)                       # gather: [co][ci][ky][kx]
         else:
@@ -299,7 +295,7 @@ def compact_plan(model) -> CompactPlan:
         out.append(CompactLayer(
             number=n, kind=kind, cin=int(cin), hin=int(hin), win=int(win), cout=int(cout),
             hout=int(hout), wout=int(wout), kh=int(kh), kw=int(kw), pool=int(pool), neuron=nrn,
-            weight_bytes=wb, in_bound=int(bounds[i]), out_shape=tuple(shapes[i + 1])))
+            weight_bytes=wb, out_shape=tuple(shapes[i + 1])))
     # Between layers the input must be what the previous layer hands on (checked by shapes).
     n_classes = int(shapes[-1][0])
     last = out[-1]

@@ -563,7 +563,7 @@ def compare(model, images, run: AccelRun, *, indices=None, labels=None, chunk: i
                     note("per-step counts", image=img_id)
     synops = np.concatenate(synops, axis=2)
     if hasattr(plan, "cycles"):      # compact engine: its cycle model (one datapath)
-        bound = plan.cycles(synops, None, T)
+        bound = plan.cycles(synops, T)
         critical = bound
     else:
         bound = cycle_bound(plan, synops, T)

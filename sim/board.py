@@ -95,7 +95,7 @@ def run_uart(model, images, T: int, *, lanes: int = 8, divisor: int = 8, cache_d
     golden = simulate(model, images.reshape((len(images),) + tuple(model.input_shape)), T)
     bound = int(golden.synops.sum(axis=(0, 1)).max()) + 100_000
     if engine == "compact":            # one datapath: its cycle model, not the lanes' bound
-        bound = int(accel_plan.cycles(golden.synops, None, T).max()) + 100_000
+        bound = int(accel_plan.cycles(golden.synops, T).max()) + 100_000
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "images.npy", images)
         np.save(Path(tmp) / "preamble.npy", np.frombuffer(preamble, dtype=np.uint8))
