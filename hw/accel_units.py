@@ -153,7 +153,7 @@ class ProducerWalk(wiring.Component):
     i : In(stream(core output))
     o : Out(stream(beat))
     events : Out
-        Non-zero (real) spikes taken this cycle (for the event counters).
+        Non-zero (real) spikes taken in the previous cycle (for the event counters; registered).
     busy : Out(1)
     """
 
@@ -191,7 +191,8 @@ class ProducerWalk(wiring.Component):
         n_events = popcount(m, nz, "walk_events")
 
         advance = Signal()   # the walk leaves the current row this cycle
-        m.d.comb += self.events.eq(Mux(advance & at_row, n_events, 0))
+        # Registered: the counter adds it one cycle later (timing: popcount + 32-bit add).
+        m.d.sync += self.events.eq(Mux(advance & at_row, n_events, 0))
 
         def step_walk():
             m.d.sync += wrow.eq(wrow + 1)
@@ -289,20 +290,37 @@ class ProducerWalk(wiring.Component):
                 with m.Else():
                     m.d.sync += rx.eq(rx + 1)
 
-        # P1: add (or write) and, after the band's last entry, queue its flush.
-        m.d.comb += [wr.addr.eq(p1_addr), wr.en.eq(p1_valid)]
+        # P1: the entry arrives (the read was transparent for the write of the same cycle);
+        # it goes into a register, not straight into the adder (a block RAM's output is slow:
+        # 5.8 ns on the ECP5). P2: add (or write) and, after the band's last entry, queue its
+        # flush. The one write P0's read could not see, the previous entry's, is forwarded.
+        p2_valid = Signal()
+        p2_addr = Signal.like(p1_addr)
+        p2_coef = Signal.like(p1_coef)
+        p2_first, p2_last, p2_b = Signal(), Signal(), Signal()
+        p2_py = Signal(len(py))
+        p2_data = Signal.like(rd.data)
+        p2_sum = Signal.like(rd.data)
+        last_sum = Signal.like(rd.data)
+        fwd = Signal()
+        m.d.sync += [p2_valid.eq(p1_valid), p2_addr.eq(p1_addr), p2_coef.eq(p1_coef),
+                     p2_first.eq(p1_first), p2_last.eq(p1_last), p2_b.eq(p1_b),
+                     p2_py.eq(p1_py), p2_data.eq(rd.data), last_sum.eq(p2_sum),
+                     fwd.eq(p2_valid & (p2_addr == p1_addr))]
         for k in range(L):
-            m.d.comb += wr.data[k].eq(Mux(p1_first, 0, rd.data[k]) + p1_coef[k])
-        push_flush = p1_valid & p1_last
+            m.d.comb += p2_sum[k].eq(Mux(p2_first, 0, Mux(fwd, last_sum[k], p2_data[k]))
+                                     + p2_coef[k])
+        m.d.comb += [wr.addr.eq(p2_addr), wr.en.eq(p2_valid), wr.data.eq(p2_sum)]
+        push_flush = p2_valid & p2_last
         # The end of the step: all rows walked, the flushes queued; pass ``done`` on.
-        push_done = hv & head.done & finished & ~p1_valid & cmds.w_rdy
+        push_done = hv & head.done & finished & ~p1_valid & ~p2_valid & cmds.w_rdy
         with m.If(push_done):
             m.d.comb += self.i.ready.eq(1)
             m.d.sync += [wrow.eq(0), g.eq(0), ox.eq(0), oy.eq(0),
                          rx.eq(0), ry.eq(0), px.eq(0), py.eq(0)]
         m.d.comb += [
             cmds.w_en.eq(push_flush | push_done),
-            cmds.w_data.eq(Mux(push_done, 1, Cat(Const(0, 1), p1_b, p1_py))),
+            cmds.w_data.eq(Mux(push_done, 1, Cat(Const(0, 1), p2_b, p2_py))),
         ]
 
         # Flusher: read the band's entries in (px, g) order and emit the non-zero ones.
@@ -339,21 +357,29 @@ class ProducerWalk(wiring.Component):
                 with m.Else():
                     m.d.sync += [f_active.eq(1), f_b.eq(cmds.r_data[1]),
                                  f_py.eq(cmds.r_data[2:]), f_e.eq(0), f_g.eq(0), f_px.eq(0)]
-        set_b = Mux(push_flush, Mux(p1_b, 0b10, 0b01), 0)
+        set_b = Mux(push_flush, Mux(p2_b, 0b10, 0b01), 0)
         m.d.sync += busy_b.eq((busy_b & ~clear_b) | set_b)
 
-        f_nz = Cat(rd_f.data[k] != 0 for k in range(L))
+        # F1: the entry arrives and is registered as it is (block RAM output); F2: emit it
+        # if it is non-zero.
+        f2_valid, f2_done = Signal(), Signal()
+        f2_g, f2_px, f2_py = Signal.like(f1_g), Signal.like(f1_px), Signal.like(f1_py)
+        f2_data = Signal.like(rd_f.data)
+        f_nz = Cat(f2_data[k] != 0 for k in range(L))
         with m.If(f_free):
+            m.d.sync += [f2_valid.eq(f1_valid), f2_done.eq(f1_done), f2_g.eq(f1_g),
+                         f2_px.eq(f1_px), f2_py.eq(f1_py), f2_data.eq(rd_f.data)]
             m.d.sync += [
-                self.o.valid.eq(f1_valid & (f1_done | f_nz.any())),
-                self.o.payload.done.eq(f1_done),
-                self.o.payload.g.eq(f1_g), self.o.payload.y.eq(f1_py),
-                self.o.payload.x.eq(f1_px),
+                self.o.valid.eq(f2_valid & (f2_done | f_nz.any())),
+                self.o.payload.done.eq(f2_done),
+                self.o.payload.g.eq(f2_g), self.o.payload.y.eq(f2_py),
+                self.o.payload.x.eq(f2_px),
             ]
             for k in range(L):
-                m.d.sync += self.o.payload.coef[k].eq(Mux(f1_done, 0, rd_f.data[k]))
-        m.d.comb += self.busy.eq(self.o.valid | f1_valid | f_active | (cmds.level != 0)
-                                 | p1_valid | (wrow != 0) | (busy_b != 0))
+                m.d.sync += self.o.payload.coef[k].eq(Mux(f2_done, 0, f2_data[k]))
+        m.d.comb += self.busy.eq(self.o.valid | f1_valid | f2_valid | f_active
+                                 | (cmds.level != 0) | p1_valid | p2_valid | (wrow != 0)
+                                 | (busy_b != 0))
         return m
 
 
@@ -368,8 +394,8 @@ class FanOut(wiring.Component):
     A ``done`` event becomes a ``FIRE`` beat; a pulse on ``clear`` a ``CLEAR`` beat.
 
     Throughput: one beat per cycle, back to back across events (the next event is decoded
-    while the current one is expanded). Latency: event FIFO (2), decode (2), generator (1),
-    weight memory (1), weight register (1), multiply (1). Back-pressure on ``o`` stalls the
+    while the current one is expanded). Latency: event FIFO (2), decode (3), generator (1),
+    weight memory (1), weight register (1), multiply (1), product register (1). Back-pressure on ``o`` stalls the
     whole datapath.
 
     Members
@@ -430,7 +456,8 @@ class FanOut(wiring.Component):
         rdy = Signal(rbits)
         last = (gc == G - 1) & (cx == 0) & (cy == 0)
 
-        # Datapath stages after the generator: R (weight read), M (multiply) -> o.
+        # Datapath stages after the generator: R (weight read), W (weight register), X
+        # (multiply), M (product register) -> o.
         r_valid = Signal()
         r_op = Signal(Op)
         r_row = Signal(rbits)
@@ -439,7 +466,9 @@ class FanOut(wiring.Component):
         m.d.comb += self.o.valid.eq(m_valid)
         en = ~m_valid | self.o.ready
 
-        # --- Decode: two stages into ``nxt``, shifting while ``nxt`` is free.
+        # --- Decode: three stages into ``nxt``, shifting while ``nxt`` is free. Each stage does
+        # at most one add or one multiplication by a constant (Yosys maps those to hard
+        # multipliers on the ECP5; two in one cycle was the critical path at 80 MHz).
         nxt_valid = Signal()
         nxt_done = Signal()
         nxt_coef = Signal(signed(lp.in_bits))
@@ -452,23 +481,28 @@ class FanOut(wiring.Component):
         take = en & free & nxt_valid & ~clear_pending
         den = ~nxt_valid | take
 
-        d1_valid, d1_done = Signal(), Signal()
-        d1_coef = Signal(signed(lp.in_bits))
-        d2_valid, d2_done = Signal(), Signal()
-        d2_coef = Signal(signed(lp.in_bits))
+        # Valid, done and coefficient of d1 .. d3.
+        dv = [Signal(name=f"d{n}_valid") for n in (1, 2, 3)]
+        dd = [Signal(name=f"d{n}_done") for n in (1, 2, 3)]
+        dc = [Signal(signed(lp.in_bits), name=f"d{n}_coef") for n in (1, 2, 3)]
         m.d.comb += efifo.r_en.eq(den)
+        with m.If(den):
+            m.d.sync += [dv[0].eq(efifo.r_rdy), dd[0].eq(ev.done), dc[0].eq(ev.coef)]
+            m.d.sync += [dv[n].eq(dv[n - 1]) for n in (1, 2)]
+            m.d.sync += [dd[n].eq(dd[n - 1]) for n in (1, 2)]
+            m.d.sync += [dc[n].eq(dc[n - 1]) for n in (1, 2)]
+            m.d.sync += [nxt_valid.eq(dv[2]), nxt_done.eq(dd[2]), nxt_coef.eq(dc[2])]
         if dense:
             # j = (c*H + y)*W + x (flatten order); word = j*G + g.
-            d1_j = Signal(abits)
+            d1_cm, d1_ym = Signal(abits), Signal(abits)
             d1_x = Signal(len(ev.x))
+            d2_j = Signal(abits)
+            d3_w = Signal(abits)
             with m.If(den):
-                m.d.sync += [d1_valid.eq(efifo.r_rdy), d1_done.eq(ev.done), d1_coef.eq(ev.coef),
-                             d1_j.eq(ev.c * (H * W) + ev.y * W), d1_x.eq(ev.x)]
-                m.d.sync += [d2_valid.eq(d1_valid), d2_done.eq(d1_done), d2_coef.eq(d1_coef)]
-                d2_w = Signal(abits)
-                m.d.sync += d2_w.eq((d1_j + d1_x) * G)
-                m.d.sync += [nxt_valid.eq(d2_valid), nxt_done.eq(d2_done), nxt_coef.eq(d2_coef),
-                             nxt_waddr.eq(d2_w), nxt_row.eq(0), nxt_nx.eq(0), nxt_ny.eq(0)]
+                m.d.sync += [d1_cm.eq(ev.c * (H * W)), d1_ym.eq(ev.y * W), d1_x.eq(ev.x),
+                             d2_j.eq(d1_cm + d1_ym + d1_x),
+                             d3_w.eq(d2_j * G),
+                             nxt_waddr.eq(d3_w), nxt_row.eq(0), nxt_nx.eq(0), nxt_ny.eq(0)]
         else:
             OH = lp.out_h
             d1_dylo, d1_dxlo = Signal(kbits), Signal(kbits)
@@ -490,24 +524,31 @@ class FanOut(wiring.Component):
 
             dylo, dyhi = tap_range(y_in, H, OH)
             dxlo, dxhi = tap_range(x_in, W, OW)
-            d2_w, d2_r = Signal(abits), Signal(rbits)
-            d2_nx, d2_ny = Signal(kbits), Signal(kbits)
+            # d2: the first tap's output position (ry, rx) and its weight offsets; d3: the
+            # products; nxt: the sums. Weight word = c*k*k*G + dylo*k*G + dxlo*G, first row =
+            # ry*OW*G + rx*G.
+            d2_ry, d2_rx = Signal(len(d1_y)), Signal(len(d1_x))
+            d2_wy, d2_wx, d2_ct = Signal(abits), Signal(abits), Signal(abits)
+            d3_rym, d3_rxm = Signal(rbits), Signal(rbits)
+            d3_w = Signal(abits)
+            d2_nx, d2_ny, d3_nx, d3_ny = (Signal(kbits) for _ in range(4))
             with m.If(den):
                 m.d.sync += [
-                    d1_valid.eq(efifo.r_rdy), d1_done.eq(ev.done), d1_coef.eq(ev.coef),
                     d1_dylo.eq(dylo), d1_dxlo.eq(dxlo), d1_ny.eq(dyhi - dylo),
                     d1_nx.eq(dxhi - dxlo), d1_y.eq(y_in), d1_x.eq(x_in),
                     d1_ct.eq(ev.c * (k * k * G)),
                 ]
                 m.d.sync += [
-                    d2_valid.eq(d1_valid), d2_done.eq(d1_done), d2_coef.eq(d1_coef),
-                    d2_w.eq(d1_ct + d1_dylo * (k * G) + d1_dxlo * G),
-                    d2_r.eq((d1_y - d1_dylo) * (OW * G) + (d1_x - d1_dxlo) * G),
+                    d2_ry.eq(d1_y - d1_dylo), d2_rx.eq(d1_x - d1_dxlo),
+                    d2_wy.eq(d1_dylo * (k * G)), d2_wx.eq(d1_dxlo * G), d2_ct.eq(d1_ct),
                     d2_nx.eq(d1_nx), d2_ny.eq(d1_ny),
                 ]
-                m.d.sync += [nxt_valid.eq(d2_valid), nxt_done.eq(d2_done), nxt_coef.eq(d2_coef),
-                             nxt_waddr.eq(d2_w), nxt_row.eq(d2_r), nxt_nx.eq(d2_nx),
-                             nxt_ny.eq(d2_ny)]
+                m.d.sync += [
+                    d3_rym.eq(d2_ry * (OW * G)), d3_rxm.eq(d2_rx * G),
+                    d3_w.eq(d2_ct + d2_wy + d2_wx), d3_nx.eq(d2_nx), d3_ny.eq(d2_ny),
+                ]
+                m.d.sync += [nxt_waddr.eq(d3_w), nxt_row.eq(d3_rym + d3_rxm),
+                             nxt_nx.eq(d3_nx), nxt_ny.eq(d3_ny)]
 
         with m.If(self.clear):
             m.d.sync += clear_pending.eq(1)
@@ -554,16 +595,24 @@ class FanOut(wiring.Component):
             m.d.sync += [w_valid.eq(r_valid), w_op.eq(r_op), w_row.eq(r_row),
                          w_coef.eq(r_coef), w_word.eq(rom.data)]
 
-        # --- W -> M: multiply each lane's weight by the coefficient.
+        # --- W -> X: multiply each lane's weight by the coefficient; X -> M: register again (the
+        # hard multipliers may be placed far from both ends: register -> multiplier ->
+        # register in one cycle was the critical path at 80 MHz on the ECP5-85F).
+        x_valid = Signal()
+        x_op = Signal(Op)
+        x_row = Signal(rbits)
+        x_prod = Signal.like(self.o.payload.current)
         with m.If(en):
-            m.d.sync += [m_valid.eq(w_valid), self.o.payload.op.eq(w_op),
-                         self.o.payload.row.eq(w_row)]
+            m.d.sync += [x_valid.eq(w_valid), x_op.eq(w_op), x_row.eq(w_row)]
             for lane in range(L):
                 w = w_word[lane * wb:(lane + 1) * wb].as_signed()
-                m.d.sync += self.o.payload.current[lane].eq(w * w_coef)
+                m.d.sync += x_prod[lane].eq(w * w_coef)
+            m.d.sync += [m_valid.eq(x_valid), self.o.payload.op.eq(x_op),
+                         self.o.payload.row.eq(x_row), self.o.payload.current.eq(x_prod)]
 
-        m.d.comb += self.busy.eq((efifo.level != 0) | d1_valid | d2_valid | nxt_valid
-                                 | cur_valid | r_valid | w_valid | m_valid | clear_pending)
+        m.d.comb += self.busy.eq((efifo.level != 0) | Cat(dv).any() | nxt_valid
+                                 | cur_valid | r_valid | w_valid | x_valid | m_valid
+                                 | clear_pending)
         return m
 
 
@@ -571,8 +620,9 @@ class FirstLayer(wiring.Component):
     """First-layer input current (computed once per image) and the step sequence of core 0.
 
     ``acc`` takes the ``INTEGRATE`` beats of :class:`FanOut` 0 (pixel events times weights)
-    and adds them into a current memory (``rows x lanes``, read-modify-write in two cycles,
-    the read port transparent to the write, so back-to-back updates of one row are exact).
+    and adds them into a current memory (``rows x lanes``, a pipelined read-modify-write that
+    takes one beat per cycle and forwards the sums still in flight, so back-to-back updates of
+    one row are exact).
     After ``start``: ``CLEAR`` core 0; once ``go`` (all pixels integrated): ``T`` times, one
     pass over the rows sending ``INTEGRATE(row, current)`` to core 0, then ``FIRE``. The last
     pass writes the current back as zero, ready for the next image.
@@ -605,19 +655,22 @@ class FirstLayer(wiring.Component):
         wr = cur.write_port()
         rd = cur.read_port(transparent_for=(wr,))
 
-        # Accumulate: A (read) -> Q (register the read data) -> P (add, write). The block RAM
-        # output goes into a register, not straight into the adder (that path limited the
-        # ECP5 clock). A beat's read at A is transparent for the write in the same cycle; the
-        # one write it cannot see, the previous beat's (one cycle later), is forwarded at P.
+        # Accumulate: A (read) -> Q (register the read data) -> P (add) -> W (write). The
+        # block RAM sits behind registers on both sides (its output straight into the adder,
+        # and the adder straight into its input, each limited the ECP5 clock). A beat's read
+        # at A is transparent for the write in the same cycle; the two writes it cannot see,
+        # those of the two beats ahead of it, are forwarded at P (selects computed at Q).
         rbits = len(self.acc.payload.row)
         q_valid, p_valid = Signal(), Signal()
         q_row, p_row = Signal(rbits), Signal(rbits)
         q_cur = Signal(self.acc.payload.current.shape())
         p_cur = Signal(self.acc.payload.current.shape())
         p_data = Signal(data.ArrayLayout(signed(cb), L))
-        last_valid = Signal()
-        last_row = Signal(rbits)
-        last_data = Signal(data.ArrayLayout(signed(cb), L))
+        w_valid = Signal()
+        w_row = Signal(rbits)
+        w_data = Signal(data.ArrayLayout(signed(cb), L))    # the sum being written (W)
+        w2_data = Signal(data.ArrayLayout(signed(cb), L))   # the one written last cycle
+        fwd1, fwd2 = Signal(), Signal()   # the beat at P follows one or two to the same row
         total = Signal(data.ArrayLayout(signed(cb), L))
         sweeping = Signal()
         # The read port belongs to the sweep while it runs (never the case in practice: the
@@ -628,9 +681,11 @@ class FirstLayer(wiring.Component):
                      q_row.eq(self.acc.payload.row), q_cur.eq(self.acc.payload.current),
                      p_valid.eq(q_valid), p_row.eq(q_row), p_cur.eq(q_cur),
                      p_data.eq(rd.data),
-                     last_valid.eq(p_valid), last_row.eq(p_row), last_data.eq(total)]
-        m.d.comb += self.busy.eq(q_valid | p_valid)
-        base = Mux(last_valid & (last_row == p_row), last_data, p_data)
+                     w_valid.eq(p_valid), w_row.eq(p_row), w_data.eq(total),
+                     w2_data.eq(w_data),
+                     fwd1.eq(p_valid & (p_row == q_row)), fwd2.eq(w_valid & (w_row == q_row))]
+        m.d.comb += self.busy.eq(q_valid | p_valid | w_valid)
+        base = Mux(fwd1, w_data, Mux(fwd2, w2_data, p_data))
         base = data.View(data.ArrayLayout(signed(cb), L), base)
         for k in range(L):
             m.d.comb += total[k].eq(base[k] + p_cur[k])
@@ -647,9 +702,9 @@ class FirstLayer(wiring.Component):
 
         m.d.comb += [
             rd.addr.eq(Mux(sweeping, sr, self.acc.payload.row)),
-            wr.addr.eq(Mux(zero_write, s1_row, p_row)),
-            wr.en.eq(p_valid | zero_write),
-            wr.data.eq(Mux(zero_write, 0, total)),
+            wr.addr.eq(Mux(zero_write, s1_row, w_row)),
+            wr.en.eq(w_valid | zero_write),
+            wr.data.eq(Mux(zero_write, 0, w_data)),
         ]
 
         with m.FSM():

@@ -225,12 +225,16 @@ class Accelerator(wiring.Component):
         real = Cat((beat.index + k < last.out_channels) & (beat.coef[k] != 0)
                    for k in range(last.lanes))
         n_out = popcount(m, real, "out_events")
+        # The output events are added one cycle later (a register between the popcount and
+        # the 32-bit add, for timing); the result is read many cycles after the last beat.
+        n_out_q = Signal.like(n_out, name="out_events_q")
+        m.d.sync += n_out_q.eq(Mux(take & ~beat.done, n_out, 0))
+        m.d.sync += events[-1].eq(events[-1] + n_out_q)
         with m.If(take & ~beat.done):
             for n in range(p.n_classes):
                 r, k = divmod(n, last.lanes)
                 with m.If(beat.index == r * last.lanes):
                     m.d.sync += counts[n].eq(counts[n] + beat.coef[k])
-            m.d.sync += events[-1].eq(events[-1] + n_out)
         with m.If(take & beat.done):
             m.d.sync += dones.eq(dones + 1)
         for l in range(nl - 1):

@@ -269,13 +269,14 @@ class NeuronCore(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the transfer of a ``FIRE`` beat to the first output beat it can produce."""
-        # FSM issue, S0 (read), S1 (forward), S2 (add), S3, fire stages, output FIFO (2).
-        return 1 + 4 + self._fire_stages + 2
+        # FSM issue, S0 (read), SR (memory output register), S1 (forward), S2 (add), S3,
+        # fire stages, output FIFO (2).
+        return 1 + 5 + self._fire_stages + 2
 
     @property
     def drain_cycles(self) -> int:
         """Cycles the input waits after the end-of-sweep marker so that no write is in flight."""
-        return self._fire_stages + 2
+        return self._fire_stages + 3
 
     @property
     def fire_cycles(self) -> int:
@@ -356,36 +357,44 @@ class NeuronCore(wiring.Component):
                 with m.If(last_row):
                     m.next = "IDLE"
 
-        # --- Control pipeline, shared by all lanes: S0 (read issued) .. S3.
+        # --- Control pipeline, shared by all lanes: S0 (read issued), SR (the memory's data is
+        # registered straight away: block RAM output register), S1 .. S3.
         def stage(name):
             return (Signal(name=f"{name}_valid"), Signal(_Kind, name=f"{name}_kind"),
                     Signal(self._row_bits, name=f"{name}_row"))
 
         s0_valid, s0_kind, s0_row = stage("s0")
+        sr_valid, sr_kind, sr_row = stage("sr")
         s1_valid, s1_kind, s1_row = stage("s1")
         s2_valid, s2_kind, s2_row = stage("s2")
         s3_valid, s3_kind, s3_row = stage("s3")
         m.d.sync += [
             s0_valid.eq(issue), s0_kind.eq(issue_kind), s0_row.eq(issue_row),
-            s1_valid.eq(s0_valid), s1_kind.eq(s0_kind), s1_row.eq(s0_row),
+            sr_valid.eq(s0_valid), sr_kind.eq(s0_kind), sr_row.eq(s0_row),
+            s1_valid.eq(sr_valid), s1_kind.eq(sr_kind), s1_row.eq(sr_row),
             s2_valid.eq(s1_valid), s2_kind.eq(s1_kind), s2_row.eq(s1_row),
             s3_valid.eq(s2_valid), s3_kind.eq(s2_kind), s3_row.eq(s2_row),
         ]
 
         # Whether the op of a stage is an INTEGRATE or CLEAR, which write back from S3.
         issue_w = issue & ((issue_kind == _Kind.INTEGRATE) | (issue_kind == _Kind.CLEAR))
-        s0_w, s1_w, s2_w, s3_w = (Signal(name=f"s{n}_write") for n in range(4))
-        m.d.sync += [s0_w.eq(issue_w), s1_w.eq(s0_w), s2_w.eq(s1_w), s3_w.eq(s2_w)]
-        # Forwarding. An op in S1 read the memory in S0, a cycle ago: the writes of the ops
-        # now in S3 (this cycle) and S4 (last cycle) are missing from its data. The op just
-        # ahead of it (in S2) is forwarded one stage later, from S3. All selects are computed
-        # a stage early, so that they leave registers.
+        s0_w, sr_w, s1_w, s2_w, s3_w, s4_w = (Signal(name=f"s{n}_write")
+                                              for n in ("0", "r", "1", "2", "3", "4"))
+        s4_row = Signal(self._row_bits, name="s4_row")
+        m.d.sync += [s0_w.eq(issue_w), sr_w.eq(s0_w), s1_w.eq(sr_w), s2_w.eq(s1_w),
+                     s3_w.eq(s2_w), s4_w.eq(s3_w), s4_row.eq(s3_row)]
+        # Forwarding. An op in S1 read the memory in S0, two cycles ago: the writes of the
+        # ops now in S3 (this cycle), S4 and S5 (the last two cycles) are missing from its
+        # data. The op just ahead of it (in S2) is forwarded one stage later, from S3. All
+        # selects are computed a stage early, so that they leave registers.
         s1_fwd3 = Signal()
         s1_fwd4 = Signal()
+        s1_fwd5 = Signal()
         s2_fwd3 = Signal()
         m.d.sync += [
-            s1_fwd3.eq(s2_w & (s2_row == s0_row)),
-            s1_fwd4.eq(s3_w & (s3_row == s0_row)),
+            s1_fwd3.eq(s2_w & (s2_row == sr_row)),
+            s1_fwd4.eq(s3_w & (s3_row == sr_row)),
+            s1_fwd5.eq(s4_w & (s4_row == sr_row)),
             s2_fwd3.eq(s2_w & (s2_row == s1_row)),
         ]
         s3_write = s3_w
@@ -413,7 +422,7 @@ class NeuronCore(wiring.Component):
             self._elaborate_lane(
                 m, k,
                 issue_cur=issue_cur[k], s0_row=s0_row, s2_kind=s2_kind, s3_row=s3_row,
-                s1_fwd3=s1_fwd3, s1_fwd4=s1_fwd4, s2_fwd3=s2_fwd3,
+                s1_fwd3=s1_fwd3, s1_fwd4=s1_fwd4, s1_fwd5=s1_fwd5, s2_fwd3=s2_fwd3,
                 s3_write=s3_write, t_write=t_write, t_row=t_row,
                 out=out, q_nz=q_nz,
             )
@@ -440,7 +449,8 @@ class NeuronCore(wiring.Component):
         return m
 
     def _elaborate_lane(self, m, k, *, issue_cur, s0_row, s2_kind, s3_row,
-                        s1_fwd3, s1_fwd4, s2_fwd3, s3_write, t_write, t_row, out, q_nz):
+                        s1_fwd3, s1_fwd4, s1_fwd5, s2_fwd3, s3_write, t_write, t_row, out,
+                        q_nz):
         W, P, K, M = self._wide_bits, self._pot_bits, self._coef_bits - 1, self.M
         v_min, v_max = -(1 << (P - 1)), (1 << (P - 1)) - 1
         double = self._theta_n is not None
@@ -457,19 +467,25 @@ class NeuronCore(wiring.Component):
 
         # Current: S0 .. S2 (the FSM zeroes it for non-INTEGRATE micro-ops; it is unused then).
         s0_cur = sig(signed(self._current_bits), "s0_cur")
+        sr_cur = sig(signed(self._current_bits), "sr_cur")
         s1_cur = sig(signed(self._current_bits), "s1_cur")
         s2_cur = sig(signed(self._current_bits), "s2_cur")
-        m.d.sync += [s0_cur.eq(issue_cur), s1_cur.eq(s0_cur), s2_cur.eq(s1_cur)]
+        m.d.sync += [s0_cur.eq(issue_cur), sr_cur.eq(s0_cur), s1_cur.eq(sr_cur),
+                     s2_cur.eq(s1_cur)]
 
-        m.d.comb += rd.addr.eq(s0_row)   # S0: read; data arrives in S1
+        m.d.comb += rd.addr.eq(s0_row)   # S0: read; data arrives in SR
+        sr_data = sig(signed(W), "sr_data")
+        m.d.sync += sr_data.eq(rd.data)  # SR: nothing between the memory and this register
 
         s3_val = sig(signed(W), "s3_val")
         s4_val = sig(signed(W), "s4_val")
-        m.d.sync += s4_val.eq(s3_val)
+        s5_val = sig(signed(W), "s5_val")
+        m.d.sync += [s4_val.eq(s3_val), s5_val.eq(s4_val)]
 
-        # S1: pick the newest value among memory, S3 and S4.
+        # S1: pick the newest value among memory, S3, S4 and S5.
         s2_base = sig(signed(W), "s2_base")
-        m.d.sync += s2_base.eq(Mux(s1_fwd3, s3_val, Mux(s1_fwd4, s4_val, rd.data)))
+        m.d.sync += s2_base.eq(Mux(s1_fwd3, s3_val, Mux(s1_fwd4, s4_val,
+                                                         Mux(s1_fwd5, s5_val, sr_data))))
 
         # S2: forward from S3 (the op just ahead), then integrate, clear or pass to fire.
         base = sig(signed(W), "s2_v")

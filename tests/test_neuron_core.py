@@ -88,12 +88,13 @@ def test_contract_properties():
     assert (core.M, core.double, core.depth) == (31, True, 256)
     assert (core.row_bits, core.index_bits) == (8, 10)
     assert core.acc_bits == 24 and core.wide_bits == 25
-    # 5 quotient stages (divider) + saturate, magnitude, sign = 8 fire stages.
-    assert core.latency == 7 + 8
-    assert core.fire_cycles == 256 + 1 + (8 + 2)
+    # 5 quotient stages (divider) + saturate, magnitude, sign = 8 fire stages; issue, S0, SR
+    # (memory output register), S1, S2, S3 and the output FIFO (2) = 8 more.
+    assert core.latency == 8 + 8
+    assert core.fire_cycles == 256 + 1 + (8 + 3)
     assert core.clear_cycles == 256
     shift = NeuronCore(coef_bits=6, current_bits=16, pot_bits=24, theta_p=1024, neurons=8)
-    assert shift.latency == 7 + 5
+    assert shift.latency == 8 + 5
     # Input: op (2 bits), row, lanes x current; output: index, lanes x coef, done.
     assert core.i.payload.shape().size == 2 + 8 + 4 * 16
     assert core.o.payload.shape().size == 10 + 4 * 6 + 1
@@ -127,7 +128,7 @@ def test_cli_writes_core_verilog(tmp_path, capsys):
     assert text.count("module top(") == 1
     for port in ("i__valid", "i__ready", "i__payload", "o__valid", "o__ready", "o__payload"):
         assert re.search(rf"\b{port}\b", text), port
-    assert "latency 13 cycles" in capsys.readouterr().err
+    assert "latency 14 cycles" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [
