@@ -47,6 +47,22 @@ def _bits(count: int) -> int:
     return max(1, (count - 1).bit_length())
 
 
+def const_mul(x, c: int):
+    """``x * c`` for an unsigned ``x`` and a constant ``c >= 0``, as shifts and adds.
+
+    Yosys maps a multiplication by a constant to a hard multiplier on the ECP5, which nextpnr
+    may place far from the logic around it; the address arithmetic here is small enough for
+    LUTs (at most a few adds).
+    """
+    terms = [x << i for i in range(c.bit_length()) if (c >> i) & 1]
+    if not terms:
+        return Const(0)
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
 def event_layout(grid, in_bits: int) -> data.StructLayout:
     """One input event of a layer: channel, row, column of its input grid, coefficient."""
     c, h, w = grid
@@ -395,8 +411,8 @@ class FanOut(wiring.Component):
 
     Throughput: one beat per cycle, back to back across events (the next event is decoded
     while the current one is expanded). Latency: event FIFO (2), decode (3), generator (1),
-    weight memory (1), weight register (1), multiply (1), product register (1). Back-pressure on ``o`` stalls the
-    whole datapath.
+    weight memory (1), weight register (1), multiply (1), product register (1). Back-pressure
+    on ``o`` stalls the whole datapath.
 
     Members
     -------
@@ -467,8 +483,8 @@ class FanOut(wiring.Component):
         en = ~m_valid | self.o.ready
 
         # --- Decode: three stages into ``nxt``, shifting while ``nxt`` is free. Each stage does
-        # at most one add or one multiplication by a constant (Yosys maps those to hard
-        # multipliers on the ECP5; two in one cycle was the critical path at 80 MHz).
+        # one add or one multiplication by a constant (as shifts and adds: a hard multiplier
+        # between two adds in one cycle was the critical path at 80 MHz on the ECP5).
         nxt_valid = Signal()
         nxt_done = Signal()
         nxt_coef = Signal(signed(lp.in_bits))
@@ -499,9 +515,10 @@ class FanOut(wiring.Component):
             d2_j = Signal(abits)
             d3_w = Signal(abits)
             with m.If(den):
-                m.d.sync += [d1_cm.eq(ev.c * (H * W)), d1_ym.eq(ev.y * W), d1_x.eq(ev.x),
+                m.d.sync += [d1_cm.eq(const_mul(ev.c, H * W)), d1_ym.eq(const_mul(ev.y, W)),
+                             d1_x.eq(ev.x),
                              d2_j.eq(d1_cm + d1_ym + d1_x),
-                             d3_w.eq(d2_j * G),
+                             d3_w.eq(const_mul(d2_j, G)),
                              nxt_waddr.eq(d3_w), nxt_row.eq(0), nxt_nx.eq(0), nxt_ny.eq(0)]
         else:
             OH = lp.out_h
@@ -536,15 +553,16 @@ class FanOut(wiring.Component):
                 m.d.sync += [
                     d1_dylo.eq(dylo), d1_dxlo.eq(dxlo), d1_ny.eq(dyhi - dylo),
                     d1_nx.eq(dxhi - dxlo), d1_y.eq(y_in), d1_x.eq(x_in),
-                    d1_ct.eq(ev.c * (k * k * G)),
+                    d1_ct.eq(const_mul(ev.c, k * k * G)),
                 ]
                 m.d.sync += [
                     d2_ry.eq(d1_y - d1_dylo), d2_rx.eq(d1_x - d1_dxlo),
-                    d2_wy.eq(d1_dylo * (k * G)), d2_wx.eq(d1_dxlo * G), d2_ct.eq(d1_ct),
+                    d2_wy.eq(const_mul(d1_dylo, k * G)), d2_wx.eq(const_mul(d1_dxlo, G)),
+                    d2_ct.eq(d1_ct),
                     d2_nx.eq(d1_nx), d2_ny.eq(d1_ny),
                 ]
                 m.d.sync += [
-                    d3_rym.eq(d2_ry * (OW * G)), d3_rxm.eq(d2_rx * G),
+                    d3_rym.eq(const_mul(d2_ry, OW * G)), d3_rxm.eq(const_mul(d2_rx, G)),
                     d3_w.eq(d2_ct + d2_wy + d2_wx), d3_nx.eq(d2_nx), d3_ny.eq(d2_ny),
                 ]
                 m.d.sync += [nxt_waddr.eq(d3_w), nxt_row.eq(d3_rym + d3_rxm),
