@@ -35,7 +35,7 @@ from .accel_plan import LayerPlan, signed_bits, unsigned_bits
 from .neuron_core import Op, input_layout, output_layout
 
 __all__ = ["event_layout", "beat_layout", "core_output_layout", "core_input_layout",
-           "Skid", "EventSerializer", "ProducerWalk", "FanOut", "FirstLayer", "popcount"]
+           "EventSerializer", "ProducerWalk", "FanOut", "FirstLayer", "popcount"]
 
 
 def _log2(value: int) -> int:
@@ -93,40 +93,6 @@ def popcount(m: Module, bits, name: str):
     total = Signal(range(n + 1), name=name)
     m.d.comb += total.eq(sum(bits[k] for k in range(n)))
     return total
-
-
-class Skid(wiring.Component):
-    """Pass a stream on through two registers, with ``i.ready`` registered (a skid buffer).
-
-    It cuts the combinational path from the consumer's ``ready`` back into the producer (the
-    neuron cores' ``ready`` into the FanOut pipeline enables was the critical path at 80 MHz
-    on the ECP5). Throughput: one beat per cycle; latency: one cycle.
-
-    Members
-    -------
-    i : In(stream(layout))
-    o : Out(stream(layout))
-    busy : Out(1)
-        A beat is held.
-    """
-
-    def __init__(self, layout):
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout)),
-                          "busy": Out(1)})
-
-    def elaborate(self, platform):
-        m = Module()
-        skid_valid = Signal()
-        skid = Signal.like(self.i.payload)
-        m.d.comb += [self.i.ready.eq(~skid_valid), self.busy.eq(self.o.valid | skid_valid)]
-        with m.If(self.o.ready | ~self.o.valid):
-            with m.If(skid_valid):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(skid), skid_valid.eq(0)]
-            with m.Else():
-                m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload)]
-        with m.Elif(self.i.valid & ~skid_valid):
-            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
-        return m
 
 
 class EventSerializer(wiring.Component):

@@ -36,7 +36,7 @@ from amaranth.lib.wiring import In, Out, connect
 
 from .accel_mem import ROM_VERILOG, pack_words, write_hex
 from .accel_plan import T_BITS, WORD_BITS, AccelPlan, plan as make_plan
-from .accel_units import (EventSerializer, FanOut, FirstLayer, ProducerWalk, Skid, beat_layout,
+from .accel_units import (EventSerializer, FanOut, FirstLayer, ProducerWalk, beat_layout,
                           core_output_layout, event_layout, popcount)
 from .neuron_core import NeuronCore
 
@@ -152,17 +152,7 @@ class Accelerator(wiring.Component):
             fans.append(fan)
         m.submodules.first = first = FirstLayer(layers[0], t_bits=T_BITS)
         connect(m, fans[0].o, first.acc)
-        # Every core input goes through a skid buffer (registered ready; see Skid).
-        skids = []
-
-        def to_core(l, o):
-            skid = Skid(o.payload.shape())
-            m.submodules[f"skid{l}"] = skid
-            skids.append(skid)
-            connect(m, o, skid.i)
-            connect(m, skid.o, cores[l].i)
-
-        to_core(0, first.o)
+        connect(m, first.o, cores[0].i)
 
         def core_out(l, ready):
             """The output of core ``l`` as seen by its consumer, forked to ``trace<l>``."""
@@ -188,7 +178,7 @@ class Accelerator(wiring.Component):
             m.d.comb += walk.i.valid.eq(core_out(prod.number, walk.i.ready))
             connect(m, walk.o, ser.i)
             connect(m, ser.o, fans[lp.number].i)
-            to_core(lp.number, fans[lp.number].o)
+            connect(m, fans[lp.number].o, cores[lp.number].i)
             walks.append(walk)
 
         # --- Control: image frame in, steps, result frame out.
@@ -253,7 +243,6 @@ class Accelerator(wiring.Component):
         idle = Signal()
         m.d.comb += self.busy.eq(~idle | first.busy
                                  | Cat(f.busy for f in fans).any()
-                                 | Cat(k.busy for k in skids).any()
                                  | Cat(w.busy for w in walks[1:]).any())
         counts_a = Array(counts)
         words = Array([pred, *counts, *events, cycles])
