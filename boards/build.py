@@ -216,13 +216,16 @@ def _report_md(r: dict) -> str:
 
 def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float | None = None,
           baud: int | None = None, do_build: bool = True, cycles_images: int = 100,
-          command: str | None = None, log=sys.stderr) -> dict:
+          seed: int = 1, command: str | None = None, log=sys.stderr) -> dict:
     """Build the board design for ``model`` in ``out_dir``; return the report (a dict).
 
+    ``seed`` is nextpnr's placement seed (timing-driven placement is sensitive to it).
     With ``do_build=False`` only the build files (Verilog/RTLIL, Yosys script, constraints,
     weight files) are written and the report holds the fit check. Raises ``ValueError`` (see
     :func:`prepare`) before anything is written; ``RuntimeError`` when a tool fails.
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"nextpnr seed must be an integer >= 0, not {seed!r}")
     p = prepare(model, board, lanes=lanes, clock_mhz=clock_mhz, baud=baud)
     out_dir = Path(out_dir)
     board_ = p.board
@@ -240,7 +243,8 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
         "model": model.name, "board": board_.name, "device": board_.device,
         "command": command or f"augsnn build {model.name} --board {board_.name}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "engine": board_.engine, "lanes": p.lanes, "pll": p.pll.describe(), "baud": p.baud,
+        "engine": board_.engine, "lanes": p.lanes, "pll": p.pll.describe(), "seed": seed,
+        "baud": p.baud,
         "divisor": p.divisor,
         "fit": p.fit.as_dict(),
     }
@@ -253,7 +257,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
                           synth_opts=synth_opts, read_verilog_opts="-defer",
                           script_after_synth=f"tee -q -o {name}.stat stat",
                           nextpnr_opts=f"--report {name}.report.json --timing-allow-fail "
-                                       f"--seed 1")
+                                       f"--seed {seed}")
     if not do_build:
         plan.extract(str(out_dir))
         report["built"] = False

@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--lanes", type=int, help="accelerator lanes (default: the board's)")
     p.add_argument("--clock-mhz", type=float, help="design clock (default: the board's)")
     p.add_argument("--baud", type=int, help="UART baud rate (default: 1000000)")
+    p.add_argument("--seed", type=int, default=1,
+                   help="nextpnr placement seed (default: %(default)s)")
     p.add_argument("--no-synth", action="store_true",
                    help="write the build files and the fit check only (no tools run)")
     p.add_argument("--cycle-images", type=int, default=100, metavar="N",
@@ -70,10 +72,11 @@ def cmd_build(args: argparse.Namespace) -> int:
                    + (["-o", args.output] if args.output else [])
                    + (["--lanes", str(args.lanes)] if args.lanes else [])
                    + (["--clock-mhz", f"{args.clock_mhz:g}"] if args.clock_mhz else [])
-                   + (["--baud", str(args.baud)] if args.baud else []))
+                   + (["--baud", str(args.baud)] if args.baud else [])
+                   + (["--seed", str(args.seed)] if args.seed != 1 else []))
     report = build(model, args.board, out, lanes=args.lanes, clock_mhz=args.clock_mhz,
                    baud=args.baud, do_build=not args.no_synth, cycles_images=args.cycle_images,
-                   command=cmd)
+                   seed=args.seed, command=cmd)
     if not report["built"]:
         print(f"wrote the build files to {out} (no synthesis: --no-synth)")
         return 0

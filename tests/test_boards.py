@@ -127,6 +127,14 @@ def test_build_files_without_tools(tmp_path, board, model, files, synth, cells):
     assert json.loads((tmp_path / "report.json").read_text())["fit"]["board"] == board
 
 
+def test_build_seed(tmp_path, tiny):
+    build(tiny, "ulx3s-85f", tmp_path / "s", do_build=False, seed=7)
+    assert "--seed 7 " in (tmp_path / "s" / "build_top.sh").read_text()
+    with pytest.raises(ValueError, match=r"^nextpnr seed must be an integer >= 0, not -1$"):
+        build(tiny, "ulx3s-85f", tmp_path / "n", do_build=False, seed=-1)
+    assert not (tmp_path / "n").exists()
+
+
 @pytest.mark.parametrize("model,lanes,engine", [("tiny-aug", 1, "lanes"), ("net2-aug", 8, "lanes"),
                                                 ("net2-aug", 1, "compact")])
 def test_uart_design_matches_golden(model, lanes, engine):
