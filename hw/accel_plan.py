@@ -22,15 +22,15 @@ input. Padding lanes hold 0.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from augsnn.golden.checks import check_int, signed_bits, unsigned_bits
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.neuron import NeuronParams
 
-__all__ = ["LayerPlan", "AccelPlan", "plan", "layer_work", "cycle_bound", "signed_bits", "unsigned_bits", "MAX_LANES",
+__all__ = ["LayerPlan", "AccelPlan", "plan", "layer_work", "cycle_bound", "MAX_LANES",
            "T_BITS", "WORD_BITS"]
 
 #: Largest lane count.
@@ -39,16 +39,6 @@ MAX_LANES = 64
 T_BITS = 16
 #: Width of a result word (class, counts, events, cycles).
 WORD_BITS = 32
-
-
-def signed_bits(magnitude: int) -> int:
-    """Signed width that holds every integer in ``[-magnitude, magnitude]``."""
-    return int(magnitude).bit_length() + 1
-
-
-def unsigned_bits(maximum: int) -> int:
-    """Unsigned width that holds ``0 .. maximum`` (at least 1)."""
-    return max(1, int(maximum).bit_length())
 
 
 @dataclass(frozen=True)
@@ -220,16 +210,6 @@ class AccelPlan:
         return "\n".join(lines)
 
 
-def _check_int(what: str, value, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what} must be an integer, not {value!r}")
-    value = int(value)
-    if value < minimum or (maximum is not None and value > maximum):
-        raise ValueError(f"{what} must be an integer between {minimum} and {maximum}, "
-                         f"not {value!r}")
-    return value
-
-
 def plan(model: Model, *, lanes: int = 8, padding: bool = True,
          memory_budget_bits: int | None = None) -> AccelPlan:
     """Check that the accelerator can be built for ``model`` and lay it out.
@@ -255,13 +235,13 @@ def plan(model: Model, *, lanes: int = 8, padding: bool = True,
     """
     if not isinstance(model, Model):
         raise TypeError(f"model must be an augsnn Model, not {model!r}")
-    lanes = _check_int("Lane count", lanes, 1, MAX_LANES)
+    lanes = check_int("Lane count", lanes, 1, MAX_LANES)
     if lanes & (lanes - 1):
         raise ValueError(f"Lane count must be a power of two, not {lanes!r}")
     if not isinstance(padding, bool):
         raise TypeError(f"padding must be a bool, not {padding!r}")
     if memory_budget_bits is not None:
-        memory_budget_bits = _check_int("Memory budget", memory_budget_bits, 0)
+        memory_budget_bits = check_int("Memory budget", memory_budget_bits, 0)
     if model.output != "spiking":
         raise ValueError(f"model output {model.output!r} (non-spiking output layer) is not "
                          f"supported by the accelerator; it needs a spiking output layer")
@@ -290,7 +270,7 @@ def plan(model: Model, *, lanes: int = 8, padding: bool = True,
         where = f"layers[{i}] ({layer.type})"
         n = layer.neuron
         w = np.asarray(layer.weight)
-        wb = _check_int(f"{where}: weight_bits", layer.weight_bits, 2, 16)
+        wb = check_int(f"{where}: weight_bits", layer.weight_bits, 2, 16)
         if w.size and (int(w.max()) > (1 << (wb - 1)) - 1 or int(w.min()) < -(1 << (wb - 1))):
             raise ValueError(f"{where}: weights [{int(w.min())}, {int(w.max())}] exceed "
                              f"weight_bits={wb}")

@@ -31,7 +31,9 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .accel_mem import Rom
-from .accel_plan import LayerPlan, signed_bits, unsigned_bits
+from augsnn.golden.checks import signed_bits, unsigned_bits
+
+from .accel_plan import LayerPlan
 from .neuron_core import Op, input_layout, output_layout
 
 __all__ = ["event_layout", "beat_layout", "core_output_layout", "core_input_layout",
@@ -40,11 +42,6 @@ __all__ = ["event_layout", "beat_layout", "core_output_layout", "core_input_layo
 
 def _log2(value: int) -> int:
     return value.bit_length() - 1
-
-
-def _bits(count: int) -> int:
-    """Width of an index ``0 .. count-1`` (at least 1), as Amaranth/NeuronCore size them."""
-    return max(1, (count - 1).bit_length())
 
 
 def const_mul(x, c: int):
@@ -67,23 +64,26 @@ def event_layout(grid, in_bits: int) -> data.StructLayout:
     """One input event of a layer: channel, row, column of its input grid, coefficient."""
     c, h, w = grid
     return data.StructLayout({
-        "c": unsigned(_bits(c)), "y": unsigned(_bits(h)), "x": unsigned(_bits(w)),
+        "c": unsigned(unsigned_bits(c - 1)), "y": unsigned(unsigned_bits(h - 1)),
+        "x": unsigned(unsigned_bits(w - 1)),
         "coef": signed(in_bits), "done": unsigned(1)})
 
 
 def beat_layout(groups: int, h: int, w: int, in_bits: int, lanes: int) -> data.StructLayout:
     """Up to ``lanes`` events of channels ``g*lanes + k`` at one position (or ``done``)."""
     return data.StructLayout({
-        "g": unsigned(_bits(groups)), "y": unsigned(_bits(h)), "x": unsigned(_bits(w)),
+        "g": unsigned(unsigned_bits(groups - 1)), "y": unsigned(unsigned_bits(h - 1)),
+        "x": unsigned(unsigned_bits(w - 1)),
         "coef": data.ArrayLayout(signed(in_bits), lanes), "done": unsigned(1)})
 
 
 def core_input_layout(lp: LayerPlan, current_bits: int) -> data.StructLayout:
-    return input_layout(lanes=lp.lanes, row_bits=_bits(lp.rows), current_bits=current_bits)
+    return input_layout(lanes=lp.lanes, row_bits=unsigned_bits(lp.rows - 1),
+                        current_bits=current_bits)
 
 
 def core_output_layout(lp: LayerPlan) -> data.StructLayout:
-    return output_layout(lanes=lp.lanes, index_bits=_bits(lp.neurons),
+    return output_layout(lanes=lp.lanes, index_bits=unsigned_bits(lp.neurons - 1),
                          coef_bits=lp.neuron.coef_bits)
 
 
@@ -442,8 +442,8 @@ class FanOut(wiring.Component):
         OW = lp.out_w
         dense = lp.kind == "dense"
         depth = lp.rom_depth
-        abits = _bits(depth)
-        rbits = _bits(lp.rows)
+        abits = unsigned_bits(depth - 1)
+        rbits = unsigned_bits(lp.rows - 1)
         kbits = unsigned_bits(k)
 
         from .accel_mem import pack_words

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from augsnn.golden.checks import signed_bits
+
 __all__ = ["BANK_ROWS", "BANKS", "CompactLayer", "CompactPlan", "compact_plan", "NotCompact",
            "weight_frame", "weight_checksum"]
 
@@ -215,10 +217,6 @@ def weight_checksum(plan: CompactPlan) -> int:
     return sum(plan.weight_payload()) & 0xFFFFFFFF
 
 
-def _bits_signed(magnitude: int) -> int:
-    return max(2, int(magnitude).bit_length() + 1)
-
-
 def compact_plan(model) -> CompactPlan:
     """Check ``model`` for the compact engine and lay it out.
 
@@ -339,7 +337,7 @@ def compact_plan(model) -> CompactPlan:
     spike_bits = 2
     depth = 1
     for lp in out[:-1]:
-        spike_bits = max(spike_bits, _bits_signed(lp.neuron.M * lp.pool ** 2))
+        spike_bits = max(spike_bits, max(2, signed_bits(lp.neuron.M * lp.pool ** 2)))
         depth = max(depth, lp.pooled)
     x_bits = max(9, spike_bits)
     return CompactPlan(model_name=name, input_shape=tuple(model.input_shape), layers=tuple(out),

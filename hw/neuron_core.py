@@ -13,6 +13,8 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from augsnn.golden.checks import check_bool, check_int
+
 __all__ = ["Op", "NeuronCore", "input_layout", "output_layout"]
 
 
@@ -47,25 +49,6 @@ def output_layout(*, lanes: int, index_bits: int, coef_bits: int,
     if pot_bits is not None:
         fields["v"] = data.ArrayLayout(signed(pot_bits), lanes)
     return data.StructLayout(fields)
-
-
-def _check_int(what: str, value, minimum: int, maximum: int | None = None) -> int:
-    # Any integral type (NumPy integers from a model file too), but not bool.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{what} must be an integer, not {value!r}")
-    value = int(value)
-    if value < minimum or (maximum is not None and value > maximum):
-        if maximum is None:
-            raise ValueError(f"{what} must be an integer >= {minimum}, not {value!r}")
-        raise ValueError(
-            f"{what} must be an integer between {minimum} and {maximum}, not {value!r}")
-    return value
-
-
-def _check_bool(what: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{what} must be a bool, not {value!r}")
-    return value
 
 
 def _is_pow2(value: int) -> bool:
@@ -173,15 +156,15 @@ class NeuronCore(wiring.Component):
 
     def __init__(self, *, coef_bits, current_bits, pot_bits, theta_p, theta_n=None,
                  neurons=1, lanes=1, v_init=0, acc_bits=None, divider=None, readout=False):
-        self._coef_bits = coef_bits = _check_int("Coefficient width", coef_bits, 2, 16)
-        self._current_bits = current_bits = _check_int("Current width", current_bits, 2)
-        self._pot_bits = pot_bits = _check_int("Membrane width", pot_bits, 2, 62)
-        self._theta_p = theta_p = _check_int("Positive threshold", theta_p, 1)
+        self._coef_bits = coef_bits = check_int("Coefficient width", coef_bits, 2, 16)
+        self._current_bits = current_bits = check_int("Current width", current_bits, 2)
+        self._pot_bits = pot_bits = check_int("Membrane width", pot_bits, 2, 62)
+        self._theta_p = theta_p = check_int("Positive threshold", theta_p, 1)
         if theta_n is not None:
-            theta_n = _check_int("Negative threshold", theta_n, 1)
+            theta_n = check_int("Negative threshold", theta_n, 1)
         self._theta_n = theta_n
-        self._neurons = neurons = _check_int("Neuron count", neurons, 1)
-        self._lanes = lanes = _check_int("Lane count", lanes, 1)
+        self._neurons = neurons = check_int("Neuron count", neurons, 1)
+        self._lanes = lanes = check_int("Lane count", lanes, 1)
         if not _is_pow2(lanes):
             raise ValueError(f"Lane count must be a power of two, not {lanes!r}")
         if neurons % lanes:
@@ -196,7 +179,7 @@ class NeuronCore(wiring.Component):
         self._v_init = v_init
         if acc_bits is None:
             acc_bits = max(current_bits, pot_bits)
-        self._acc_bits = _check_int("Accumulator width", acc_bits, current_bits, 62)
+        self._acc_bits = check_int("Accumulator width", acc_bits, current_bits, 62)
         pow2 = _is_pow2(theta_p) and (theta_n is None or _is_pow2(theta_n))
         if divider is None:
             divider = not pow2
@@ -206,7 +189,7 @@ class NeuronCore(wiring.Component):
             raise ValueError(f"The shift path needs power-of-two thresholds, not "
                              f"theta_p={theta_p!r}, theta_n={theta_n!r}")
         self._divider = divider
-        self._readout = _check_bool("Readout", readout)
+        self._readout = check_bool("Readout", readout)
 
         self._depth = neurons // lanes
         self._row_bits = max(1, (self._depth - 1).bit_length())
