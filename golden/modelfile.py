@@ -149,7 +149,7 @@ def _layer(i: int, h, arrays: dict, used: set):
     if not isinstance(h, dict):
         raise ModelFileError(f"{where}: must be an object, not {_short(h)}")
     kind = h.get("type")
-    if kind not in LAYER_TYPES:
+    if not isinstance(kind, str) or kind not in LAYER_TYPES:
         raise ModelFileError(f"{where}.type: must be one of {sorted(LAYER_TYPES)}, not {_short(kind)}")
     if kind == "flatten":
         return Flatten()
