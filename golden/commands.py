@@ -6,6 +6,7 @@ Imports nothing heavy at module level: torch is loaded only by ``train`` and ``c
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -41,7 +42,7 @@ def register(sub) -> None:
                         "decay per step, e.g. 0.999 (default 0: the last weights)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("-o", "--output", required=True, help="checkpoint file to write (.pt)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, checked_outputs=("output",))
 
     p = sub.add_parser("convert", help="convert a trained ANN checkpoint into an integer SNN model file")
     p.add_argument("checkpoint", help="checkpoint from `augsnn train`, or a bare state dict with --arch")
@@ -57,14 +58,45 @@ def register(sub) -> None:
     p.add_argument("--output-mode", choices=("spiking", "membrane"), default="spiking")
     p.add_argument("--name", help="model name (default: the output file's stem)")
     p.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
-    p.set_defaults(func=cmd_convert)
+    p.set_defaults(func=cmd_convert, checked_outputs=("output",), inputs=("checkpoint",))
 
     from .evaluate import register_eval
     from .paper import register as register_paper
     from .zoo import register as register_zoo
     register_eval(sub)
+    _harden_eval(sub.choices["eval"])
     register_zoo(sub)
     register_paper(sub)
+
+
+def _harden_eval(parser) -> None:
+    """``eval``: refuse ``--T 0`` and ``--batch-size 0``; outputs checked and atomic (cli)."""
+    run = parser.get_default("func")
+
+    def checked(args) -> int:
+        if args.T is not None and args.T < 1:
+            raise ValueError(f"--T must be >= 1, not {args.T}")
+        if args.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, not {args.batch_size}")
+        return run(args)
+
+    parser.set_defaults(func=checked, outputs=("json", "plot", "save_outputs"),
+                        inputs=("model",))
+
+
+def _load_checkpoint(args):
+    """``ann.load_checkpoint``, every way a checkpoint can be unusable a ValueError naming it."""
+    from . import ann
+    path = args.checkpoint
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: empty file, not a checkpoint")
+    try:
+        return ann.load_checkpoint(path, arch=args.arch, act=args.act, alpha=args.alpha)
+    except (ValueError, OSError):
+        raise
+    except (RuntimeError, KeyError, TypeError, IndexError, AttributeError, EOFError) as exc:
+        why = " ".join(str(exc).split())[:300]
+        raise ValueError(f"{path}: not a usable checkpoint ({type(exc).__name__}: {why})") from None
 
 
 def cmd_train(args) -> int:
@@ -121,7 +153,7 @@ def cmd_convert(args) -> int:
     out = Path(args.output)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"output folder {out.parent} does not exist")
-    net, ck = ann.load_checkpoint(args.checkpoint, arch=args.arch, act=args.act, alpha=args.alpha)
+    net, ck = _load_checkpoint(args)
     dataset = args.dataset or ck.get("meta", {}).get("dataset")
     if dataset is None:
         raise ValueError("--dataset is needed for a bare state dict")

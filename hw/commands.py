@@ -14,7 +14,11 @@ accelerator (:mod:`augsnn.hw.accelerator`) and its weight memories (``$readmemh`
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 __all__ = ["register"]
 
@@ -59,7 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("--name", default="top", help="Verilog top module name (default: %(default)s)")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="output file (default: standard output)")
-    p.set_defaults(func=_verilog)
+    p.set_defaults(func=_verilog, checked_outputs=("output",), inputs=("model",))
 
 
 def _verilog(args: argparse.Namespace) -> int:
@@ -92,11 +96,30 @@ def _verilog(args: argparse.Namespace) -> int:
     if args.output is None or args.output == "-":
         sys.stdout.write(text)
     else:
-        with open(args.output, "w") as f:
-            f.write(text)
+        from augsnn.golden.atomic import write_text
+        write_text(args.output, text)
         print(f"augsnn verilog: wrote {args.output} (latency {core.latency} cycles, "
               f"{core.lanes} lane(s), {core.depth} rows per lane)", file=sys.stderr)
     return 0
+
+
+
+def _staged(write, model, output, **options) -> dict:
+    """Run ``write(model, path, **options)`` in a temporary folder beside ``output``, then
+    move its files into place (weight memories first, the Verilog last): a failure leaves
+    nothing behind, and no half-written file is ever seen under its real name."""
+    output = Path(output)
+    staging = Path(tempfile.mkdtemp(prefix=".augsnn-tmp-", dir=output.parent))
+    try:
+        out = write(model, staging / output.name, **options)
+        moved = []
+        for path in out["hex"]:
+            os.replace(path, output.parent / Path(path).name)
+            moved.append(output.parent / Path(path).name)
+        os.replace(out["verilog"], output)
+        return {**out, "verilog": output, "hex": moved}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _accelerator(args: argparse.Namespace) -> int:
@@ -113,7 +136,7 @@ def _accelerator(args: argparse.Namespace) -> int:
     options = {}
     if args.memory_budget_bits is not None:
         options["memory_budget_bits"] = args.memory_budget_bits
-    out = write_verilog(model, args.output, lanes=lanes, name=args.name, **options)
+    out = _staged(write_verilog, model, args.output, lanes=lanes, name=args.name, **options)
     print(out["plan"].summary())
     print(f"augsnn verilog: wrote {out['verilog']} and {len(out['hex'])} weight memory file(s) "
           f"({', '.join(str(h) for h in out['hex'])})", file=sys.stderr)
