@@ -1,9 +1,9 @@
 """The ``augsnn`` command line: one sub-command per step of the flow.
 
 Each layer of the package registers its own sub-commands (``golden.commands``,
-``hw.commands``, ``sim.commands``, ``boards.commands``); the registering modules import
-nothing heavy at import time, so ``augsnn eval`` never loads Amaranth and ``augsnn verilog``
-never loads torch.
+``repro.commands``, ``hw.commands``, ``sim.commands``, ``boards.commands``); the registering
+modules import nothing heavy at import time, so ``augsnn eval`` never loads Amaranth and
+``augsnn verilog`` never loads torch.
 
 One error path (docs/reliability.md): every failure of every command ends as one line
 ``augsnn <cmd>: error: <what, where, why>`` on standard error and exit status 2; the
@@ -26,6 +26,7 @@ import traceback
 # Modules that define ``register(subparsers)``; a module that does not exist yet is skipped.
 _COMMAND_MODULES = (
     "augsnn.golden.commands",
+    "augsnn.repro.commands",
     "augsnn.hw.commands",
     "augsnn.sim.commands",
     "augsnn.boards.commands",

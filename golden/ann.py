@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["NETS", "TRAIN_OPTIONS", "build_net", "train", "evaluate", "save_checkpoint",
-           "load_checkpoint",
+__all__ = ["NETS", "TRAIN_OPTIONS", "build_net", "train", "train_net", "evaluate",
+           "save_checkpoint", "load_checkpoint",
            "to_float_layers", "convert_module"]
 
 #: Optional training settings of :func:`train` (0 = off), recorded in checkpoints.
@@ -49,7 +49,7 @@ NETS = {
                                                            "shift": 1, "flip": True}),
     # Not in the paper: a network small enough for the iCE40 UP5K board target (its
     # accelerator fits the 30 EBR blocks; docs/boards.md). Converted with power-of-two
-    # thresholds (zoo.NET_CONVERT): a shifter instead of a divider in each neuron core.
+    # thresholds (repro/zoo.py NET_CONVERT): a shifter instead of a divider in each neuron core.
     "tiny": ("784-10", "mnist", {"epochs": 5, "dropout": 0.0, "shift": 0}),
     # CIFAR10 (paper Table I; 3x3 convolutions keep the size, padding 1). Not trained here:
     # no CIFAR10 data or GPU on these machines. Dropout after every activation that is not
@@ -223,6 +223,85 @@ def _swap(net: nn.Module, other: list) -> None:
             tmp = p.detach().clone()
             p.copy_(a)
             a.copy_(tmp)
+
+
+def train_net(net: str, output, *, dataset: str | None = None, epochs: int | None = None,
+              seed: int = 0, act: str = "leaky", alpha: float = 0.125,
+              dropout: float | None = None, shift: int | None = None, lr: float | None = None,
+              in_dropout: float | None = None, flip: bool | None = None,
+              label_smoothing: float | None = None, weight_decay: float | None = None,
+              ema: float | None = None, threads: int | None = 2, images: int | None = None,
+              test_each_epoch: bool = True, command: str | None = None, meta: dict | None = None,
+              log=sys.stderr) -> dict:
+    """The training recipe: train ``net`` and write its checkpoint to ``output``; return its meta.
+
+    ``net`` is a name of :data:`NETS` (its data set and recipe are the defaults) or a topology
+    string (MNIST, 10 epochs, no dropout). Every option left at ``None`` takes the net's own
+    value, else the general default (shift 2, lr 2e-3, no flips, no input dropout, the
+    :data:`TRAIN_OPTIONS` off). ``threads`` sets torch's CPU threads (``None``: leave them);
+    results depend on it. ``images`` trains on the first ``images`` training images only.
+    ``test_each_epoch``: measure the test accuracy after every epoch (in the history).
+    ``command`` and ``meta`` are recorded in the checkpoint's metadata, which also holds the
+    recipe, the test accuracy and the per-epoch history. The checkpoint is written under a
+    temporary name and renamed, so it is never half-written. ``log``: progress (None: quiet).
+    """
+    from pathlib import Path
+
+    from . import datasets
+    if net in NETS:
+        arch, own_dataset, defaults = NETS[net]
+    else:
+        arch, own_dataset, defaults = net, "mnist", {"epochs": 10, "dropout": 0.0}
+    dataset = dataset or own_dataset
+    epochs = epochs if epochs is not None else defaults["epochs"]
+    dropout = dropout if dropout is not None else defaults["dropout"]
+    shift = shift if shift is not None else defaults.get("shift", 2)
+    lr = lr if lr is not None else defaults.get("lr", 2e-3)
+    flip = flip if flip is not None else defaults.get("flip", False)
+    given = {"label_smoothing": label_smoothing, "weight_decay": weight_decay, "ema": ema}
+    extra = {k: given[k] if given[k] is not None else defaults.get(k, 0.0) for k in TRAIN_OPTIONS}
+    if shift < 0:
+        raise ValueError(f"shift must be >= 0, not {shift}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, not {epochs}")
+    if images is not None and images < 1:
+        raise ValueError(f"images must be >= 1, not {images}")
+    out = Path(output)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"output folder {out.parent} does not exist")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    train_x, train_y = datasets.load_dataset(dataset, "train")
+    if images is not None:
+        train_x, train_y = train_x[:images], train_y[:images]
+    test_x, test_y = datasets.load_dataset(dataset, "test")
+    conv_dropout = defaults.get("conv_dropout", 0.0)
+    in_dropout = in_dropout if in_dropout is not None else defaults.get("in_dropout", 0.0)
+    model = build_net(arch, train_x.shape[1:], act=act, alpha=alpha, dropout=dropout,
+                      conv_dropout=conv_dropout, in_dropout=in_dropout)
+    if log is not None:
+        print(f"training {arch} on {dataset}: {epochs} epochs, seed {seed}", file=log)
+    t0 = time.time()
+    history = train(model, train_x, train_y, epochs=epochs, seed=seed, max_shift=shift,
+                    max_lr=lr, flip=flip, test=(test_x, test_y) if test_each_epoch else None,
+                    log=log, **extra)
+    acc = evaluate(model, test_x, test_y)
+    record = {"dataset": dataset, "seed": seed, "epochs": epochs, "shift": shift, "lr": lr,
+              "flip": flip, **extra, "dropout": dropout, "test_accuracy": acc,
+              "train_seconds": round(time.time() - t0, 1)}
+    if command is not None:
+        record["command"] = command
+    record.update({"torch": str(torch.__version__), "threads": torch.get_num_threads()})
+    if images is not None:
+        record["train_images"] = images
+    record.update(meta or {})
+    record["history"] = history
+    tmp = out.with_name(out.name + ".tmp")
+    save_checkpoint(tmp, model, arch=arch, input_shape=train_x.shape[1:], act=act, alpha=alpha,
+                    dropout=dropout, conv_dropout=conv_dropout, in_dropout=in_dropout,
+                    meta=record)
+    tmp.replace(out)
+    return record
 
 
 def save_checkpoint(path, net: nn.Sequential, *, arch: str, input_shape, act: str, alpha: float,

@@ -9,7 +9,6 @@ import argparse
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 
@@ -61,12 +60,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_convert, checked_outputs=("output",), inputs=("checkpoint",))
 
     from .evaluate import register_eval
-    from .paper import register as register_paper
-    from .zoo import register as register_zoo
     register_eval(sub)
     _harden_eval(sub.choices["eval"])
-    register_zoo(sub)
-    register_paper(sub)
 
 
 def _harden_eval(parser) -> None:
@@ -100,51 +95,13 @@ def _load_checkpoint(args):
 
 
 def cmd_train(args) -> int:
-    import torch
-
-    from . import ann, datasets
-    torch.set_num_threads(args.threads)
-    if args.net in ann.NETS:
-        arch, dataset, defaults = ann.NETS[args.net]
-    else:
-        arch, dataset, defaults = args.net, "mnist", {"epochs": 10, "dropout": 0.0}
-    dataset = args.dataset or dataset
-    epochs = args.epochs if args.epochs is not None else defaults["epochs"]
-    dropout = args.dropout if args.dropout is not None else defaults["dropout"]
-    shift = args.shift if args.shift is not None else defaults.get("shift", 2)
-    lr = args.lr if args.lr is not None else defaults.get("lr", 2e-3)
-    flip = args.flip if args.flip is not None else defaults.get("flip", False)
-    extra = {k: (getattr(args, k) if getattr(args, k) is not None else defaults.get(k, 0.0))
-             for k in ann.TRAIN_OPTIONS}
-    if shift < 0:
-        raise ValueError(f"--shift must be >= 0, not {shift}")
-    if epochs < 1:
-        raise ValueError(f"--epochs must be >= 1, not {epochs}")
-    out = Path(args.output)
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"output folder {out.parent} does not exist")
-    train_x, train_y = datasets.load_dataset(dataset, "train")
-    test_x, test_y = datasets.load_dataset(dataset, "test")
-    conv_dropout = defaults.get("conv_dropout", 0.0)
-    in_dropout = args.in_dropout if args.in_dropout is not None else defaults.get("in_dropout", 0.0)
-    net = ann.build_net(arch, train_x.shape[1:], act=args.act, alpha=args.alpha, dropout=dropout,
-                        conv_dropout=conv_dropout, in_dropout=in_dropout)
-    print(f"training {arch} on {dataset}: {epochs} epochs, seed {args.seed}", file=sys.stderr)
-    t0 = time.time()
-    history = ann.train(net, train_x, train_y, epochs=epochs, seed=args.seed,
-                        max_shift=shift, max_lr=lr, flip=flip, test=(test_x, test_y), **extra)
-    acc = ann.evaluate(net, test_x, test_y)
-    meta = {"dataset": dataset, "seed": args.seed, "epochs": epochs, "shift": shift, "lr": lr,
-            "flip": flip, **extra,
-            "dropout": dropout, "test_accuracy": acc,
-            "train_seconds": round(time.time() - t0, 1), "command": _command_line(),
-            "torch": str(torch.__version__), "threads": args.threads, "history": history}
-    tmp = out.with_name(out.name + ".tmp")
-    ann.save_checkpoint(tmp, net, arch=arch, input_shape=train_x.shape[1:], act=args.act,
-                        alpha=args.alpha, dropout=dropout, conv_dropout=conv_dropout,
-                        in_dropout=in_dropout, meta=meta)
-    tmp.replace(out)
-    print(f"test accuracy {acc * 100:.2f}%; wrote {out}")
+    from . import ann
+    extra = {k: getattr(args, k) for k in ann.TRAIN_OPTIONS}
+    meta = ann.train_net(args.net, args.output, dataset=args.dataset, epochs=args.epochs,
+                         seed=args.seed, act=args.act, alpha=args.alpha, dropout=args.dropout,
+                         shift=args.shift, lr=args.lr, in_dropout=args.in_dropout,
+                         flip=args.flip, threads=args.threads, command=_command_line(), **extra)
+    print(f"test accuracy {meta['test_accuracy'] * 100:.2f}%; wrote {Path(args.output)}")
     return 0
 
 

@@ -39,7 +39,7 @@ def evaluate(model: Model, images, labels, T: int, *, indices=None, progress: bo
     sy_layer = res.synops.sum(axis=2) / n
     ann_full = model.meta.get("ann_accuracy")
     ann = ann_full
-    from .zoo import ann_correct_mask
+    from .model import ann_correct_mask
     mask = ann_correct_mask(model)
     if mask is not None:
         idx = np.arange(n) if indices is None else np.asarray(indices)

@@ -24,7 +24,8 @@ import numpy as np
 
 from .neuron import NeuronParams
 
-__all__ = ["Dense", "Conv2d", "SumPool", "Flatten", "Model", "LAYER_TYPES", "METHODS"]
+__all__ = ["Dense", "Conv2d", "SumPool", "Flatten", "Model", "LAYER_TYPES", "METHODS",
+           "ann_correct_mask"]
 
 METHODS = ("aug", "ter", "datanorm")
 
@@ -210,3 +211,18 @@ class Model:
                          f"coef_bits={n.coef_bits} pot_bits={n.pot_bits}")
             lines.append(desc)
         return "\n".join(lines)
+
+
+def ann_correct_mask(model: Model, n: int | None = None) -> np.ndarray | None:
+    """Per test image, whether the source ANN was right (``meta['ann_test_correct']``).
+
+    The converter records it as packed bits (hex) with ``meta['ann_test_images']``, so that a
+    run on a subset compares the SNN with the ANN on exactly the same images. Returns the
+    first ``n`` entries (all when ``n`` is None), or None when the model does not record it.
+    """
+    packed = model.meta.get("ann_test_correct")
+    if packed is None:
+        return None
+    bits = np.unpackbits(np.frombuffer(bytes.fromhex(packed), dtype=np.uint8)).astype(bool)
+    total = model.meta.get("ann_test_images", len(bits))
+    return bits[:total][:n] if n is not None else bits[:total]

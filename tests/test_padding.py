@@ -15,7 +15,7 @@ from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.modelfile import ModelFileError, load, save
 from augsnn.golden.network import simulate
 from augsnn.golden.neuron import NeuronParams, step
-from augsnn.golden.paper import cosine_per_step
+from augsnn.repro.curves import cosine_per_step
 
 
 def _padded_model(rng, pad1=1, pad2=1):

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from augsnn.cli import main
-from augsnn.golden import paper
 from augsnn.golden.model import Dense, Model
 from augsnn.golden.modelfile import load
 from augsnn.golden.network import simulate
 from augsnn.golden.neuron import NeuronParams
+from augsnn.repro import curves, paper, paper_differences, paper_numbers, paper_run, variants
 
 pytestmark = pytest.mark.mnist
 
@@ -21,7 +21,7 @@ def test_cosine_per_step():
     out[2, 0] = [0, 2, 0]          # then the rate is (2, 2, 0)
     out[:, 1] = [1, 1, 0]          # image 1: always (t, t, 0)
     ann = np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
-    cos = paper.cosine_per_step(out, ann)
+    cos = curves.cosine_per_step(out, ann)
     s = 1 / np.sqrt(2)
     np.testing.assert_allclose(cos, [(0 + s) / 2, (s + s) / 2, (1 + s) / 2])
 
@@ -33,18 +33,18 @@ def test_with_neurons_limits_coefficients_and_drops_negative_threshold():
     model = Model("m", "aug", (16,), [Dense(w1, NeuronParams(3, 24, 8, 30), 8),
                                       Dense(w2, NeuronParams(3, 3, 8, 30), 8)])
     x = rng.integers(0, 256, (50, 16)).astype(np.uint8)
-    m2 = paper.with_neurons(model, coef_bits=2)
+    m2 = variants.with_neurons(model, coef_bits=2)
     assert [layer.neuron.M for layer in m2.weighted] == [1, 1]
     assert np.abs(simulate(m2, x, 6, trace=True).trace[0]).max() == 1
     assert np.abs(simulate(model, x, 6, trace=True).trace[0]).max() > 1
-    single = paper.with_neurons(model, double=False)
+    single = variants.with_neurons(model, double=False)
     assert all(layer.neuron.theta_n is None for layer in single.weighted)
     assert simulate(single, x, 6, trace=True).trace[0].min() == 0
     # the source model is untouched
     assert model.weighted[0].neuron.coef_bits == 8 and model.weighted[0].neuron.theta_n == 24
 
 
-TINY = dataclasses.replace(paper.QUICK, t2_T=30, t2_images=20, f6_aug=(12, 10),
+TINY = dataclasses.replace(paper_run.QUICK, t2_T=30, t2_images=20, f6_aug=(12, 10),
                            f6_ter=(40, 8), f7_images=10, e_images=10, e_ter_images=6,
                            train=(1, 400), calib=200)
 
@@ -64,7 +64,7 @@ def test_paper_quick_writes_every_section(tmp_path, monkeypatch, capsys):
     assert "| net2 | 99.35% / 99.33% | AugMapping | 99.35% / " in page
     assert "| net2 | DataNorm (ReLU ANN) | 99.14% / " in page
     assert "| net5 | 94.13% / — | AugMapping | 93.90% / — | 300 / — |" in page
-    assert paper.NOT_MEASURED in page
+    assert paper_numbers.NOT_MEASURED in page
     for name in ("paper_fig2_error_vs_T", "paper_fig3_error_vs_events", "paper_fig6_cosine",
                  "paper_fig7_maug"):
         assert (docs / "img" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
@@ -100,14 +100,14 @@ def test_differences_give_the_reason_that_fits():
     aug = {"model": "net2-aug", "images": 10000, "ann_accuracy": 0.9935,
            "accuracy_per_step": [0.99] * 64 + [0.9935],
            "events_per_image": [1000.0 * (t + 1) for t in range(65)]}
-    out = "\n".join(paper.differences({("net2", "ter"): ter, ("net2", "aug"): aug}, {}))
+    out = "\n".join(paper_differences.differences({("net2", "ter"): ter, ("net2", "aug"): aug}, {}))
     assert "net2 TerMapping: latency 51 vs paper 750" in out
     assert "reaches its best sooner" in out and "1,000 images" in out
     assert "At the paper's T=750 ours are 225,000 events/image" in out
     # AugMapping: latency 65 = the paper's 65, events 65,000 vs 110,000 (0.59x): no line;
     # make them 4x fewer and the line must not blame latency
     aug["events_per_image"] = [400.0 * (t + 1) for t in range(65)]
-    out = "\n".join(paper.differences({("net2", "aug"): aug}, {}))
+    out = "\n".join(paper_differences.differences({("net2", "aug"): aug}, {}))
     assert "net2 AugMapping: 26,000 events/image at T=65" in out
     assert "Not a latency effect (T 65 vs 65)" in out
 
@@ -115,7 +115,7 @@ def test_differences_give_the_reason_that_fits():
 def test_table2_differences_compare_with_own_ann():
     t2 = {("net1", "datanorm"): (0.990, 0.970, 900, 1000, 1000),
           ("net2", "datanorm"): (0.9950, 0.9948, 300, 1000, 1000)}
-    out = paper.differences({}, t2)
+    out = paper_differences.differences({}, t2)
     assert len(out) == 2
     assert "net1 datanorm: SNN 97.00% vs paper 98.64%" in out[0]
     assert "stays 2.00 points below its own ANN within T ≤ 1000" in out[0]
@@ -127,7 +127,7 @@ def test_table4_differences_name_the_side_that_differs():
           "net1": ([30.0, 13.0, 16.0], [2.8, 1.3, 1.5], [(5, 150), (10, 130), (12, 190)])}
     ter = {"images": 1000, "ann_accuracy": 0.902, "accuracy_per_step": [0.5] * 55 + [0.907],
            "events_per_image": [100.0] * 56}
-    out = paper.differences({("net3", "ter"): ter}, {}, t4)
+    out = paper_differences.differences({("net3", "ter"): ter}, {}, t4)
     assert [x[:15] for x in out if x.startswith("- Table IV")] == ["- Table IV net3"]  # net1 is within 2x
     line = next(x for x in out if x.startswith("- Table IV net3"))
     assert "latency reduction <1%: 6.2× vs 42.5×, <0.1%: 5.1× vs 30.9×, <0.1%" not in line

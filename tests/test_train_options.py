@@ -1,6 +1,7 @@
 """Training options added for Net3/Net4 (flips, input dropout) and their checkpoints."""
 
 import numpy as np
+import pytest
 import torch
 
 from augsnn.golden import ann
@@ -91,7 +92,6 @@ def test_ema_keeps_the_average_of_the_steps():
 
 
 def test_bad_training_options_are_refused():
-    import pytest
     for kw, text in (({"label_smoothing": 1.0}, "label_smoothing"), ({"ema": -0.1}, "ema"),
                      ({"weight_decay": -1.0}, "weight_decay")):
         with pytest.raises(ValueError, match=text):
@@ -99,7 +99,7 @@ def test_bad_training_options_are_refused():
 
 
 def test_zoo_train_command_spells_out_the_new_options():
-    from augsnn.golden.zoo import train_command
+    from augsnn.repro.zoo import train_command
     ck = {"meta": {"seed": 0, "epochs": 100, "dropout": 0.5, "shift": 0, "lr": 1e-3,
                    "flip": True, "label_smoothing": 0.1, "weight_decay": 0.05, "ema": 0.9995,
                    "threads": 1}}
@@ -108,3 +108,41 @@ def test_zoo_train_command_spells_out_the_new_options():
         "--label-smoothing 0.1 --weight-decay 0.05 --ema 0.9995 --threads 1 -o net3.pt")
     ck["meta"].update(label_smoothing=0.0, weight_decay=0.0, ema=0.0, threads=2)
     assert train_command("net3", ck).endswith("--lr 0.001 --flip -o net3.pt")
+
+
+def test_train_net_refuses_a_bad_recipe_before_loading_data(tmp_path):
+    for kw, text in (({"shift": -1}, r"^shift must be >= 0, not -1$"),
+                     ({"epochs": 0}, r"^epochs must be >= 1, not 0$"),
+                     ({"images": 0}, r"^images must be >= 1, not 0$")):
+        with pytest.raises(ValueError, match=text):
+            ann.train_net("784-10", tmp_path / "c.pt", threads=None, **kw)
+    with pytest.raises(FileNotFoundError, match=r"^output folder .*no does not exist$"):
+        ann.train_net("784-10", tmp_path / "no" / "c.pt", threads=None)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.mnist
+def test_train_net_is_the_recipe(tmp_path):
+    """train_net: the net's recipe (or the general defaults) through ann.train, checkpointed."""
+    from augsnn.golden.datasets import load_dataset
+    x, y = load_dataset("mnist", "train")
+    tx, ty = load_dataset("mnist", "test")
+    rec = ann.train_net("784-10", tmp_path / "t.pt", epochs=1, images=256, threads=None,
+                        test_each_epoch=False, command="augsnn train 784-10", log=None)
+    ref = ann.build_net("784-10", (1, 28, 28))
+    ann.train(ref, x[:256], y[:256], epochs=1, seed=0, max_shift=2, max_lr=2e-3, log=None)
+    net, ck = ann.load_checkpoint(tmp_path / "t.pt")
+    for a, b in zip(net.state_dict().values(), ref.state_dict().values()):
+        assert torch.equal(a, b)
+    assert ck["meta"] == rec and ck["arch"] == "784-10" and ck["act"] == "leaky"
+    assert rec["test_accuracy"] == ann.evaluate(ref, tx, ty)
+    assert {k: rec[k] for k in ("dataset", "seed", "epochs", "shift", "lr", "flip", "dropout",
+                                "ema", "train_images", "command")} == {
+        "dataset": "mnist", "seed": 0, "epochs": 1, "shift": 2, "lr": 2e-3, "flip": False,
+        "dropout": 0.0, "ema": 0.0, "train_images": 256, "command": "augsnn train 784-10"}
+    assert [set(h) for h in rec["history"]] == [{"epoch", "loss", "seconds"}]
+    # a named net trains with its own recipe: tiny has no pixel shifts
+    rec = ann.train_net("tiny", tmp_path / "tiny.pt", epochs=1, images=128, threads=None,
+                        log=None)
+    assert rec["shift"] == 0 and "test_acc" in rec["history"][0]
+    assert not list(tmp_path.glob("*.tmp"))
