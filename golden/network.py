@@ -15,12 +15,14 @@ reaches ``2**53``, so every float operation is exact and the result equals integ
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from .model import Dense, Flatten, Model, SumPool
-from .neuron import fire, integrate
+from .neuron import constant_current_spikes, run, state_dtype
+from .threads import blas_single_thread, cpus
 
 __all__ = ["RunResult", "simulate"]
 
@@ -78,31 +80,18 @@ class RunResult:
             trace=trace)
 
 
-def _im2col(x: np.ndarray, k: int) -> np.ndarray:
-    """(B, C, H, W) -> (B*H'*W', C*k*k) patches, C-major within a patch like weight.reshape."""
-    b, c, h, w = x.shape
-    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))  # B,C,H',W',k,k
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(b * (h - k + 1) * (w - k + 1), c * k * k)
+def _pool(x: np.ndarray, size: int, dtype) -> np.ndarray:
+    """Sum-pool ``(N, H, W, C)`` (channels last), stride ``size``, as sums of strided views.
 
-
-def _linear(layer, wf: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Exact integer current of a weighted layer (float64 weights ``wf``) for integer inputs."""
-    if isinstance(layer, Dense):
-        return x @ wf.T
-    if layer.padding:
-        p = layer.padding
-        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    b, _, h, w = x.shape
-    oc, _, k, _ = layer.weight.shape
-    y = _im2col(x, k) @ wf.reshape(oc, -1).T
-    return y.reshape(b, h - k + 1, w - k + 1, oc).transpose(0, 3, 1, 2)
-
-
-def _pool(x: np.ndarray, size: int) -> np.ndarray:
-    b, c, h, w = x.shape
-    h2, w2 = h // size, w // size
-    x = x[:, :, :h2 * size, :w2 * size]
-    return x.reshape(b, c, h2, size, w2, size).sum(axis=(3, 5))
+    Odd edges are dropped; ``dtype`` holds the largest sum.
+    """
+    h2, w2 = x.shape[1] // size, x.shape[2] // size
+    out = x[:, :h2 * size:size, :w2 * size:size].astype(dtype)
+    for dy in range(size):
+        for dx in range(size):
+            if dy or dx:
+                np.add(out, x[:, dy:h2 * size:size, dx:w2 * size:size], out=out)
+    return out
 
 
 def _check_exact(model: Model) -> None:
@@ -113,62 +102,207 @@ def _check_exact(model: Model) -> None:
                 "cannot guarantee exact arithmetic for it")
 
 
-def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool) -> RunResult:
-    B = images.shape[0]
-    layers = model.layers
-    weighted = [i for i, layer in enumerate(layers) if hasattr(layer, "weight")]
+def _int_dtype(bound: int):
+    """Narrowest signed integer type holding every value of magnitude <= bound."""
+    for dt in (np.int8, np.int16, np.int32):
+        if bound <= np.iinfo(dt).max:
+            return dt
+    return np.int64
+
+
+class _Weighted:
+    """One weighted layer prepared for the simulation (internal layouts, float weights)."""
+
+    def __init__(self, layer, in_shape, out_shape, in_perm, bound: int):
+        self.layer = layer
+        self.n = layer.neuron
+        self.conv = not isinstance(layer, Dense)
+        self.ftype = np.float32 if bound < _EXACT32 else np.float64
+        self.state = state_dtype(self.n, bound)
+        self.out_shape = out_shape          # logical (C, H, W) or (F,)
+        w = layer.weight
+        if self.conv:
+            oc, ic, k, _ = w.shape
+            self.k, self.pad = k, layer.padding
+            # rows in (dy, dx, c) order: the channels-last im2col order
+            self.w = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(k * k * ic, oc),
+                                          dtype=self.ftype)
+            fan = layer.fan_out(in_shape).transpose(1, 2, 0).reshape(-1)  # channels last
+            self.out_int = (out_shape[1], out_shape[2], out_shape[0])
+        else:
+            wt = w.T if in_perm is None else w[:, in_perm].T
+            self.w = np.ascontiguousarray(wt, dtype=self.ftype)
+            fan = layer.fan_out(in_shape).reshape(-1)
+            self.out_int = out_shape
+        self.uniform_fan = int(fan[0]) if fan.size and (fan == fan[0]).all() else None
+        # synops per image and step are at most (inputs) * max fan-out: pick an exact float
+        self.fan = fan.astype(np.float32 if fan.size * int(fan.max(initial=0)) < _EXACT32
+                              else np.float64)
+        self.spike_dtype = _int_dtype(self.n.M)
+
+    def synops(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Synops of every row of ``x`` (rows: image-steps) and whether the row has an input."""
+        flat = x.reshape(x.shape[0], -1)
+        nz = flat != 0
+        if self.uniform_fan is not None:
+            count = np.count_nonzero(nz, axis=1)
+            return count * self.uniform_fan, count > 0
+        syn = nz.astype(self.fan.dtype) @ self.fan
+        return syn, syn > 0 if self.fan.min(initial=1) > 0 else nz.any(axis=1)
+
+    def current(self, x: np.ndarray, rows_any: np.ndarray | None, out: np.ndarray) -> None:
+        """Exact integer currents of the rows (image-steps) of ``x`` into ``out`` (int)."""
+        R = x.shape[0]
+        if rows_any is not None and rows_any.mean() < 0.9:  # skip image-steps without input
+            idx = np.flatnonzero(rows_any)
+            out[...] = 0
+            if idx.size:
+                sub = np.empty((idx.size,) + out.shape[1:], dtype=out.dtype)
+                self.current(x[idx], None, sub)
+                out[idx] = sub
+            return
+        if not self.conv:
+            chunk = max(1, (1 << 20) // max(1, x.shape[1]))
+            for s in range(0, R, chunk):
+                xf = x[s:s + chunk].astype(self.ftype)
+                np.copyto(out[s:s + chunk], xf @ self.w, casting="unsafe")
+            return
+        k, p = self.k, self.pad
+        x = np.ascontiguousarray(x)  # the windows below assume (W, C) contiguous
+        if p:
+            x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+        _, h, w, c = x.shape
+        ho, wo = h - k + 1, w - k + 1
+        chunk = max(1, (1 << 20) // (ho * wo * k * k * c))
+        buf = np.empty((min(chunk, R), ho, wo, k, k * c), dtype=self.ftype)
+        it = x.itemsize  # strides from the shape: numpy may report any stride for a size-1 axis
+        st = (h * w * c * it, w * c * it, c * it, it)
+        for s in range(0, R, chunk):
+            xs = x[s:s + chunk]
+            n = xs.shape[0]
+            win = np.lib.stride_tricks.as_strided(
+                xs, (n, ho, wo, k, k * c), (st[0], st[1], st[2], st[1], st[3]), writeable=False)
+            b = buf[:n]
+            np.copyto(b, win, casting="unsafe")
+            y = b.reshape(n * ho * wo, k * k * c) @ self.w
+            np.copyto(out[s:s + n].reshape(n * ho * wo, -1), y, casting="unsafe")
+
+
+def _prepare(model: Model) -> tuple[list, list]:
+    """The layers in simulation order: ``_Weighted``, ``("pool", size)`` or ``("flatten",)``."""
     shapes = model.shapes()
-    fanouts = {i: layers[i].fan_out(shapes[i]).reshape(-1).astype(np.float64) for i in weighted}
-    # per layer the narrowest float type in which every product and partial sum is exact
-    ftype = {i: np.float32 if b < _EXACT32 else np.float64
-             for i, b in zip(weighted, model.current_bounds())}
-    wf = {i: layers[i].weight.astype(ftype[i]) for i in weighted}
-    n_out = shapes[-1][0]
+    bounds = iter(model.current_bounds())
+    in_bounds = model.input_bounds()
+    steps, perm = [], None
+    for i in range(model.first_weighted, len(model.layers)):
+        layer = model.layers[i]
+        if hasattr(layer, "weight"):
+            steps.append(_Weighted(layer, shapes[i], shapes[i + 1], perm, next(bounds)))
+            perm = None
+        elif isinstance(layer, SumPool):
+            steps.append(("pool", layer.size, _int_dtype(in_bounds[i + 1])))
+        elif isinstance(layer, Flatten):
+            s = shapes[i]
+            if len(s) == 3:  # a channels-last (H, W, C) input: each position's C, H, W index
+                perm = np.arange(int(np.prod(s))).reshape(s).transpose(1, 2, 0).reshape(-1)
+            steps.append(("flatten",))
+        else:  # pragma: no cover - Model validates layer types
+            raise TypeError(f"unknown layer {layer!r}")
+    return steps, shapes
+
+
+def _logical(o: np.ndarray, wl: "_Weighted") -> np.ndarray:
+    """(Tc, B, *internal) spikes to (Tc, B, *logical shape)."""
+    return o.transpose(0, 1, 4, 2, 3) if wl.conv else o
+
+
+def _batch_plan(model: Model, n_images: int, T: int, batch_size) -> tuple[int, int]:
+    """Images per batch and steps per time window, sized for memory and cache."""
+    sizes = [int(np.prod(s)) for s in model.shapes()[model.first_weighted:]]
+    per = max(sizes)  # activations of the widest layer per image and step
+    budget = 1 << 23  # elements of the widest per-window array
+    if batch_size is None:
+        B = budget // (per * min(T, 32))
+        B = max(1, min(n_images, 1024, B))
+    else:
+        B = batch_size
+    Tc = max(1, min(T, budget // (per * B)))
+    return B, Tc
+
+
+def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool, Tc: int,
+               steps=None) -> RunResult:
+    B = images.shape[0]
+    steps, shapes = steps or _prepare(model)
+    weighted = [s for s in steps if isinstance(s, _Weighted)]
     L = len(weighted)
+    n_out = shapes[-1][0]
+    membrane_out = model.output == "membrane"
     events = np.zeros((L, T, B), dtype=np.int64)
     synops = np.zeros((L, T, B), dtype=np.int64)
     out = np.zeros((T, B, n_out), dtype=np.int64)
-    traces = [np.zeros((T, B) + shapes[i + 1], dtype=np.int64) for i in weighted] if trace else None
-    v = [np.full((B,) + shapes[i + 1], layers[i].neuron.v_init, dtype=np.int64) for i in weighted]
-    first = model.first_weighted
-    x0 = images.reshape((B,) + shapes[first]).astype(ftype[first])  # leading flatten layers
-    i0_current = _linear(layers[first], wf[first], x0).astype(np.int64)
-    synops[0, 0] = (x0 != 0).reshape(B, -1).astype(np.float64) @ fanouts[first]
-    last = weighted[-1]
-    membrane_out = model.output == "membrane"
-    for t in range(T):
-        x = None
+    traces = [np.zeros((T, B) + wl.out_shape, dtype=np.int64) for wl in weighted] if trace \
+        else None
+    v = [np.full((B,) + wl.out_int, wl.n.v_init, dtype=wl.state) for wl in weighted]
+    # the first weighted layer: a constant current per image, computed once
+    w0 = weighted[0]
+    first = model.layers[model.first_weighted]
+    x0 = images.reshape((B,) + shapes[model.first_weighted])
+    if w0.conv:
+        x0 = x0.transpose(0, 2, 3, 1)  # channels last
+    syn0, _ = w0.synops(x0)
+    synops[0, 0] = syn0
+    i0 = np.empty((B,) + w0.out_int, dtype=np.int64)
+    w0.current(x0, None, i0)
+    bad = None
+    for t0 in range(0, T, Tc):
+        tc = min(Tc, T - t0)
         li = 0
-        for i in range(first, len(layers)):
-            layer = layers[i]
-            if i == first:
-                cur = i0_current
-            elif hasattr(layer, "weight"):
-                xf = x.astype(ftype[i])
-                synops[li, t] = (x != 0).reshape(B, -1).astype(np.float64) @ fanouts[i]  # exact: < 2**53
-                cur = _linear(layer, wf[i], xf).astype(np.int64)
-            elif isinstance(layer, SumPool):
-                x = _pool(x, layer.size)
+        x = None
+        for st in steps:
+            if isinstance(st, tuple):
+                shape = x.shape
+                if st[0] == "pool":
+                    x = _pool(x.reshape((tc * B,) + shape[2:]), st[1], st[2])
+                    x = x.reshape((tc, B) + x.shape[1:])
+                else:
+                    x = x.reshape(tc, B, -1)
                 continue
-            elif isinstance(layer, Flatten):
-                x = x.reshape(B, -1)
-                continue
-            else:  # pragma: no cover - Model validates layer types
-                raise TypeError(f"unknown layer {layer!r}")
-            n = layer.neuron
-            if i == last and membrane_out:
-                v[li] = integrate(v[li], cur, n)
-                out[t] = v[li]
-                if traces is not None:
-                    traces[li][t] = v[li]
-                li += 1
-                continue
-            o, v[li] = fire(integrate(v[li], cur, n), n)
-            events[li, t] = (o != 0).reshape(B, -1).sum(axis=1)
+            wl = st
+            last = li == L - 1
+            if last and membrane_out:
+                o = np.empty((tc, B) + wl.out_int, dtype=np.int64)
+            else:
+                o = np.empty((tc, B) + wl.out_int, dtype=wl.spike_dtype)
+            if li == 0:
+                if last and membrane_out:
+                    run(v[0], i0.astype(wl.state), wl.n, o, membrane=True)
+                else:
+                    if bad is None:
+                        bad = constant_current_spikes(i0, wl.n, t0, tc, o).reshape(-1)
+                        bad_idx = np.flatnonzero(bad)
+                        v_bad = np.full(bad_idx.size, wl.n.v_init, dtype=np.int64)
+                        i_bad = i0.reshape(-1)[bad_idx]
+                    else:
+                        constant_current_spikes(i0, wl.n, t0, tc, o)
+                    if bad_idx.size:
+                        o_bad = np.empty((tc, bad_idx.size), dtype=o.dtype)
+                        run(v_bad, i_bad, wl.n, o_bad)
+                        o.reshape(tc, -1)[:, bad_idx] = o_bad
+            else:
+                xr = x.reshape((tc * B,) + x.shape[2:])
+                syn, rows_any = wl.synops(xr)
+                synops[li, t0:t0 + tc] = syn.reshape(tc, B)
+                cur = np.empty((tc * B,) + wl.out_int, dtype=wl.state)
+                wl.current(xr, rows_any, cur)
+                run(v[li], cur.reshape((tc, B) + wl.out_int), wl.n, o,
+                    membrane=last and membrane_out)
+            if not (last and membrane_out):
+                events[li, t0:t0 + tc] = np.count_nonzero(o.reshape(tc, B, -1), axis=2)
             if traces is not None:
-                traces[li][t] = o
-            if i == last:
-                out[t] = o
+                traces[li][t0:t0 + tc] = _logical(o, wl)
+            if last:
+                out[t0:t0 + tc] = o
             x = o
             li += 1
     if membrane_out:
@@ -181,8 +315,8 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool) -> RunResu
     return RunResult(out, counts, pred, events, synops, traces)
 
 
-def simulate(model: Model, images, T: int, *, batch_size: int = 250, trace: bool = False,
-             progress: bool = False) -> RunResult:
+def simulate(model: Model, images, T: int, *, batch_size: int | None = None,
+             trace: bool = False, progress: bool = False) -> RunResult:
     """Run the integer SNN on uint8 images for T steps.
 
     Parameters
@@ -191,8 +325,9 @@ def simulate(model: Model, images, T: int, *, batch_size: int = 250, trace: bool
     images : uint8 array (B, C, H, W) or (C, H, W)
     T : int
         Number of time steps, >= 1.
-    batch_size : int
-        Images simulated together (memory vs speed).
+    batch_size : int or None
+        Images simulated together (memory vs speed); ``None`` (default) picks it from the
+        model's widest layer and T. Results do not depend on it.
     trace : bool
         Keep every weighted layer's coefficients at every step (for RTL comparison).
     progress : bool
@@ -208,13 +343,33 @@ def simulate(model: Model, images, T: int, *, batch_size: int = 250, trace: bool
             f"images of shape {images.shape[1:]} do not match the model's input {model.input_shape}")
     if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T must be an integer >= 1, not {T!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or
+                                   not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"batch_size must be an integer >= 1 or None, not {batch_size!r}")
     _check_exact(model)
-    parts = []
-    starts = range(0, images.shape[0], batch_size)
+    T = int(T)
+    B, Tc = _batch_plan(model, images.shape[0], T, batch_size)
+    prepared = _prepare(model)
+    starts = list(range(0, images.shape[0], B))
+    bar = None
     if progress:
         from tqdm import tqdm
-        starts = tqdm(starts, desc=f"{model.name} T={T}", unit="batch", file=sys.stderr)
-    for s in starts:
-        parts.append(_run_batch(model, images[s:s + batch_size], int(T), trace))
-    return parts[0] if len(parts) == 1 else RunResult.concat(parts)
+        bar = tqdm(total=len(starts), desc=f"{model.name} T={T}", unit="batch", file=sys.stderr)
 
+    def one(s):
+        r = _run_batch(model, images[s:s + B], T, trace, Tc, prepared)
+        if bar is not None:
+            bar.update()
+        return r
+
+    workers = min(len(starts), cpus())
+    try:
+        if workers > 1:  # one batch per core at a time; BLAS single-threaded meanwhile
+            with blas_single_thread(), ThreadPoolExecutor(workers) as pool:
+                parts = list(pool.map(one, starts))
+        else:
+            parts = [one(s) for s in starts]
+    finally:
+        if bar is not None:
+            bar.close()
+    return parts[0] if len(parts) == 1 else RunResult.concat(parts)
