@@ -156,17 +156,25 @@ def staged_outputs(args, outputs=(), inputs=()):
     try:
         for dest, tmp in tmps.items():
             setattr(args, dest, str(tmp))
-        sys.stdout, sys.stderr = _Renaming(old[0], names), _Renaming(old[1], names)
+        if names:  # only while there is a name to show: nothing else sees these wrappers
+            sys.stdout, sys.stderr = _Renaming(old[0], names), _Renaming(old[1], names)
         yield
         for dest, tmp in tmps.items():
             if tmp.exists():
                 os.replace(tmp, given[dest])
+            elif _npz(tmp).exists():  # np.savez appended ".npz" to a name without it
+                os.replace(_npz(tmp), _npz(Path(given[dest])))
     finally:
         sys.stdout, sys.stderr = old
         for dest, tmp in tmps.items():
             setattr(args, dest, given[dest])
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            for leftover in (tmp, _npz(tmp)):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+
+def _npz(path: Path) -> Path:
+    return path.with_name(path.name + ".npz")
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -175,8 +183,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 def safe_component(name: str, *, fallback: str = "model", max_len: int = 64) -> str:
     """One path component made from ``name``: no separator, no ``..``, no control character.
 
-    Runs of anything but letters, digits, ``.``, ``_``, ``+`` and ``-`` become ``_``; leading
-    dots are dropped (no hidden names, no ``..``); an empty result is ``fallback``.
+    ``..`` and runs of anything but letters, digits, ``.``, ``_``, ``+`` and ``-`` become one
+    ``_``; leading dots are dropped (no hidden names); an empty result is ``fallback``.
     """
-    text = _UNSAFE.sub("_", str(name)).lstrip(".")[:max_len].rstrip(".")
+    text = re.sub(r"_+", "_", _UNSAFE.sub("_", re.sub(r"\.{2,}", "_", str(name))))
+    text = text.lstrip(".")[:max_len].rstrip(".")
     return text if text.strip("_") else fallback

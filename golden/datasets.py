@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -302,15 +303,24 @@ def _verified_digests_path() -> Path:
     return data_dir() / "mnist-verified.json"
 
 
+#: A digest is reused only for a file already this old when it was hashed: a file rewritten
+#: within one tick of the file system's clock can keep its mtime (git's "racy clean" case).
+_SETTLED_NS = 2_000_000_000
+
+
 def _cached_digest(path: Path, known: dict) -> str:
     """SHA-256 of ``path``; from ``known`` when its size and modification time are unchanged."""
     st = path.stat()
     entry = known.get(path.name)
     if isinstance(entry, dict) and entry.get("size") == st.st_size \
-            and entry.get("mtime_ns") == st.st_mtime_ns and isinstance(entry.get("sha256"), str):
+            and entry.get("mtime_ns") == st.st_mtime_ns and isinstance(entry.get("sha256"), str) \
+            and isinstance(entry.get("hashed_ns"), int) \
+            and st.st_mtime_ns < entry["hashed_ns"] - _SETTLED_NS:
         return entry["sha256"]
+    hashed_ns = time.time_ns()
     digest = _sha256(path)
-    known[path.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+    known[path.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest,
+                        "hashed_ns": hashed_ns}
     return digest
 
 
