@@ -59,7 +59,7 @@ def register(subparsers) -> None:
     q.add_argument("--T", type=int, help="time steps (default: the model's T)")
     q.add_argument("--timeout", type=float, default=10.0, help="seconds per answer")
     q.add_argument("--json", metavar="FILE")
-    q.set_defaults(func=cmd_board)
+    q.set_defaults(func=cmd_board, outputs=("json",), inputs=("model",))
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -67,7 +67,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from .build import build
     model = load(args.model)
-    out = Path(args.output or f"out/build/{model.name}-{args.board}")
+    from augsnn.golden.atomic import safe_component
+    # The default folder's name comes from the model file: one safe path component.
+    out = Path(args.output or f"out/build/{safe_component(model.name)}-{args.board}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {out}: is a file, not a build folder")
     cmd = " ".join(["augsnn", "build", args.model, "--board", args.board]
                    + (["-o", args.output] if args.output else [])
                    + (["--lanes", str(args.lanes)] if args.lanes else [])
@@ -90,8 +94,9 @@ def cmd_board(args: argparse.Namespace) -> int:
     from augsnn.golden.modelfile import load
     from augsnn.hw.accel_plan import plan as make_plan
 
-    from .protocol import (WEIGHT_ANSWER_BYTES, answer_bytes, decode_answer, differing_fields,
-                           encode_image, encode_weights, expected_answers)
+    from .protocol import (WEIGHT_ANSWER_BYTES, AnswerReader, answer_bytes, answer_limits,
+                           decode_answer, differing_fields, encode_image, encode_weights,
+                           expected_answers)
     from .targets import get_board
     try:
         import serial
@@ -119,17 +124,14 @@ def cmd_board(args: argparse.Namespace) -> int:
                                f"(wrong port, baud, board or model?)")
             print(f"weights loaded: {len(frame):,} bytes, checksum {checksum:#010x}",
                   file=sys.stderr)
+        reader = AnswerReader(link, answer_limits(model, T), n_layers, timeout=args.timeout,
+                              log=lambda message: print(message, file=sys.stderr))
         for b in range(len(x)):
             t0 = time.time()
-            link.write(encode_image(T, x[b]))
-            raw = link.read(n)
-            if len(raw) != n:
-                raise CLIError(f"image {int(idx[b])}: the board answered {len(raw)} of {n} "
-                               f"bytes within {args.timeout} s (wrong port, baud or model?)")
+            ans = reader.exchange(encode_image(T, x[b]), f"image {int(idx[b])}")
             times.append(time.time() - t0)
-            ans = decode_answer(raw, n_classes, n_layers)
             want = gold[b]
-            bad = differing_fields(ans, want)
+            bad = differing_fields(ans, want) + [f"check: {p}" for p in ans["problems"]]
             if bad:
                 mismatches.append({"image": int(idx[b]), "fields": bad, "board": ans,
                                    "golden": want})
@@ -137,14 +139,17 @@ def cmd_board(args: argparse.Namespace) -> int:
             print(f"image {int(idx[b])}: class {ans['class']} (label {int(y[b])}), "
                   f"{ans['cycles']:,} cycles{'' if not bad else ', MISMATCH ' + ','.join(bad)}",
                   file=sys.stderr)
+        reader.finish()
     report = {"model": model.name, "board": board.name, "port": args.port, "images": len(x),
+              "frame_slips": reader.slips,
               "T": T,
               "accuracy": correct / len(x), "mismatches": len(mismatches),
               "first_mismatches": mismatches[:10],
               "seconds_per_image": sum(times) / len(times)}
     print(f"{model.name} on {args.port}: {len(x)} images, accuracy {correct / len(x) * 100:.2f}%, "
           f"{len(mismatches)} answers differ from the golden model, "
+          f"{len(reader.slips)} frame slip(s), "
           f"{report['seconds_per_image'] * 1e3:.1f} ms per image round trip")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
-    return 0 if not mismatches else 1
+    return 0 if not mismatches and not reader.slips else 1

@@ -11,16 +11,21 @@ the weight payload (:func:`augsnn.hw.compact_plan.weight_frame`); it answers wit
 the 32-bit sum of the payload bytes. (The lane accelerator reads ``T = 0`` as 1.)
 Answer (board to host): the accelerator's result words, each 4 bytes little-endian: class,
 the ``n_classes`` output counts (signed), the events of every weighted layer, the cycles the
-image took. Frames have fixed lengths given by the model, so no framing bytes are needed; a
-host that lost a byte resets the board.
+image took. Frames have fixed lengths given by the model, so no framing bytes are needed; the
+host (:class:`AnswerReader`) detects a slipped frame (an answer short, too long, sent twice, or
+failing its own checks, :func:`answer_problems`), says so and resynchronises on the next frame
+start.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 __all__ = ["encode_image", "answer_bytes", "decode_answer", "expected_answers", "differing_fields",
-           "encode_weights", "WEIGHT_ANSWER_BYTES"]
+           "encode_weights", "WEIGHT_ANSWER_BYTES", "answer_limits", "answer_problems",
+           "AnswerReader", "AnswerTimeout"]
 
 #: Bytes of the answer to a weight frame (the 32-bit sum of its payload, little-endian).
 WEIGHT_ANSWER_BYTES = 4
@@ -80,3 +85,129 @@ def expected_answers(model, images, T: int) -> list[dict]:
 def differing_fields(answer: dict, expected: dict) -> list[str]:
     """The fields (``class``, ``counts``, ``events``) in which a decoded answer differs."""
     return [f for f in ("class", "counts", "events") if answer[f] != expected[f]]
+
+
+def answer_limits(model, T: int) -> dict:
+    """What any answer of ``model`` at ``T`` steps must satisfy (:func:`answer_problems`)."""
+    shapes = model.shapes()
+    neurons = [int(np.prod(shapes[i + 1])) for i, layer in enumerate(model.layers)
+               if hasattr(layer, "weight")]
+    last = model.weighted[-1].neuron
+    if model.output == "membrane":
+        count_max = max(-last.v_min, last.v_max)
+    else:
+        count_max = last.M * T
+    return {"n_classes": model.n_classes, "neurons": neurons, "T": int(T),
+            "count_max": count_max}
+
+
+def answer_problems(answer: dict, limits: dict) -> list[str]:
+    """Every field of a decoded answer checked on its own (no golden model needed).
+
+    ``class`` is a class index and the first largest of ``counts``, every count within
+    what the output layer can produce in ``T`` steps, every layer's events at most its
+    neurons times ``T``, and ``cycles`` at least ``T`` (one per step) and below ``2**31``.
+    A misaligned frame (a byte lost or added) fails these almost surely.
+    """
+    problems = []
+    counts, cls = answer["counts"], answer["class"]
+    if not 0 <= cls < limits["n_classes"]:
+        problems.append(f"class {cls} is not in [0, {limits['n_classes'] - 1}]")
+    elif counts and cls != int(np.argmax(counts)):
+        problems.append(f"class {cls} is not the first largest output count "
+                        f"({int(np.argmax(counts))})")
+    if any(abs(c) > limits["count_max"] for c in counts):
+        problems.append(f"an output count exceeds {limits['count_max']} in magnitude")
+    for layer, (e, n) in enumerate(zip(answer["events"], limits["neurons"])):
+        if e > n * limits["T"]:
+            problems.append(f"layer {layer}: {e} events, more than {n} neurons x T="
+                            f"{limits['T']}")
+    if not limits["T"] <= answer["cycles"] < 1 << 31:
+        problems.append(f"cycles {answer['cycles']} is not in [T={limits['T']}, 2**31)")
+    return problems
+
+
+class AnswerTimeout(ValueError):
+    """The board did not answer in full within the timeout, even after resynchronising."""
+
+
+class AnswerReader:
+    """Send requests and read answers over a serial link; detect and survive frame slips.
+
+    ``link`` is a pyserial ``Serial`` (or anything with ``write``, ``read(n)`` that returns
+    at most ``n`` bytes within its timeout, ``in_waiting`` and ``reset_input_buffer``). Answers
+    have no framing bytes, so a slip is seen three ways: bytes waiting before a request (an
+    answer sent twice, or longer than the model's), a short answer (bytes lost), or an answer
+    that fails :func:`answer_problems` (a stray byte before it). Each is resolved by
+    resynchronising on the frame start: the line is drained until quiet, an answer followed
+    by extra bytes is taken from the last ``answer_bytes`` bytes when those pass the checks,
+    and a short answer is asked for once more. Every slip is reported through ``log`` and
+    kept in :attr:`slips`; a second short answer raises :class:`AnswerTimeout`.
+    """
+
+    def __init__(self, link, limits: dict, n_layers: int, *, timeout: float, log=None,
+                 settle_s: float = 0.02):
+        self.link, self.limits, self.n_layers = link, limits, n_layers
+        self.n = answer_bytes(limits["n_classes"], n_layers)
+        self.timeout, self.settle_s = timeout, settle_s
+        self.log = log or (lambda message: None)
+        self.slips: list[str] = []
+
+    def _slip(self, message: str) -> None:
+        self.slips.append(message)
+        self.log(f"frame slip: {message}")
+
+    def _drain(self) -> bytes:
+        """Every byte that arrives until the line has been quiet for ``settle_s``."""
+        out = b""
+        while True:
+            waiting = self.link.in_waiting
+            if waiting:
+                out += self.link.read(waiting)
+                continue
+            time.sleep(self.settle_s)
+            if not self.link.in_waiting:
+                return out
+
+    def exchange(self, request: bytes, what: str) -> dict:
+        """Send ``request`` and return its decoded answer (``problems``: its own checks)."""
+        if self.link.in_waiting:
+            stray = self._drain()
+            self._slip(f"{len(stray)} byte(s) arrived after the previous answer (an answer "
+                       f"sent twice or too long?); discarded before {what}")
+        for attempt in (1, 2):
+            self.link.write(request)
+            raw = bytes(self.link.read(self.n))
+            if len(raw) == self.n:
+                break
+            raw += self._drain()
+            if len(raw) >= self.n:
+                break
+            self._slip(f"{what}: the answer was {len(raw)} of {self.n} bytes within "
+                       f"{self.timeout} s" + ("; asking again" if attempt == 1 else ""))
+            self.link.reset_input_buffer()
+        else:
+            raise AnswerTimeout(f"{what}: the board answered {len(raw)} of {self.n} bytes "
+                                f"within {self.timeout} s, twice (wrong port, baud or model?)")
+        answer = decode_answer(raw[:self.n], self.limits["n_classes"], self.n_layers)
+        problems = answer_problems(answer, self.limits)
+        extra = raw[self.n:] + (self._drain() if problems or len(raw) > self.n else b"")
+        if extra:
+            tail = (raw[:self.n] + extra)[-self.n:]
+            again = decode_answer(tail, self.limits["n_classes"], self.n_layers)
+            if problems and not answer_problems(again, self.limits):
+                self._slip(f"{what}: {len(extra)} stray byte(s) before the answer; "
+                           f"resynchronised on the frame start")
+                answer, problems = again, []
+            else:
+                self._slip(f"{what}: {len(extra)} byte(s) after the answer (sent twice?); "
+                           f"discarded")
+        answer["problems"] = problems
+        return answer
+
+    def finish(self) -> None:
+        """After the last answer: report any byte that still arrives (a slip at the end)."""
+        time.sleep(self.settle_s)
+        extra = self._drain()
+        if extra:
+            self._slip(f"{len(extra)} byte(s) arrived after the last answer; discarded")

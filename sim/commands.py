@@ -63,7 +63,7 @@ def register(subparsers) -> None:
                         "with the golden model")
     p.add_argument("--divisor", type=int, default=8, metavar="N",
                    help="with --uart: clock cycles per UART bit (default: %(default)s)")
-    p.set_defaults(func=cmd_sim)
+    p.set_defaults(func=cmd_sim, outputs=("json", "save_outputs"), inputs=("model",))
 
 
 def _table(report: dict) -> str:
