@@ -393,3 +393,133 @@ def test_unchanged_cache_files_are_not_hashed_again(monkeypatch, tmp_path):
     path.write_bytes(bytes(data))
     datasets.load_mnist("test")
     assert source.calls == 2 and path.read_bytes() == contents[path.name]
+
+
+# --- the serial link: frame slips, every field checked, timeouts -----------------------------
+
+class FakeBoard:
+    """A pyserial stand-in answering like a board running ``model`` (golden answers, a fixed
+    cycle count), with faults injected per image: ``twice`` (the answer sent twice),
+    ``short`` (only 7 bytes, once), ``stray`` (one byte before the answer), ``dead`` (7
+    bytes, every time), ``cycles0`` (the cycles word 0)."""
+
+    instances = []
+
+    def __init__(self, model, faults, cycles=5000):
+        from augsnn.boards.protocol import answer_bytes
+        self.model, self.faults, self.cycles = model, dict(faults), cycles
+        self.buffer, self.images, self.done = bytearray(), 0, set()
+        self.n = answer_bytes(model.n_classes, len(model.weighted))
+
+    def __call__(self, port, baud, timeout):  # as serial.Serial(port, baud, timeout=...)
+        self.timeout = timeout
+        FakeBoard.instances.append(self)
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def write(self, request: bytes):
+        from augsnn.boards.protocol import expected_answers
+        T = request[0] | request[1] << 8
+        pixels = np.frombuffer(request[2:], np.uint8)[None]
+        ans = expected_answers(self.model, pixels, T)[0]
+        words = [ans["class"], *ans["counts"], *ans["events"], self.cycles]
+        fault = self.faults.get(self.images)
+        if fault == "cycles0":
+            words[-1] = 0
+        frame = np.array([w & 0xFFFFFFFF for w in words], "<u4").tobytes()
+        assert len(frame) == self.n
+        if fault == "twice":
+            frame += frame
+        elif fault == "stray":
+            frame = b"\x5a" + frame
+        elif fault == "dead" or (fault == "short" and self.images not in self.done):
+            self.done.add(self.images)
+            frame = frame[:7]
+            self.images -= 1           # the same image is asked again
+        self.buffer += frame
+        self.images += 1
+
+    @property
+    def in_waiting(self):
+        return len(self.buffer)
+
+    def read(self, n):
+        out = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return out
+
+    def reset_input_buffer(self):
+        self.buffer.clear()
+
+
+def run_board(model_file, tmp_path, monkeypatch, capsys, faults, images=4):
+    serial = pytest.importorskip("serial")
+    board = FakeBoard(load(model_file), faults)
+    monkeypatch.setattr(serial, "Serial", board)
+    report = tmp_path / "board.json"
+    code = main(["board", str(model_file), "--board", "ulx3s-85f", "--port", "/dev/fake",
+                 "--images", str(images), "--T", "8", "--timeout", "0.05",
+                 "--json", str(report)])
+    captured = capsys.readouterr()
+    return code, captured.err, (json.loads(report.read_text()) if report.exists() else None)
+
+
+@pytest.mark.mnist
+def test_board_clean_link(model_file, tmp_path, monkeypatch, capsys):
+    code, err, report = run_board(model_file, tmp_path, monkeypatch, capsys, {})
+    assert code == 0, err
+    assert report["mismatches"] == 0 and report["frame_slips"] == []
+
+
+@pytest.mark.mnist
+@pytest.mark.parametrize("fault, message", [
+    ("twice", "frame slip: 52 byte(s) arrived after the previous answer (an answer sent twice "
+              "or too long?); discarded before image 2"),
+    ("short", "frame slip: image 1: the answer was 7 of 52 bytes within 0.05 s; asking again"),
+    ("stray", "frame slip: image 1: 1 stray byte(s) before the answer; resynchronised on the "
+              "frame start"),
+])
+def test_board_frame_slip_is_reported_once_and_resynchronised(model_file, tmp_path,
+                                                              monkeypatch, capsys, fault,
+                                                              message):
+    code, err, report = run_board(model_file, tmp_path, monkeypatch, capsys, {1: fault})
+    assert code == 1 and "Traceback" not in err
+    assert err.count("frame slip") == 1 and message in err, err
+    assert report["mismatches"] == 0, report["first_mismatches"]   # every answer still right
+    assert len(report["frame_slips"]) == 1
+
+
+@pytest.mark.mnist
+def test_board_checks_the_cycles_word(model_file, tmp_path, monkeypatch, capsys):
+    code, err, report = run_board(model_file, tmp_path, monkeypatch, capsys, {2: "cycles0"})
+    assert code == 1
+    assert report["mismatches"] == 1
+    assert report["first_mismatches"][0]["fields"] == ["check: cycles 0 is not in [T=8, 2**31)"]
+
+
+@pytest.mark.mnist
+def test_board_that_stops_answering_times_out_clearly(model_file, tmp_path, monkeypatch,
+                                                      capsys):
+    code, err, report = run_board(model_file, tmp_path, monkeypatch, capsys, {1: "dead"})
+    assert_one_error(code, err, "board", "image 1: the board answered 7 of 52 bytes within "
+                                         "0.05 s, twice (wrong port, baud or model?)")
+    assert report is None                                          # no half-written report
+
+
+def test_answer_problems_catch_a_misaligned_frame():
+    from augsnn.boards.protocol import answer_limits, answer_problems, decode_answer
+    model = load("tiny-aug")
+    limits = answer_limits(model, 16)
+    words = [3] + [0, 0, 0, 9, 0, 0, 0, 0, 0, 0] + [12, 1234]
+    good = np.array(words, "<u4").tobytes()
+    n_layers = len(model.weighted)
+    assert answer_problems(decode_answer(good, 10, n_layers), limits) == []
+    shifted = decode_answer(b"\x00" + good[:-1], 10, n_layers)
+    assert answer_problems(shifted, limits)
+    lost = decode_answer(good[1:] + b"\x00", 10, n_layers)
+    assert answer_problems(lost, limits)
