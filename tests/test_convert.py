@@ -1,4 +1,4 @@
-"""Conversion rules (SPEC §4) and the torch front end's refusals."""
+"""Conversion rules (docs/golden-model.md, "Conversion decisions"); torch front-end refusals."""
 
 import numpy as np
 import pytest

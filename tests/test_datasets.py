@@ -1,4 +1,4 @@
-"""Tests for the data set loaders (augsnn.golden.datasets, SPEC §7).
+"""Tests for the data set loaders (augsnn.golden.datasets, docs/datasets.md).
 
 Small IDX files and CIFAR10 batches are written by the tests; the real MNIST test set is
 fetched into the default cache on first use, and Fashion-MNIST comes from the Debian package

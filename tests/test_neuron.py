@@ -1,4 +1,4 @@
-"""The integer neuron of SPEC §3: hand-worked cases and invariants over random inputs."""
+"""The integer neuron (docs/golden-model.md): hand-worked cases and random-input invariants."""
 
 import numpy as np
 import pytest
