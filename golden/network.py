@@ -28,6 +28,7 @@ __all__ = ["RunResult", "simulate"]
 
 _EXACT = 2 ** 53
 _EXACT32 = 2 ** 24  # float32 holds every integer of magnitude <= 2**24 exactly
+_GEMM_ROWS = 1024  # rows per matrix product: its operands stay in the core's cache
 
 
 @dataclass
@@ -80,11 +81,19 @@ class RunResult:
             trace=trace)
 
 
-def _pool(x: np.ndarray, size: int, dtype) -> np.ndarray:
+def _pool(x: np.ndarray, size: int, dtype, split: int = 0) -> np.ndarray:
     """Sum-pool ``(N, H, W, C)`` (channels last), stride ``size``, as sums of strided views.
 
-    Odd edges are dropped; ``dtype`` holds the largest sum.
+    Odd edges are dropped; ``dtype`` holds the largest sum. ``split``: ``x`` is laid out as
+    ``(N, H/s, s, s, W/s, C)`` (see ``_Weighted``) and the pool adds its contiguous blocks.
     """
+    if split:
+        out = x[:, :, 0, 0].astype(dtype)
+        for dy in range(size):
+            for dx in range(size):
+                if dy or dx:
+                    np.add(out, x[:, :, dy, dx], out=out)
+        return out
     h2, w2 = x.shape[1] // size, x.shape[2] // size
     out = x[:, :h2 * size:size, :w2 * size:size].astype(dtype)
     for dy in range(size):
@@ -113,7 +122,7 @@ def _int_dtype(bound: int):
 class _Weighted:
     """One weighted layer prepared for the simulation (internal layouts, float weights)."""
 
-    def __init__(self, layer, in_shape, out_shape, in_perm, bound: int):
+    def __init__(self, layer, in_shape, out_shape, in_perm, bound: int, split: int = 0):
         self.layer = layer
         self.n = layer.neuron
         self.conv = not isinstance(layer, Dense)
@@ -128,8 +137,14 @@ class _Weighted:
             self.w = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(k * k * ic, oc),
                                           dtype=self.ftype)
             fan = layer.fan_out(in_shape).transpose(1, 2, 0).reshape(-1)  # channels last
-            self.out_int = (out_shape[1], out_shape[2], out_shape[0])
+            oc, ho, wo = out_shape
+            # split: a sum-pool of this size follows and divides H and W; the output is then
+            # kept as (H/s, s, s, W/s, C), so that the pool adds contiguous blocks
+            self.split = split
+            self.out_int = ((ho // split, split, split, wo // split, oc) if split
+                            else (ho, wo, oc))
         else:
+            self.split = 0
             wt = w.T if in_perm is None else w[:, in_perm].T
             self.w = np.ascontiguousarray(wt, dtype=self.ftype)
             fan = layer.fan_out(in_shape).reshape(-1)
@@ -140,13 +155,16 @@ class _Weighted:
                               else np.float64)
         self.spike_dtype = _int_dtype(self.n.M)
 
-    def synops(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Synops of every row of ``x`` (rows: image-steps) and whether the row has an input."""
-        flat = x.reshape(x.shape[0], -1)
-        nz = flat != 0
+    def synops(self, x: np.ndarray, count=None) -> tuple[np.ndarray, np.ndarray]:
+        """Synops of every row of ``x`` (rows: image-steps) and whether the row has an input.
+
+        ``count``: the non-zero values of every row, when the caller has them.
+        """
         if self.uniform_fan is not None:
-            count = np.count_nonzero(nz, axis=1)
+            if count is None:
+                count = _count_rows(x.reshape(1, x.shape[0], -1))[0]
             return count * self.uniform_fan, count > 0
+        nz = x.reshape(x.shape[0], -1) != 0
         syn = nz.astype(self.fan.dtype) @ self.fan
         return syn, syn > 0 if self.fan.min(initial=1) > 0 else nz.any(axis=1)
 
@@ -162,7 +180,7 @@ class _Weighted:
                 out[idx] = sub
             return
         if not self.conv:
-            chunk = max(1, (1 << 20) // max(1, x.shape[1]))
+            chunk = _GEMM_ROWS
             for s in range(0, R, chunk):
                 xf = x[s:s + chunk].astype(self.ftype)
                 np.copyto(out[s:s + chunk], xf @ self.w, casting="unsafe")
@@ -173,15 +191,22 @@ class _Weighted:
             x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
         _, h, w, c = x.shape
         ho, wo = h - k + 1, w - k + 1
-        chunk = max(1, (1 << 20) // (ho * wo * k * k * c))
-        buf = np.empty((min(chunk, R), ho, wo, k, k * c), dtype=self.ftype)
+        chunk = max(1, _GEMM_ROWS // (ho * wo))  # im2col rows per product: cache-sized
         it = x.itemsize  # strides from the shape: numpy may report any stride for a size-1 axis
-        st = (h * w * c * it, w * c * it, c * it, it)
+        s_img, s_row, s_col = h * w * c * it, w * c * it, c * it
+        sp = self.split
+        if sp:  # output positions in (y/s, y%s, x%s, x/s) order
+            shape = (ho // sp, sp, sp, wo // sp, k, k * c)
+            strides = (sp * s_row, s_row, s_col, sp * s_col, s_row, it)
+        else:
+            shape = (ho, wo, k, k * c)
+            strides = (s_row, s_col, s_row, it)
+        buf = np.empty((min(chunk, R),) + shape, dtype=self.ftype)
         for s in range(0, R, chunk):
             xs = x[s:s + chunk]
             n = xs.shape[0]
-            win = np.lib.stride_tricks.as_strided(
-                xs, (n, ho, wo, k, k * c), (st[0], st[1], st[2], st[1], st[3]), writeable=False)
+            win = np.lib.stride_tricks.as_strided(xs, (n,) + shape, (s_img,) + strides,
+                                                  writeable=False)
             b = buf[:n]
             np.copyto(b, win, casting="unsafe")
             y = b.reshape(n * ho * wo, k * k * c) @ self.w
@@ -197,7 +222,12 @@ def _prepare(model: Model) -> tuple[list, list]:
     for i in range(model.first_weighted, len(model.layers)):
         layer = model.layers[i]
         if hasattr(layer, "weight"):
-            steps.append(_Weighted(layer, shapes[i], shapes[i + 1], perm, next(bounds)))
+            nxt = model.layers[i + 1] if i + 1 < len(model.layers) else None
+            split = 0
+            if isinstance(nxt, SumPool) and len(shapes[i + 1]) == 3 and \
+                    shapes[i + 1][1] % nxt.size == 0 and shapes[i + 1][2] % nxt.size == 0:
+                split = nxt.size
+            steps.append(_Weighted(layer, shapes[i], shapes[i + 1], perm, next(bounds), split))
             perm = None
         elif isinstance(layer, SumPool):
             steps.append(("pool", layer.size, _int_dtype(in_bounds[i + 1])))
@@ -211,9 +241,23 @@ def _prepare(model: Model) -> tuple[list, list]:
     return steps, shapes
 
 
+def _count_rows(o: np.ndarray) -> np.ndarray:
+    """Non-zero values of every (t, b) row of ``o`` (T, B, N)."""
+    if o.shape[2] < 4096:  # numpy's per-axis count, or one call per long row
+        return np.count_nonzero(o, axis=2)
+    rows = o.reshape(-1, o.shape[2])
+    return np.fromiter((np.count_nonzero(r) for r in rows), np.int64, len(rows)).reshape(
+        o.shape[:2])
+
+
 def _logical(o: np.ndarray, wl: "_Weighted") -> np.ndarray:
     """(Tc, B, *internal) spikes to (Tc, B, *logical shape)."""
-    return o.transpose(0, 1, 4, 2, 3) if wl.conv else o
+    if not wl.conv:
+        return o
+    if wl.split:
+        tc, b, h2, s, _, w2, c = o.shape
+        return o.transpose(0, 1, 6, 2, 3, 5, 4).reshape(tc, b, c, h2 * s, w2 * s)
+    return o.transpose(0, 1, 4, 2, 3)
 
 
 def _batch_plan(model: Model, n_images: int, T: int, batch_size) -> tuple[int, int]:
@@ -246,7 +290,6 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool, Tc: int,
     v = [np.full((B,) + wl.out_int, wl.n.v_init, dtype=wl.state) for wl in weighted]
     # the first weighted layer: a constant current per image, computed once
     w0 = weighted[0]
-    first = model.layers[model.first_weighted]
     x0 = images.reshape((B,) + shapes[model.first_weighted])
     if w0.conv:
         x0 = x0.transpose(0, 2, 3, 1)  # channels last
@@ -258,13 +301,13 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool, Tc: int,
     for t0 in range(0, T, Tc):
         tc = min(Tc, T - t0)
         li = 0
-        x = None
+        x = count = None  # a layer's input, and its non-zero values per row when known
         for st in steps:
             if isinstance(st, tuple):
-                shape = x.shape
                 if st[0] == "pool":
-                    x = _pool(x.reshape((tc * B,) + shape[2:]), st[1], st[2])
+                    x = _pool(x.reshape((tc * B,) + x.shape[2:]), st[1], st[2], prev.split)
                     x = x.reshape((tc, B) + x.shape[1:])
+                    count = None
                 else:
                     x = x.reshape(tc, B, -1)
                 continue
@@ -279,31 +322,34 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool, Tc: int,
                     run(v[0], i0.astype(wl.state), wl.n, o, membrane=True)
                 else:
                     if bad is None:
-                        bad = constant_current_spikes(i0, wl.n, t0, tc, o).reshape(-1)
+                        bad = constant_current_spikes(i0, wl.n, t0, tc, o,
+                                                      horizon=T).reshape(-1)
                         bad_idx = np.flatnonzero(bad)
                         v_bad = np.full(bad_idx.size, wl.n.v_init, dtype=np.int64)
                         i_bad = i0.reshape(-1)[bad_idx]
                     else:
-                        constant_current_spikes(i0, wl.n, t0, tc, o)
+                        constant_current_spikes(i0, wl.n, t0, tc, o, horizon=T)
                     if bad_idx.size:
                         o_bad = np.empty((tc, bad_idx.size), dtype=o.dtype)
                         run(v_bad, i_bad, wl.n, o_bad)
                         o.reshape(tc, -1)[:, bad_idx] = o_bad
             else:
                 xr = x.reshape((tc * B,) + x.shape[2:])
-                syn, rows_any = wl.synops(xr)
+                syn, rows_any = wl.synops(xr, count)
                 synops[li, t0:t0 + tc] = syn.reshape(tc, B)
                 cur = np.empty((tc * B,) + wl.out_int, dtype=wl.state)
                 wl.current(xr, rows_any, cur)
                 run(v[li], cur.reshape((tc, B) + wl.out_int), wl.n, o,
                     membrane=last and membrane_out)
             if not (last and membrane_out):
-                events[li, t0:t0 + tc] = np.count_nonzero(o.reshape(tc, B, -1), axis=2)
+                count = _count_rows(o.reshape(tc, B, -1))
+                events[li, t0:t0 + tc] = count
+                count = count.reshape(-1)
             if traces is not None:
                 traces[li][t0:t0 + tc] = _logical(o, wl)
             if last:
                 out[t0:t0 + tc] = o
-            x = o
+            x, prev = o, wl
             li += 1
     if membrane_out:
         acc = out

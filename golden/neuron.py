@@ -20,6 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:  # the clip ufunc itself: np.clip's Python wrapper costs more than a block's work
+    from numpy._core.umath import clip as _uclip
+except ImportError:  # pragma: no cover - numpy < 2
+    from numpy.core.umath import clip as _uclip
+
 __all__ = ["NeuronParams", "integrate", "fire", "step", "simulate", "run", "state_dtype",
            "constant_current_spikes"]
 
@@ -194,12 +199,12 @@ def run(v: np.ndarray, currents: np.ndarray, params: NeuronParams, out: np.ndarr
         cb = np.ascontiguousarray(cur[s:e], dtype=dt) if const else None
         for t in range(T):
             np.add(vb, cb if const else cur[t, s:e], out=vb, casting="unsafe")
-            np.clip(vb, lo, hi, out=vb)
+            _uclip(vb, lo, hi, out=vb)
             if membrane:
                 of[t, s:e] = vb
                 continue
             np.floor_divide(vb, tp, out=q)
-            np.clip(q, 0, M, out=q)
+            _uclip(q, 0, M, out=q)
             if tn is None:
                 of[t, s:e] = q
                 np.multiply(q, tp, out=q)
@@ -209,55 +214,84 @@ def run(v: np.ndarray, currents: np.ndarray, params: NeuronParams, out: np.ndarr
             np.subtract(vb, qn, out=vb)
             np.negative(vb, out=qn)
             np.floor_divide(qn, tn, out=qn)
-            np.clip(qn, 0, M, out=qn)
+            _uclip(qn, 0, M, out=qn)
             np.subtract(q, qn, out=of[t, s:e], casting="unsafe")
             np.multiply(qn, tn, out=qn)
             np.add(vb, qn, out=vb)
 
 
 def constant_current_spikes(current: np.ndarray, params: NeuronParams, t0: int, T: int,
-                            out: np.ndarray) -> np.ndarray:
+                            out: np.ndarray, *, horizon: int = 0,
+                            block: int = 1 << 14) -> np.ndarray:
     """Spikes of steps ``t0 .. t0+T-1`` of neurons that get the same ``current`` every step.
 
     From ``V = v_init`` at step 0, a neuron with a constant current ``I`` fires in closed
     form as long as it never reaches ``M`` or the membrane bounds: with
     ``A_t = v_init + (t+1) I``, the coefficients fired in steps ``0..t`` sum to
-    ``max(0, A_t // theta_p) - max(0, (-A_t) // theta_n)`` (one of the two is 0). Writes the
-    coefficients into ``out`` (shape ``(T,) + current.shape``) where that holds and returns
-    the boolean mask of the neurons where it does not (the caller runs :func:`run` for them).
+    ``max(0, A_t // theta_p)`` for ``I >= 0`` and ``-max(0, (-A_t) // theta_n)`` for
+    ``I < 0`` (0 for a single-threshold neuron). Writes the coefficients into ``out`` (shape
+    ``(T,) + current.shape``) where that holds and returns the boolean mask of the neurons
+    where it does not (the caller runs :func:`run` for them). ``horizon``: the last step the
+    caller will ask for, so that every call over one run reports the same neurons.
+
+    The floors are taken in float64: ``floor(N / theta) == floor((N + 1/2) / theta)`` for an
+    integer ``N``, and ``(N + 1/2) / theta`` lies at least ``1/(2 theta)`` from every
+    integer, far more than the rounding error of the running sum (at most
+    ``t (|v_init| + t |I|) 2**-52 / theta`` after t steps); past ``2**49`` every neuron is
+    reported instead.
     """
     I = np.asarray(current, dtype=np.int64)
     v0, tp, tn, M = params.v_init, params.theta_p, params.theta_n, params.M
-    pos = I >= 0
-    hi = max(v0, tp - 1) + I
-    ok_pos = (hi <= params.v_max) & (hi // tp <= M)
-    if tn is not None:
-        ok_pos &= v0 > -tn
-        lo = min(v0, -(tn - 1)) + I
-        ok_neg = (v0 < tp) & (lo >= params.v_min) & ((-lo) // tn <= M)
+    end = max(t0 + T, horizon)
+    if end * (abs(v0) + end * int(np.abs(I).max(initial=0))) >= 2 ** 49:
+        return np.ones(I.shape, dtype=bool)
+    # I >= 0: V stays in [min(v0, 0), max(v0, theta_p - 1) + I]; no cap, no saturation, and
+    # no negative spike (V > -theta_n) when I <= i_max. I < 0 mirrors it with i_min.
+    i_max = min(params.v_max, (M + 1) * tp - 1) - max(v0, tp - 1)
+    if tn is not None and v0 <= -tn:
+        i_max = -1
+    if tn is None:
+        i_min = -(1 << 62) if v0 < tp else 0  # single threshold: never fires for I < 0
     else:
-        ok_neg = np.full(I.shape, v0 < tp)
-    bad = np.where(pos, ~ok_pos, ~ok_neg)
-    reach = abs(v0) + (t0 + T + 1) * int(np.abs(I).max(initial=0))
-    dt = np.int32 if reach < 2 ** 31 else np.int64
-    If = I.astype(dt).reshape(-1)
-    acc = (v0 + t0 * I).astype(dt).reshape(-1)  # A_{t0-1}
-    prev = _cum(acc, tp, tn) if t0 else np.zeros_like(acc)  # nothing fired before step 0
-    of = out.reshape(T, -1)
-    for t in range(T):
-        np.add(acc, If, out=acc)
-        cum = _cum(acc, tp, tn)
-        np.subtract(cum, prev, out=of[t], casting="unsafe")
-        prev = cum
-    return bad
-
-
-def _cum(a: np.ndarray, tp: int, tn: int | None) -> np.ndarray:
-    c = np.floor_divide(a, tp)
-    np.clip(c, 0, None, out=c)
+        i_min = max(params.v_min, -((M + 1) * tn - 1)) - min(v0, -(tn - 1)) if v0 < tp else 0
+    bad = (I > max(i_max, -1)) | (I < min(i_min, 0))
+    If = I.reshape(-1)
+    neg = If < 0
+    r = If / tp                                 # u grows by |I| / theta per step
     if tn is not None:
-        d = np.negative(a)
-        np.floor_divide(d, tn, out=d)
-        np.clip(d, 0, None, out=d)
-        np.subtract(c, d, out=c)
-    return c
+        np.divide(If, tn, out=r, where=neg)
+    else:
+        r[neg] = 0.0                            # single threshold, I < 0: never fires
+    np.abs(r, out=r)
+    sgn = np.where(neg, -1.0 if tn is not None else 0.0, 1.0)
+    c = (sgn * v0 + 0.5) / np.where(neg, float(tn or tp), float(tp))  # (sgn v0 + 1/2) / theta
+    of = out.reshape(T, -1)
+    for s in range(0, If.size, block):
+        e = min(If.size, s + block)
+        rb, cb = r[s:e], c[s:e]
+        if v0 == 0:  # u >= 0 always: the signed value cast to int (trunc) is sgn * floor(u)
+            rs, w = rb * sgn[s:e], cb * sgn[s:e]
+            acc = w + t0 * rs
+            prev = np.zeros(acc.shape, dtype=np.int64 if end * M >= 2 ** 31 else np.int32)
+            if t0:
+                np.copyto(prev, acc, casting="unsafe")
+            cur = np.empty_like(prev)
+            for t in range(T):
+                np.add(acc, rs, out=acc)
+                np.copyto(cur, acc, casting="unsafe")
+                np.subtract(cur, prev, out=of[t, s:e], casting="unsafe")
+                prev, cur = cur, prev
+            continue
+        sb = sgn[s:e]
+        acc = cb + t0 * rb
+        prev = np.maximum(np.floor(acc), 0) if t0 else np.zeros_like(acc)
+        cur = np.empty_like(acc)
+        d = np.empty_like(acc)
+        for t in range(T):
+            np.add(acc, rb, out=acc)
+            np.floor(acc, out=cur)
+            np.maximum(cur, 0, out=cur)
+            np.subtract(cur, prev, out=d)
+            np.multiply(d, sb, out=of[t, s:e], casting="unsafe")
+            prev, cur = cur, prev
+    return bad
