@@ -29,6 +29,7 @@ __all__ = ["RunResult", "simulate"]
 _EXACT = 2 ** 53
 _EXACT32 = 2 ** 24  # float32 holds every integer of magnitude <= 2**24 exactly
 _GEMM_ROWS = 1024  # rows per matrix product: its operands stay in the core's cache
+_WINDOW = 1 << 23  # elements of the widest layer's activations held per batch and time window
 
 
 @dataclass
@@ -264,7 +265,7 @@ def _batch_plan(model: Model, n_images: int, T: int, batch_size) -> tuple[int, i
     """Images per batch and steps per time window, sized for memory and cache."""
     sizes = [int(np.prod(s)) for s in model.shapes()[model.first_weighted:]]
     per = max(sizes)  # activations of the widest layer per image and step
-    budget = 1 << 23  # elements of the widest per-window array
+    budget = _WINDOW
     if batch_size is None:
         B = budget // (per * min(T, 32))
         B = max(1, min(n_images, 1024, B))
