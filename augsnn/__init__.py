@@ -3,6 +3,7 @@
 Sub-packages (one import namespace, mapped from the top-level folders):
 
 - ``augsnn.golden``: NumPy golden model, model files, conversion rules, datasets, ANN training.
+- ``augsnn.repro``: the paper's tables and figures, the zoo builder, the doc writers.
 - ``augsnn.hw``: Amaranth generators (neuron core, network accelerator).
 - ``augsnn.sim``: cocotb + Verilator testbenches and RTL-vs-golden comparison.
 - ``augsnn.boards``: FPGA board targets and build reports.
