@@ -266,11 +266,11 @@ def _batch_plan(model: Model, n_images: int, T: int, batch_size) -> tuple[int, i
     sizes = [int(np.prod(s)) for s in model.shapes()[model.first_weighted:]]
     per = max(sizes)  # activations of the widest layer per image and step
     budget = _WINDOW
-    if batch_size is None:
-        B = budget // (per * min(T, 32))
-        B = max(1, min(n_images, 1024, B))
-    else:
-        B = batch_size
+    B = max(1, min(n_images, 1024, budget // (per * min(T, 32))))
+    if batch_size is not None:
+        B = min(B, batch_size)
+    batches = max(-(-n_images // B), min(cpus(), n_images))  # at least one per core
+    B = -(-n_images // batches)                                # and all about equal
     Tc = max(1, min(T, budget // (per * B)))
     return B, Tc
 
@@ -373,8 +373,9 @@ def simulate(model: Model, images, T: int, *, batch_size: int | None = None,
     T : int
         Number of time steps, >= 1.
     batch_size : int or None
-        Images simulated together (memory vs speed); ``None`` (default) picks it from the
-        model's widest layer and T. Results do not depend on it.
+        The most images simulated together (a memory bound). Below it the batch is chosen
+        from the model's widest layer and T so that a batch's activations stay cache- and
+        memory-friendly; ``None``: no bound. Results never depend on it.
     trace : bool
         Keep every weighted layer's coefficients at every step (for RTL comparison).
     progress : bool
