@@ -131,10 +131,11 @@ def cmd_board(args: argparse.Namespace) -> int:
             ans = reader.exchange(encode_image(T, x[b]), f"image {int(idx[b])}")
             times.append(time.time() - t0)
             want = gold[b]
-            bad = differing_fields(ans, want) + [f"check: {p}" for p in ans["problems"]]
-            if bad:
-                mismatches.append({"image": int(idx[b]), "fields": bad, "board": ans,
-                                   "golden": want})
+            bad = differing_fields(ans, want)
+            if bad or ans["problems"]:  # problems: fields that fail their own checks
+                mismatches.append({"image": int(idx[b]), "fields": bad,
+                                   "checks": ans["problems"], "board": ans, "golden": want})
+            bad = bad + [f"check: {p}" for p in ans["problems"]]
             correct += ans["class"] == int(y[b])
             print(f"image {int(idx[b])}: class {ans['class']} (label {int(y[b])}), "
                   f"{ans['cycles']:,} cycles{'' if not bad else ', MISMATCH ' + ','.join(bad)}",
@@ -148,6 +149,7 @@ def cmd_board(args: argparse.Namespace) -> int:
               "seconds_per_image": sum(times) / len(times)}
     print(f"{model.name} on {args.port}: {len(x)} images, accuracy {correct / len(x) * 100:.2f}%, "
           f"{len(mismatches)} answers differ from the golden model, "
+          f"{len(reader.slips)} frame slip(s), "
           f"{len(reader.slips)} frame slip(s), "
           f"{report['seconds_per_image'] * 1e3:.1f} ms per image round trip")
     if args.json:
