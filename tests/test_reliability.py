@@ -499,7 +499,9 @@ def test_board_checks_the_cycles_word(model_file, tmp_path, monkeypatch, capsys)
     code, err, report = run_board(model_file, tmp_path, monkeypatch, capsys, {2: "cycles0"})
     assert code == 1
     assert report["mismatches"] == 1
-    assert report["first_mismatches"][0]["fields"] == ["check: cycles 0 is not in [T=8, 2**31)"]
+    assert report["first_mismatches"][0]["fields"] == []
+    assert report["first_mismatches"][0]["checks"] == ["cycles 0 is not in [T=8, 2**31)"]
+    assert "MISMATCH check: cycles 0 is not in [T=8, 2**31)" in err
 
 
 @pytest.mark.mnist
