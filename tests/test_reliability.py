@@ -525,3 +525,15 @@ def test_answer_problems_catch_a_misaligned_frame():
     assert answer_problems(shifted, limits)
     lost = decode_answer(good[1:] + b"\x00", 10, n_layers)
     assert answer_problems(lost, limits)
+
+
+def test_reliability_doc_names_only_tests_that_exist():
+    """docs/reliability.md: every test its table names is defined (the table stays true)."""
+    import re
+    root = Path(__file__).parents[1]
+    doc = (root / "docs" / "reliability.md").read_text()
+    named = set(re.findall(r"`(?:fuzz )?(test_\w+)", doc))
+    defined = set()
+    for f in ("test_reliability.py", "test_fuzz_modelfile.py"):
+        defined |= set(re.findall(r"^def (test_\w+)", (root / "tests" / f).read_text(), re.M))
+    assert len(named) > 25 and not named - defined, sorted(named - defined)
