@@ -150,7 +150,6 @@ def cmd_board(args: argparse.Namespace) -> int:
     print(f"{model.name} on {args.port}: {len(x)} images, accuracy {correct / len(x) * 100:.2f}%, "
           f"{len(mismatches)} answers differ from the golden model, "
           f"{len(reader.slips)} frame slip(s), "
-          f"{len(reader.slips)} frame slip(s), "
           f"{report['seconds_per_image'] * 1e3:.1f} ms per image round trip")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
