@@ -158,12 +158,18 @@ class AnswerReader:
         self.log(f"frame slip: {message}")
 
     def _drain(self) -> bytes:
-        """Every byte that arrives until the line has been quiet for ``settle_s``."""
-        out = b""
+        """Every byte that arrives until the line has been quiet for ``settle_s``.
+
+        A line that never goes quiet (a babbling board, a wrong baud rate) is an error after
+        ``timeout`` seconds of draining."""
+        out, deadline = b"", time.monotonic() + max(self.timeout, 10 * self.settle_s)
         while True:
             waiting = self.link.in_waiting
             if waiting:
                 out += self.link.read(waiting)
+                if time.monotonic() > deadline:
+                    raise AnswerTimeout(f"the line did not go quiet within {self.timeout} s "
+                                        f"({len(out)} bytes read; wrong baud rate or design?)")
                 continue
             time.sleep(self.settle_s)
             if not self.link.in_waiting:
