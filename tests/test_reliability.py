@@ -537,3 +537,20 @@ def test_reliability_doc_names_only_tests_that_exist():
     for f in ("test_reliability.py", "test_fuzz_modelfile.py"):
         defined |= set(re.findall(r"^def (test_\w+)", (root / "tests" / f).read_text(), re.M))
     assert len(named) > 25 and not named - defined, sorted(named - defined)
+
+
+def test_a_babbling_line_is_an_error_not_a_hang():
+    from augsnn.boards.protocol import AnswerReader, AnswerTimeout, answer_limits
+
+    class Babbling:
+        in_waiting = 100
+
+        def read(self, n):
+            return b"\x55" * n
+
+        def write(self, data):
+            pass
+
+    reader = AnswerReader(Babbling(), answer_limits(load("tiny-aug"), 8), 1, timeout=0.2)
+    with pytest.raises(AnswerTimeout, match=r"the line did not go quiet within 0\.2 s"):
+        reader.exchange(b"\x08\x00", "image 0")
