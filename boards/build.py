@@ -2,8 +2,8 @@
 
 Layer: ``boards``. :func:`prepare` checks everything that can be checked without tools
 (options, PLL, the fit of every memory, the UART timing) and elaborates the design;
-:func:`build` runs the amaranth-boards platform's Yosys/nextpnr flow (YoWASP tools, SPEC §8)
-in a build folder and writes ``report.json`` and ``report.md`` beside the bitstream: logic
+:func:`build` runs the amaranth-boards platform's Yosys/nextpnr flow (YoWASP tools from PyPI;
+docs/boards.md) in a build folder and writes ``report.json`` and ``report.md`` beside the bitstream: logic
 cells/LUTs, flip-flops, block RAM, multipliers, achieved Fmax against the design clock,
 cycles per image and images per second at that clock.
 """
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from augsnn.hw.accel_mem import ROM_VERILOG, pack_words
-from augsnn.hw.accel_plan import cycle_bound, plan as make_plan
+from augsnn.hw.emit import rom_files
+from augsnn.hw.engine import get_engine
+from augsnn.hw.lanes.plan import lanes_text
 
 from .pll import ecp5_pll, ice40_pll
 from .protocol import answer_bytes
@@ -48,11 +49,7 @@ class Prepared:
     design: UartAccelerator
     top: BoardTop
     rom_files: dict
-
-
-def _hex_text(lp) -> str:
-    digits = max(1, (lp.rom_width + 3) // 4)
-    return "".join(f"{w:0{digits}x}\n" for w in pack_words(lp.rom_words(), lp.weight_bits))
+    engine: object = None
 
 
 def prepare(model, board, *, lanes: int | None = None, clock_mhz: float | None = None,
@@ -83,27 +80,23 @@ def prepare(model, board, *, lanes: int | None = None, clock_mhz: float | None =
     if rel > 0.02:
         raise ValueError(f"baud rate {baud} is {rel * 100:.1f}% off at {pll.f_out_mhz:.4g} MHz "
                          f"(divisor {divisor}); more than 2%")
-    if board.engine == "compact":
-        lanes = 1
-        files = {}
-        design = UartAccelerator(model, divisor=divisor, engine="compact",
-                                 spram=board.family == "ice40")
-    else:
-        accel_plan = make_plan(model, lanes=lanes)
-        files = {f"weights{lp.number}.hex": _hex_text(lp) for lp in accel_plan.layers}
-        design = UartAccelerator(model, lanes=lanes, divisor=divisor, rom_files=list(files))
-    return Prepared(board=board, model=model, lanes=lanes, pll=pll, baud=baud, divisor=divisor,
-                    fit=report, design=design, top=BoardTop(board, design, pll),
-                    rom_files=files)
+    engine = get_engine(board.engine)
+    plan = engine.plan(model, **engine.select(lanes=lanes))
+    files = rom_files(plan)
+    design = UartAccelerator(model, lanes=lanes, divisor=divisor, engine=engine.name,
+                             rom_files=list(files), spram=board.family == "ice40")
+    return Prepared(board=board, model=model, lanes=plan.lanes, pll=pll, baud=baud,
+                    divisor=divisor, fit=report, design=design,
+                    top=BoardTop(board, design, pll), rom_files=files, engine=engine)
 
 
 def estimate_cycles(model, lanes: int, T: int, images: int = 100, engine: str = "lanes") -> dict:
     """Cycles per image from the golden model's synops on the first test images.
 
-    Lane accelerator: the cycle bound of docs/accelerator.md (``sum_l ceil(S_l/lanes) +
-    T*ceil(N_l/lanes)``), which the RTL meets within a few percent (``augsnn sim`` prints
-    both). Compact engine: its cycle model (:meth:`CompactPlan.cycles`,
-    docs/compact-engine.md), checked against the RTL by the tests.
+    The engine's cycle model (``plan.cycles``): for the lane accelerator the cycle bound of
+    docs/accelerator.md (``sum_l ceil(S_l/lanes) + T*ceil(N_l/lanes)``), which the RTL meets
+    within a few percent (``augsnn sim`` prints both); for the compact engine the model of
+    docs/compact-engine.md, checked against the RTL by the tests.
     """
     from augsnn.golden.datasets import load_dataset
     from augsnn.golden.network import simulate
@@ -111,13 +104,11 @@ def estimate_cycles(model, lanes: int, T: int, images: int = 100, engine: str = 
     x, _ = load_dataset(dataset, "test")
     x = x[:images]
     res = simulate(model, x, T)
-    if engine == "compact":
-        from augsnn.hw.compact_plan import compact_plan
-        bound = compact_plan(model).cycles(np.asarray(res.synops), T)
-    else:
-        bound = cycle_bound(make_plan(model, lanes=lanes), np.asarray(res.synops), T)
+    eng = get_engine(engine)
+    bound = eng.plan(model, **eng.select(lanes=lanes)).cycles(np.asarray(res.synops), T)
     return {"images": int(len(x)), "dataset": dataset, "T": int(T),
-            "mean": float(bound.mean()), "max": int(bound.max())}
+            "mean": float(bound.mean()), "max": int(bound.max()),
+            "model": f"{eng.cycles_name} of {eng.doc}"}
 
 
 _CELL_RE = re.compile(r"^\s+(\d+)\s+([A-Za-z_$][\w$]*)\s*$")
@@ -170,6 +161,19 @@ def parse_reports(build_dir: Path, name: str, family: str) -> dict:
     }
 
 
+def _engine_line(r: dict) -> str:
+    """The report's engine line: lanes, SPRAM banks and the weight frame where they apply."""
+    fit = r["fit"]
+    parts = [f"- engine: {r.get('engine', 'lanes')}; lanes: {lanes_text(r['lanes'])}"]
+    if fit.get("spram_rows_per_bank"):
+        parts.append(f"SPRAM banks {' + '.join(map(str, fit['spram_rows_per_bank']))} of "
+                     f"{len(fit['spram_rows_per_bank'])} x {fit['spram_bank_rows']} rows x 32 bit")
+    if r.get("weight_frame_bytes"):
+        parts.append(f"weights loaded over the UART ({r['weight_frame_bytes']:,} bytes once)")
+    parts.append(f"fit estimate: {fit['bram_blocks']} block RAMs")
+    return "; ".join(parts)
+
+
 def _report_md(r: dict) -> str:
     res = r["resources"]
     fm = r["timing"]
@@ -179,13 +183,7 @@ def _report_md(r: dict) -> str:
         f"- date: {r['date']}; tools: {r['tools']}; build time {r['build_seconds']:.0f} s",
         f"- design clock: {fm['clock_mhz']:.4g} MHz ({r['pll']}); UART {r['baud']} baud "
         f"(divisor {r['divisor']})",
-        (f"- engine: compact (docs/compact-engine.md): SPRAM banks "
-         f"{' + '.join(map(str, r['fit']['spram_rows_per_bank']))} of 2 x "
-         f"{r['fit']['spram_bank_rows']} rows x 32 bit; weights loaded over the UART "
-         f"({r.get('weight_frame_bytes', 0):,} bytes once); fit estimate: "
-         f"{r['fit']['bram_blocks']} block RAMs"
-         if r.get("engine") == "compact" else
-         f"- lanes: {r['lanes']}; fit estimate: {r['fit']['bram_blocks']} block RAMs"),
+        _engine_line(r),
         "",
         "| resource | used | available |",
         "|---|---|---|",
@@ -206,8 +204,7 @@ def _report_md(r: dict) -> str:
         lines.append(
             f"Throughput at {fm['clock_mhz']:.4g} MHz: {c['mean']:,.0f} cycles per image (mean over "
             f"the first {c['images']} {c['dataset']} test images, T={c['T']}, "
-            + ("cycle model of docs/compact-engine.md" if r.get("engine") == "compact"
-               else "cycle bound of docs/accelerator.md")
+            + c.get("model", "cycle bound of docs/accelerator.md")
             + f") = **{r['images_per_s']['compute']:.1f} images/s** computing; "
             f"the UART link ({r['link_bytes']} bytes per image at {r['baud']} baud) allows "
             f"{r['images_per_s']['link']:.1f} images/s.")
@@ -232,8 +229,8 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     for k, v in YOWASP_ENV.items():
         os.environ.setdefault(k, v)
     platform = board_.platform_class()()
-    if board_.engine == "lanes":
-        platform.add_file("augsnn_rom.v", ROM_VERILOG)
+    if p.engine.extra_verilog:
+        platform.add_file("augsnn_rom.v", p.engine.extra_verilog)
     for fname, text in p.rom_files.items():
         platform.add_file(fname, text)
     name = "top"
@@ -248,8 +245,9 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
         "divisor": p.divisor,
         "fit": p.fit.as_dict(),
     }
-    if board_.engine == "compact":
-        report["weight_frame_bytes"] = 2 + p.design.plan.load_bytes
+    frame = p.engine.weight_frame(p.design.plan)
+    if frame:
+        report["weight_frame_bytes"] = len(frame)
     print(f"augsnn build: {model.name} on {board_.name}: {p.fit.summary()}; clock "
           f"{p.pll.f_out_mhz:.4g} MHz", file=log, flush=True)
     t0 = time.time()

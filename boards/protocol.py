@@ -7,7 +7,7 @@ are defined once.
 Request (host to board): ``T`` as two bytes, least significant first, then the ``C*H*W``
 pixels (uint8) in C, H, W order. A board that loads its weights over the link (the compact
 engine, ``icebreaker``) takes a weight frame once after configuration: header ``T = 0``, then
-the weight payload (:func:`augsnn.hw.compact_plan.weight_frame`); it answers with one word,
+the weight payload (:func:`augsnn.hw.compact.plan.weight_frame`); it answers with one word,
 the 32-bit sum of the payload bytes. (The lane accelerator reads ``T = 0`` as 1.)
 Answer (board to host): the accelerator's result words, each 4 bytes little-endian: class,
 the ``n_classes`` output counts (signed), the events of every weighted layer, the cycles the
@@ -31,11 +31,13 @@ __all__ = ["encode_image", "answer_bytes", "decode_answer", "expected_answers", 
 WEIGHT_ANSWER_BYTES = 4
 
 
-def encode_weights(model) -> tuple[bytes, int]:
-    """The weight frame of ``model`` for the compact engine and the checksum it answers."""
-    from augsnn.hw.compact_plan import compact_plan, weight_checksum, weight_frame
-    plan = compact_plan(model)
-    return weight_frame(plan), weight_checksum(plan)
+def encode_weights(model, engine: str = "compact") -> tuple[bytes, int | None]:
+    """The weight frame of ``model`` for ``engine`` and the checksum the design answers
+    (``b""`` and ``None`` for an engine whose weights are in the bitstream)."""
+    from augsnn.hw.engine import get_engine
+    eng = get_engine(engine)
+    plan = eng.plan(model)
+    return eng.weight_frame(plan), eng.weight_checksum(plan)
 
 #: Largest ``T`` the two-byte header can carry.
 MAX_T = (1 << 16) - 1
@@ -55,8 +57,9 @@ def encode_image(T: int, pixels) -> bytes:
 
 
 def answer_bytes(n_classes: int, n_layers: int) -> int:
-    """Length in bytes of one answer."""
-    return 4 * (1 + n_classes + n_layers + 1)
+    """Length in bytes of one answer (:func:`augsnn.hw.plan.answer_words` words of 4 bytes)."""
+    from augsnn.hw.plan import answer_words
+    return 4 * answer_words(n_classes, n_layers)
 
 
 def decode_answer(data: bytes, n_classes: int, n_layers: int) -> dict:

@@ -12,20 +12,13 @@ from amaranth.lib import fifo, io, stream, wiring
 from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
-from augsnn.hw.accelerator import Accelerator
-from augsnn.hw.compact import CompactAccelerator
+from augsnn.hw.engine import get_engine
 from augsnn.hw.uart import UARTRx, UARTTx, check_divisor
 
-__all__ = ["UartAccelerator", "WordSerializer", "BoardTop", "RX_FIFO_DEPTH", "pixel_cycles"]
+__all__ = ["UartAccelerator", "WordSerializer", "BoardTop", "RX_FIFO_DEPTH"]
 
 #: Depth of the receive FIFO (flip-flops): it absorbs the first layer's short stalls.
 RX_FIFO_DEPTH = 16
-
-
-def pixel_cycles(plan) -> int:
-    """Most cycles the first layer spends on one pixel (its fan-out beats, plus slack)."""
-    first = plan.layers[0]
-    return first.groups * first.k * first.k + 8
 
 
 class WordSerializer(wiring.Component):
@@ -57,27 +50,26 @@ class WordSerializer(wiring.Component):
 class UartAccelerator(wiring.Component):
     """The accelerator for ``model`` between a UART receiver and transmitter.
 
-    A request (``T`` and the pixels) may come at full line rate: the first layer takes a
-    pixel in at most :func:`pixel_cycles` cycles, which must be less than the 10 bit times
-    of a byte (checked here), and a small FIFO absorbs its stalls. The answer words go out
-    as bytes. One request at a time: the host waits for an answer before the next.
-
-    With ``engine="compact"`` the design is :class:`~augsnn.hw.compact.CompactAccelerator`
-    instead: it stores the pixels as they come (one a cycle, no pace limit) and takes the
+    A request (``T`` and the pixels) may come at full line rate: the engine takes a pixel in
+    at most ``engine.pixel_cycles(plan)`` cycles (the lane accelerator's first layer: its
+    fan-out beats; the compact engine stores the pixels as they come), which must be less
+    than the 10 bit times of a byte (checked here), and a small FIFO absorbs its stalls. The
+    answer words go out as bytes. One request at a time: the host waits for an answer before
+    the next. An engine that loads its weights over the link (the compact engine) takes the
     weight frame (header ``T = 0``) after configuration.
 
     Parameters
     ----------
     model : Model
     lanes : int
-        Lane accelerator only.
+        For an engine that takes it (the lane accelerator).
     divisor : int
         Clock cycles per UART bit (``clock // baud``), ``>= 4``.
     engine : str
-        ``"lanes"`` or ``"compact"``.
+        A name of the engine registry (:mod:`augsnn.hw.engine`): ``"lanes"`` or ``"compact"``.
     accel_options
-        More :class:`~augsnn.hw.accelerator.Accelerator` parameters (``rom_files``,
-        ``memory_budget_bits``, ``padding``), or ``spram`` for the compact engine.
+        More parameters of the engine's component (``rom_files``, ``spram``, and the
+        engine's plan options such as ``memory_budget_bits``, ``padding``).
 
     Members
     -------
@@ -100,15 +92,13 @@ class UartAccelerator(wiring.Component):
     def __init__(self, model, *, lanes: int = 8, divisor: int, engine: str = "lanes",
                  **accel_options):
         self._divisor = check_divisor(divisor)
-        if engine not in ("lanes", "compact"):
-            raise ValueError(f"engine must be 'lanes' or 'compact', not {engine!r}")
+        eng = get_engine(engine)
         self._engine = engine
-        if engine == "compact":
-            self._accel = CompactAccelerator(model, **accel_options)
-            need = 1
-        else:
-            self._accel = Accelerator(model, lanes=lanes, **accel_options)
-            need = pixel_cycles(self._accel.plan)
+        component_options = {k: accel_options.pop(k) for k in ("rom_files", "spram", "trace")
+                             if k in accel_options}
+        self._accel = eng.component(model, **component_options,
+                                    **eng.select(lanes=lanes, **accel_options))
+        need = eng.pixel_cycles(self._accel.plan)
         if need > 10 * self._divisor:
             raise ValueError(
                 f"the first layer of {model.name} takes up to {need} cycles per pixel at "

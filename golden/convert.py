@@ -32,6 +32,7 @@ import math
 
 import numpy as np
 
+from .checks import signed_bits
 from .model import Conv2d, Dense, Flatten, Model, SumPool
 from .neuron import NeuronParams
 
@@ -170,11 +171,6 @@ def calibrate(layers: list[dict], images) -> list[float]:
             for b, a in zip(blocks, act_max)]
 
 
-def _bits_for(value: int) -> int:
-    """Width of a signed integer that holds +-value."""
-    return int(value).bit_length() + 1
-
-
 def convert(layers: list[dict], method: str, *, input_shape, name: str = "model",
             weight_bits: int = 8, coef_bits: int | None = None, pot_bits: int | None = None,
             pow2_theta: bool = False, calib_images=None, output: str = "spiking",
@@ -285,6 +281,6 @@ def convert(layers: list[dict], method: str, *, input_shape, name: str = "model"
     for layer, bound in zip(model.weighted, model.current_bounds()):
         n = layer.neuron
         need = max(bound, (M + 1) * max(n.theta_p, n.theta_n or 0))
-        pb = pot_bits if pot_bits is not None else _bits_for(2 * need)
+        pb = pot_bits if pot_bits is not None else signed_bits(2 * need)
         layer.neuron = NeuronParams(n.theta_p, n.theta_n, coef_bits, pb)
     return model

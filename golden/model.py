@@ -179,6 +179,27 @@ class Model:
     def n_classes(self) -> int:
         return self.shapes()[-1][0]
 
+    def digest(self) -> str:
+        """16 hex digits of SHA-256 over everything that decides the model's spikes.
+
+        The input shape, output mode, method, and every layer's type, size, neuron
+        parameters, weight width and weights; not the name or the metadata. The one cache
+        key of runs and builds of this model.
+        """
+        import hashlib
+        import json
+        h = hashlib.sha256(json.dumps([list(self.input_shape), self.output, self.method])
+                           .encode())
+        for layer in self.layers:
+            h.update(layer.type.encode())
+            if hasattr(layer, "weight"):
+                w = np.ascontiguousarray(layer.weight)
+                h.update(str((w.shape, str(w.dtype), layer.weight_bits, layer.neuron)).encode())
+                h.update(w.tobytes())
+            elif hasattr(layer, "size"):
+                h.update(str(layer.size).encode())
+        return h.hexdigest()[:16]
+
     def input_bounds(self) -> list[int]:
         """Largest input magnitude each layer can receive in one step (static bound)."""
         bounds, b = [], 255

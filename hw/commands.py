@@ -7,8 +7,8 @@ Layer: ``hw``. Imports nothing heavy at import time: Amaranth is loaded by the h
 
     augsnn verilog net2-aug --lanes 8 -o build/net2.v
 
-A positional ``MODEL`` (a model file or zoo name, SPEC §5) writes the whole-network
-accelerator (:mod:`augsnn.hw.accelerator`) and its weight memories (``$readmemh`` files).
+A positional ``MODEL`` (a model file, docs/model-format.md, or a zoo name) writes the whole-network
+accelerator (:mod:`augsnn.hw.lanes.accelerator`) and its weight memories (``$readmemh`` files).
 """
 
 from __future__ import annotations
@@ -130,14 +130,14 @@ def _accelerator(args: argparse.Namespace) -> int:
         raise CLIError("an accelerator needs -o FILE.v (its weight memories go beside it)")
     model = load(args.model)
 
-    from .accelerator import write_verilog
+    from .lanes.accelerator import write_verilog
 
     lanes = 8 if args.lanes is None else args.lanes
     options = {}
     if args.memory_budget_bits is not None:
         options["memory_budget_bits"] = args.memory_budget_bits
     out = _staged(write_verilog, model, args.output, lanes=lanes, name=args.name, **options)
-    print(out["plan"].summary())
+    print(out["plan"].describe())
     print(f"augsnn verilog: wrote {out['verilog']} and {len(out['hex'])} weight memory file(s) "
           f"({', '.join(str(h) for h in out['hex'])})", file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""The augmented-neuron core: a pipelined layer of integer neurons (SPEC §3) in Amaranth.
+"""The augmented-neuron core: a pipelined layer of integer neurons in Amaranth.
 
 Layer: ``hw`` (Amaranth generators). Imports Amaranth only; the arithmetic it implements is
 defined by :mod:`augsnn.golden.neuron`, which the testbenches in :mod:`augsnn.sim` use as the
@@ -66,8 +66,8 @@ class _Kind(enum.Enum, shape=2):
 class NeuronCore(wiring.Component):
     """Integrate input currents into a layer of augmented neurons and fire their spikes.
 
-    Implements SPEC §3 bit for bit (:mod:`augsnn.golden.neuron` is the reference). The
-    membranes live in one :class:`~amaranth.lib.memory.Memory` per lane; neuron ``n`` lives in
+    Implements the neuron of docs/golden-model.md bit for bit (:mod:`augsnn.golden.neuron`
+    is the reference). The membranes live in one :class:`~amaranth.lib.memory.Memory` per lane; neuron ``n`` lives in
     lane ``n % lanes`` at row ``n // lanes``. Each neuron keeps a *wide* value
     ``V + partial_sum`` of :attr:`wide_bits` bits, so that the partial sums of a time step are
     exact; the membrane is saturated to ``pot_bits`` only once, by the fire pass.
@@ -77,8 +77,8 @@ class NeuronCore(wiring.Component):
     * ``INTEGRATE``: lane ``k`` adds ``current[k]`` to neuron ``row * lanes + k``. A current
       of 0 is a no-op, so a beat may address fewer than ``lanes`` neurons. ``row`` must be
       ``< neurons // lanes``.
-    * ``FIRE``: sweep all rows in order: ``V = sat(V_wide)``, fire per SPEC §3, write the
-      reset membrane back; emit one output beat per row that has a non-zero spike (every row
+    * ``FIRE``: sweep all rows in order: ``V = sat(V_wide)``, fire (docs/golden-model.md),
+      write the reset membrane back; emit one output beat per row that has a non-zero spike (every row
       with ``readout=True``), then one beat with ``done = 1`` (``index``, ``coef`` and ``v``
       zero) that closes the time step.
     * ``CLEAR``: set every neuron to ``v_init`` (dropping any partial sum); no output.

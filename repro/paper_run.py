@@ -15,10 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from augsnn.golden.model import Conv2d, Dense, SumPool
-
 from .paper_numbers import NETS_HERE
 from .runinfo import command_line
 
@@ -45,29 +41,9 @@ FULL = Settings(False, 1000, 1000, True, (128, 200), (1000, 50), 500, 500, 50, N
 QUICK = Settings(True, 150, 100, False, (64, 50), (300, 30), 50, 100, 30, (1, 3000), 2000)
 
 
-def _layer_record(i: int, layer) -> dict:
-    """The layer's header object as a model file holds it (docs/model-format.md)."""
-    if isinstance(layer, (Dense, Conv2d)):
-        n = layer.neuron
-        h = {"type": layer.type, "weight": f"layers.{i}.weight",
-             "shape": list(layer.weight.shape), "weight_bits": int(layer.weight_bits),
-             "theta_p": n.theta_p, "theta_n": n.theta_n, "coef_bits": n.coef_bits,
-             "pot_bits": n.pot_bits, "v_init": n.v_init}
-        if isinstance(layer, Conv2d) and layer.padding:
-            h["padding"] = layer.padding
-        return h
-    if isinstance(layer, SumPool):
-        return {"type": "sumpool", "size": layer.size}
-    return {"type": "flatten"}
-
-
 def model_digest(model) -> str:
-    """16 hex digits of SHA-1 over the layers' header records and weights: the cache key."""
-    h = hashlib.sha1(json.dumps([_layer_record(i, layer) for i, layer in
-                                 enumerate(model.layers)]).encode())
-    for layer in model.weighted:
-        h.update(np.ascontiguousarray(layer.weight).tobytes())
-    return h.hexdigest()[:16]
+    """The cache key of a model's runs: :meth:`augsnn.golden.model.Model.digest`."""
+    return model.digest()
 
 
 class Run:

@@ -3,11 +3,11 @@
 
 Layer: ``sim`` (uses ``golden`` and ``hw``). The flow of ``augsnn sim``:
 
-1. :func:`build` writes the Verilog of :class:`~augsnn.hw.accelerator.Accelerator` (with
+1. :func:`build` writes the Verilog of an engine's design (:mod:`augsnn.hw.engine`; with
    ``trace`` ports) and its weight files and builds it with Verilator
-   (:mod:`augsnn.sim.runner`), in a cache folder named by a hash of the model, the options,
-   the generator sources (``hw/``, ``sim/runner.py``, the simulation wrapper) and the tool
-   versions, so that a second run does not rebuild.
+   (:mod:`augsnn.sim.runner`) in the build cache (:mod:`augsnn.sim.cache`), keyed by a hash
+   of the model, the options, the generator sources (all of ``hw/``, ``sim/runner.py``, the
+   simulation wrapper) and the tool versions, so that a second run does not rebuild.
    :func:`build_bundle` puts several accelerators into one build (tests).
 2. :func:`run_images` drives images through the cocotb testbench
    (:mod:`augsnn.sim.accelerator_tb`) and decodes what it saved into an :class:`AccelRun`:
@@ -15,62 +15,34 @@ Layer: ``sim`` (uses ``golden`` and ``hw``). The flow of ``augsnn sim``:
    step.
 3. :func:`compare` checks all of it against :func:`augsnn.golden.network.simulate` (full
    state: every layer, every step, every neuron) and measures the cycles against the
-   efficiency bound (:func:`cycle_bound`, docs/accelerator.md).
+   engine's cycle model (``plan.cycles``; docs/accelerator.md, docs/compact-engine.md).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import inspect
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from augsnn.hw.accel_plan import cycle_bound, layer_work  # noqa: F401  (re-exported)
+
+from .cache import default_cache_dir, tree_digest
 
 __all__ = ["Build", "AccelRun", "build", "build_bundle", "run_images", "run_parts", "compare",
-           "cycle_bound", "layer_work", "default_cache_dir", "save_outputs", "SOURCES"]
-
-#: Generator sources whose text goes into the build hash.
-SOURCES = ("hw/accelerator.py", "hw/accel_plan.py", "hw/accel_units.py", "hw/accel_mem.py",
-           "hw/neuron_core.py", "hw/compact.py", "hw/compact_plan.py")
-
-def default_cache_dir() -> Path:
-    """``$AUGSNN_SIM_CACHE`` or ``sim_build/accel`` in the working folder."""
-    return Path(os.environ.get("AUGSNN_SIM_CACHE", "sim_build/accel"))
-
-
-def _log(quiet: bool, message: str) -> None:
-    if not quiet:
-        print(message, file=sys.stderr, flush=True)
-
-
-def _model_digest(model, h) -> None:
-    h.update(json.dumps([model.name, model.method, list(model.input_shape), model.output]).encode())
-    for layer in model.layers:
-        h.update(layer.type.encode())
-        if hasattr(layer, "weight"):
-            w = np.ascontiguousarray(layer.weight)
-            h.update(str((w.shape, str(w.dtype), layer.weight_bits, layer.neuron)).encode())
-            h.update(w.tobytes())
-        elif hasattr(layer, "size"):
-            h.update(str(layer.size).encode())
+           "default_cache_dir", "save_outputs"]
 
 
 def _build_key(parts: dict, bundle: bool) -> str:
     import importlib.metadata as md
 
+    import augsnn.hw
     from augsnn.sim import runner
     h = hashlib.sha256()
-    import augsnn.hw
-    hw_dir = Path(augsnn.hw.__file__).resolve().parent
-    for src in SOURCES:
-        h.update((hw_dir / Path(src).name).read_bytes())
+    tree_digest(h, Path(augsnn.hw.__file__).resolve().parent)     # every generator source
     h.update(Path(__file__).with_name("runner.py").read_bytes())
     h.update(inspect.getsource(_sim_top).encode())     # the simulation wrapper
     for pkg in ("amaranth", "verilator", "cocotb"):
@@ -80,7 +52,7 @@ def _build_key(parts: dict, bundle: bool) -> str:
         model, options = parts[name]
         h.update(name.encode())
         h.update(json.dumps(options, sort_keys=True).encode())
-        _model_digest(model, h)
+        h.update(model.digest().encode())
     return h.hexdigest()[:16]
 
 
@@ -94,12 +66,12 @@ class PartInfo:
     plan: object
     lanes: int
     trace: bool
-    engine: str = "lanes"
+    engine: object = None
 
 
 @dataclass
 class Build:
-    """A Verilator build of one accelerator or a bundle of them."""
+    """A Verilator build of one accelerator or a bundle of them (:mod:`augsnn.sim.cache`)."""
 
     dir: Path
     runner: object
@@ -155,21 +127,6 @@ def _sim_top(component):
     return SimTop()
 
 
-@contextlib.contextmanager
-def _lock(path: Path):
-    import fcntl
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-ENGINES = ("lanes", "compact")
-
-
 def _options(options: dict) -> dict:
     opts = {"lanes": 8, "trace": True, "padding": True, "engine": "lanes"}
     opts.update(options)
@@ -182,9 +139,9 @@ def build_bundle(parts: dict, *, cache_dir=None, quiet: bool = False) -> Build:
     Parameters
     ----------
     parts : dict of str to (Model, dict)
-        Per accelerator: the model and its :class:`~augsnn.hw.accelerator.Accelerator`
-        options (``lanes``, ``trace``, ``padding``), or ``engine="compact"`` for
-        :class:`~augsnn.hw.compact.CompactAccelerator` (``trace`` only).
+        Per accelerator: the model and its options: ``engine`` (a name of
+        :func:`augsnn.hw.engine.engine_names`, default ``"lanes"``), ``trace``, and the engine's own (``lanes``, ``padding``; an engine
+        ignores options it does not take).
     """
     return _build({name: (model, _options(opts)) for name, (model, opts) in parts.items()},
                   bundle=True, cache_dir=cache_dir, quiet=quiet)
@@ -194,9 +151,8 @@ def build(model, *, lanes: int = 8, trace: bool = True, padding: bool = True, ca
           quiet: bool = False, engine: str = "lanes") -> Build:
     """Build (or find in the cache) the Verilator model of the accelerator for ``model``.
 
-    ``engine="compact"`` builds :class:`~augsnn.hw.compact.CompactAccelerator` (the
-    iCE40 UP5K design; ``lanes`` and ``padding`` do not apply) instead of the lane
-    accelerator.
+    ``engine`` names the design (:mod:`augsnn.hw.engine`): ``"lanes"``, or ``"compact"``
+    (the iCE40 UP5K design; ``lanes`` and ``padding`` do not apply).
 
     Raises
     ------
@@ -208,78 +164,38 @@ def build(model, *, lanes: int = 8, trace: bool = True, padding: bool = True, ca
 
 
 def _build(parts: dict, *, bundle: bool, cache_dir, quiet: bool) -> Build:
-    from augsnn.hw.accel_mem import ROM_VERILOG, pack_words, write_hex
-    from augsnn.hw.accelerator import Accelerator, plan_for
+    from augsnn.hw.emit import rom_files, verilog_text, write_files
+    from augsnn.hw.engine import get_engine
     from augsnn.sim import runner as sim_runner
-    from augsnn.sim.toolchain import setup_verilator
 
-    from augsnn.hw.compact import CompactAccelerator
-    from augsnn.hw.compact_plan import compact_plan
+    from .cache import cached_build
 
     infos = {}
     for name, (model, opts) in parts.items():   # refuse a bad model before writing anything
-        if opts["engine"] not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, not {opts['engine']!r}")
-        if opts["engine"] == "compact":
-            p = compact_plan(model)
-        else:
-            p = plan_for(model, lanes=opts["lanes"], padding=opts["padding"])
+        engine = get_engine(opts["engine"])
+        p = engine.plan(model, **engine.select(lanes=opts["lanes"], padding=opts["padding"]))
         infos[name] = PartInfo(name=name, prefix=f"{name}__" if bundle else "", model=model,
-                               plan=p, lanes=opts["lanes"] if opts["engine"] == "lanes" else 1,
-                               trace=opts["trace"], engine=opts["engine"])
+                               plan=p, lanes=p.lanes, trace=opts["trace"], engine=engine)
     key = _build_key(parts, bundle)
     label = "-".join(sorted(parts)) if bundle else next(iter(parts.values()))[0].name
-    label = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:60]
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    folder = (root / f"{label}-{key}").resolve()
-    done = folder / "build.json"
-    setup_verilator()
-    t0 = time.time()
-    with _lock(root / f".{label}-{key}.lock"):
-        if done.exists():
-            info = json.loads(done.read_text())
-            _log(quiet, f"augsnn sim: using the cached build {folder} "
-                        f"(built in {info['seconds']:.0f} s)")
-            run = _runner_for(folder)
-            return Build(dir=folder, runner=run, parts=infos, seconds=info["seconds"],
-                         cached=True, key=key)
-        folder.mkdir(parents=True, exist_ok=True)
-        from amaranth.back import verilog
-        comps = {}
+
+    def make_verilog(folder: Path) -> str:
+        comps, extra = {}, {}
         for name, info in infos.items():
-            if info.engine == "compact":
-                comps[name] = CompactAccelerator(info.model, trace=info.trace)
-                continue
-            files = []
-            for lp in info.plan.layers:
-                hp = folder / f"{name}_weights{lp.number}.hex"
-                write_hex(hp, pack_words(lp.rom_words(), lp.weight_bits), lp.rom_width)
-                files.append(str(hp))
-            comps[name] = Accelerator(info.model, lanes=info.lanes,
-                                      padding=parts[name][1]["padding"], trace=info.trace,
-                                      rom_files=files)
+            files = {folder / f: text
+                     for f, text in rom_files(info.plan, prefix=f"{name}_").items()}
+            write_files(files)
+            comps[name] = info.engine.component(
+                info.model, trace=info.trace, rom_files=[str(f) for f in files],
+                **info.engine.select(lanes=info.lanes, padding=parts[name][1]["padding"]))
+            extra[info.engine.name] = info.engine.extra_verilog
         top = _sim_top(sim_runner.Bundle(comps) if bundle else next(iter(comps.values())))
-        _log(quiet, f"augsnn sim: generating Verilog for {label} ...")
-        text = verilog.convert(top, name="top")
-        source = folder / "top.v"
-        source.write_text(text + "\n" + ROM_VERILOG)
-        t1 = time.time()
-        _log(quiet, f"augsnn sim: Verilog written in {t1 - t0:.1f} s; building with Verilator "
-                    f"(one-time, cached in {folder}) ...")
-        run = sim_runner.build(source, build_dir=folder)
-        for pch in folder.glob("*.gch"):      # precompiled headers: 140 MB, only for compiling
-            pch.unlink()
-        seconds = time.time() - t0
-        done.write_text(json.dumps({"seconds": seconds, "parts": sorted(parts)}))
-        _log(quiet, f"augsnn sim: built in {seconds:.0f} s")
-        return Build(dir=folder, runner=run, parts=infos, seconds=seconds, cached=False, key=key)
+        return verilog_text(top, name="top", extra="\n".join(e for e in extra.values() if e))
 
-
-def _runner_for(folder: Path):
-    from cocotb_tools.runner import get_runner
-    run = get_runner("verilator")
-    run.build_dir = folder
-    return run
+    c = cached_build(label, key, make_verilog, cache_dir=cache_dir, quiet=quiet,
+                     info={"parts": sorted(parts)})
+    return Build(dir=c.dir, runner=c.runner, parts=infos, seconds=c.seconds, cached=c.cached,
+                 key=key)
 
 
 @dataclass
@@ -394,7 +310,6 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
     -------
     dict of str to :class:`AccelRun`
     """
-    from augsnn.hw.compact_plan import weight_checksum, weight_frame
     from augsnn.sim import runner as sim_runner
     tag = f"run{os.getpid()}-{time.time_ns() % 10**9}"
     cfg_parts, files = [], {}
@@ -410,12 +325,13 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
         for lp in info.plan.layers:
             ib, cb, L = _trace_widths(lp)
             trace_bytes.append((ib + cb * L + 1 + 7) // 8)
-        preamble = {}
-        if info.engine == "compact":
+        preamble = {"gaps": True} if info.engine.answer_gaps else {}
+        frame = info.engine.weight_frame(info.plan)
+        if frame:
             pre_path = bld.dir / f"{tag}-{name}-weights.npy"
-            np.save(pre_path, np.frombuffer(weight_frame(info.plan), dtype=np.uint8))
+            np.save(pre_path, np.frombuffer(frame, dtype=np.uint8))
             files[name] += (pre_path,)
-            preamble = {"preamble": str(pre_path), "preamble_words": 1, "gaps": True}
+            preamble.update(preamble=str(pre_path), preamble_words=1)
         cfg_parts.append({**preamble, "prefix": info.prefix, "images": str(img_path), "T": int(T),
                           "layers": len(info.plan.layers) if info.trace else 0,
                           "result_words": info.plan.result_words, "out": str(out_path),
@@ -437,11 +353,12 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
             info = bld.part(name) if name in bld.parts else bld.part()
             with np.load(files[name][1]) as npz:
                 data = {k: npz[k] for k in npz.files}
-            if info.engine == "compact":
+            checksum = info.engine.weight_checksum(info.plan)
+            if checksum is not None:
                 got = data["preamble_answer"].tolist()
-                want = [weight_checksum(info.plan)]
+                want = [checksum]
                 if got != want:
-                    raise RuntimeError(f"{info.model.name}: the compact engine answered the "
+                    raise RuntimeError(f"{info.model.name}: the {info.engine.title} answered the "
                                        f"weight frame with {got}, expected the checksum {want}")
             pred, counts, events, cycles, spikes, steps = _unpack_part(
                 info.plan, int(T), len(images), data, info.trace)
@@ -562,12 +479,8 @@ def compare(model, images, run: AccelRun, *, indices=None, labels=None, chunk: i
                 if not np.array_equal(np.cumsum(out, axis=0), np.cumsum(g.out[:, b_local], axis=0)):
                     note("per-step counts", image=img_id)
     synops = np.concatenate(synops, axis=2)
-    if hasattr(plan, "cycles"):      # compact engine: its cycle model (one datapath)
-        bound = plan.cycles(synops, T)
-        critical = bound
-    else:
-        bound = cycle_bound(plan, synops, T)
-        critical = layer_work(plan, synops, T).max(axis=0)
+    bound = plan.cycles(synops, T)          # the engine's cycle model (bound)
+    critical = plan.critical(synops, T)
     cycles = run.cycles.astype(np.int64)
     pred = np.concatenate(g_pred)
     labels_ok = None

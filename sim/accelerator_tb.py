@@ -1,4 +1,4 @@
-"""cocotb testbench of :class:`augsnn.hw.accelerator.Accelerator`: images in, raw beats out.
+"""cocotb testbench of an engine's accelerator (:mod:`augsnn.hw.engine`): images in, beats out.
 
 Layer: ``sim`` (cocotb test module; run it through :func:`augsnn.sim.runner.run`, usually via
 :func:`augsnn.sim.accelerator.run_images`). It knows nothing about networks: it sends image

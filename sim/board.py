@@ -1,8 +1,8 @@
 """Simulate a board design end to end over its serial pins and compare with the golden model.
 
 Layer: ``sim``. :func:`run_uart` elaborates :class:`augsnn.boards.top.UartAccelerator` (the
-design the board runs, without the PLL and pins), builds it with Verilator (cached by the
-Verilog's hash under ``sim_build/board``), sends images through a UART model
+design the board runs, without the PLL and pins), builds it with Verilator (in the build
+cache of :mod:`augsnn.sim.cache`), sends images through a UART model
 (:mod:`augsnn.sim.board_tb`) and compares every answer (class, output counts, events per
 layer) with :func:`augsnn.golden.network.simulate`.
 """
@@ -10,7 +10,6 @@ layer) with :func:`augsnn.golden.network.simulate`.
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from pathlib import Path
 
@@ -19,22 +18,34 @@ import numpy as np
 from augsnn.boards.protocol import (answer_bytes, decode_answer, differing_fields,
                                     expected_answers)
 
-from .runner import build as verilator_build, run
+from .cache import cached_build, tree_digest
+from .runner import SIM_BUILD_ARGS, run
 
 __all__ = ["run_uart"]
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("AUGSNN_SIM_BUILD", "sim_build")) / "board"
+def _key(model, *, engine: str, lanes: int, divisor: int) -> str:
+    import importlib.metadata as md
+
+    import augsnn.boards.top
+    import augsnn.hw
+    h = hashlib.sha256()
+    tree_digest(h, Path(augsnn.hw.__file__).resolve().parent)    # every generator source
+    h.update(Path(augsnn.boards.top.__file__).read_bytes())
+    for pkg in ("amaranth", "verilator", "cocotb"):
+        h.update(f"{pkg}={md.version(pkg)}".encode())
+    h.update(repr(("uart", engine, lanes, divisor, SIM_BUILD_ARGS)).encode())
+    h.update(model.digest().encode())
+    return h.hexdigest()[:16]
 
 
 def run_uart(model, images, T: int, *, lanes: int = 8, divisor: int = 8, cache_dir=None,
              quiet: bool = True, engine: str = "lanes") -> dict:
     """Classify ``images`` (uint8, one per row or image-shaped) through the serial protocol.
 
-    ``engine="compact"`` simulates the compact engine's board design (the iCE40 UP5K one):
-    the testbench first sends the weight frame over the UART and checks the checksum the
-    design answers with (``weights_checksum``).
+    ``engine`` names the design (:mod:`augsnn.hw.engine`); one that loads its weights over
+    the link (``"compact"``, the iCE40 UP5K design) is first sent the weight frame over the
+    UART, and the checksum the design answers with is checked (``weights_checksum``).
 
     Returns a dict: ``answers`` (decoded, per image), ``golden`` (the same fields from the
     golden model), ``mismatches`` (list of differences; empty when bit-exact), ``lost`` (the
@@ -42,60 +53,31 @@ def run_uart(model, images, T: int, *, lanes: int = 8, divisor: int = 8, cache_d
     ``sim_seconds``.
     """
     from augsnn.boards.top import UartAccelerator
-    from augsnn.hw.accel_mem import ROM_VERILOG, pack_words, write_hex
-    from amaranth.back import verilog
+    from augsnn.hw.emit import rom_files, verilog_text, write_files
+    from augsnn.hw.engine import get_engine
 
     images = np.asarray(images, dtype=np.uint8)
     images = images.reshape(len(images), -1)
-    cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
-    if engine == "compact":
-        from augsnn.hw.compact_plan import compact_plan, weight_checksum, weight_frame
-        accel_plan = compact_plan(model)
-        design = UartAccelerator(model, divisor=divisor, engine="compact")
-        text = verilog.convert(design, name="top")
-        preamble = weight_frame(accel_plan)
-    elif engine == "lanes":
-        # Weight files first (their absolute paths go into the Verilog).
-        from augsnn.hw.accel_plan import plan as make_plan
-        accel_plan = make_plan(model, lanes=lanes)
-        h = hashlib.sha256()
-        for lp in accel_plan.layers:
-            h.update(np.ascontiguousarray(lp.rom_words()).tobytes())
-        hex_dir = cache / f"weights-{h.hexdigest()[:16]}"
-        hex_dir.mkdir(parents=True, exist_ok=True)
-        names = []
-        for lp in accel_plan.layers:
-            path = hex_dir / f"weights{lp.number}.hex"
-            if not path.exists():
-                tmp = path.with_suffix(".tmp")
-                write_hex(tmp, pack_words(lp.rom_words(), lp.weight_bits), lp.rom_width)
-                os.replace(tmp, path)
-            names.append(str(path.resolve()))
-        design = UartAccelerator(model, lanes=lanes, divisor=divisor, rom_files=names)
-        text = verilog.convert(design, name="top") + "\n" + ROM_VERILOG
-        preamble = b""
-    else:
-        raise ValueError(f"engine must be 'lanes' or 'compact', not {engine!r}")
-    key = hashlib.sha256(text.encode()).hexdigest()[:16]
-    build_dir = cache / key
-    src = build_dir / "top.v"
-    if not (build_dir / "top").exists():
-        build_dir.mkdir(parents=True, exist_ok=True)
-        src.write_text(text)
-        if not quiet:
-            print(f"sim: building the UART design with Verilator in {build_dir}", flush=True)
-        runner = verilator_build([src], build_dir=build_dir)
-    else:
-        from cocotb_tools.runner import get_runner
-        runner = get_runner("verilator")
-        runner.build_dir = build_dir.resolve()
+    eng = get_engine(engine)
+    accel_plan = eng.plan(model, **eng.select(lanes=lanes))        # refuse before any work
+    preamble = eng.weight_frame(accel_plan)
+
+    def make_verilog(folder: Path) -> str:
+        files = write_files({folder / f: text for f, text in rom_files(accel_plan).items()})
+        design = UartAccelerator(model, lanes=lanes, divisor=divisor, engine=engine,
+                                 rom_files=[str(f) for f in files])
+        return verilog_text(design, name="top", extra=eng.extra_verilog)
+
+    bld = cached_build(f"uart-{model.name}", _key(model, engine=engine, lanes=lanes,
+                                                  divisor=divisor),
+                       make_verilog, cache_dir=cache_dir, quiet=quiet)
+    build_dir, runner = bld.dir, bld.runner
 
     n_classes, n_layers = accel_plan.n_classes, len(accel_plan.layers)
     from augsnn.golden.network import simulate
     golden = simulate(model, images.reshape((len(images),) + tuple(model.input_shape)), T)
-    bound = int(golden.synops.sum(axis=(0, 1)).max()) + 100_000
-    if engine == "compact":            # one datapath: its cycle model, not the lanes' bound
-        bound = int(accel_plan.cycles(golden.synops, T).max()) + 100_000
+    bound = int(max(golden.synops.sum(axis=(0, 1)).max(),
+                    accel_plan.cycles(golden.synops, T).max())) + 100_000
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "images.npy", images)
         np.save(Path(tmp) / "preamble.npy", np.frombuffer(preamble, dtype=np.uint8))
@@ -115,10 +97,10 @@ def run_uart(model, images, T: int, *, lanes: int = 8, divisor: int = 8, cache_d
     checksum = None
     if preamble:
         checksum = int.from_bytes(pre, "little") if len(pre) == 4 else None
-        if checksum != weight_checksum(accel_plan):
+        if checksum != eng.weight_checksum(accel_plan):
             raise RuntimeError(f"{model.name}: the board design answered the weight frame with "
                                f"{pre.hex() or 'nothing'}, expected the checksum "
-                               f"{weight_checksum(accel_plan):#010x}")
+                               f"{eng.weight_checksum(accel_plan):#010x}")
     answers = [decode_answer(bytes(a), n_classes, n_layers) for a in raw]
     gold = expected_answers(model, images, T)
     mismatches = [{"image": b, "field": f, "expected": g[f], "actual": ans[f]}

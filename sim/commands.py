@@ -17,6 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from augsnn.hw.engine import engine_names
+from augsnn.hw.lanes.plan import lanes_text
+
 __all__ = ["register"]
 
 
@@ -34,10 +37,11 @@ def register(subparsers) -> None:
     p.add_argument("--offset", type=int, default=0, help="index of the first test image")
     p.add_argument("--T", type=int, default=None,
                    help="time steps (default: the model's meta T, else 16)")
-    p.add_argument("--lanes", type=int, default=8,
-                   help="parallel synaptic updates per layer, a power of two (default: "
-                        "%(default)s)")
-    p.add_argument("--engine", choices=("lanes", "compact"), default="lanes",
+    p.add_argument("--lanes", type=_lanes, default=8,
+                   help="parallel synaptic updates per layer, a power of two: one count, one "
+                        "per weighted layer (16,64,16) or auto (folding chosen from the golden "
+                        "model's synops; docs/accelerator.md) (default: %(default)s)")
+    p.add_argument("--engine", choices=engine_names(), default="lanes",
                    help="lanes: the lane accelerator (one neuron core per layer); compact: the "
                         "one-datapath engine of the iCE40 UP5K build, weights loaded over the "
                         "link (docs/compact-engine.md; --lanes does not apply) "
@@ -51,7 +55,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-trace", action="store_true",
                    help="compare only the results (class, counts, events), not every spike")
     p.add_argument("--cache-dir", default=None,
-                   help="Verilator build cache (default: $AUGSNN_SIM_CACHE or sim_build/accel)")
+                   help="Verilator build cache (default: $AUGSNN_SIM_CACHE or "
+                        "sim_build/verilator)")
     p.add_argument("--progress", type=int, default=10, metavar="N",
                    help="print a progress line every N images (0: none)")
     p.add_argument("--save-outputs", metavar="FILE",
@@ -69,7 +74,7 @@ def register(subparsers) -> None:
 def _table(report: dict) -> str:
     lines = [
         f"{report['model']}: {report['images']} images, T={report['T']}, "
-        + ("compact engine" if report.get("engine") == "compact" else f"{report['lanes']} lanes"),
+        f"{report.get('engine', 'lanes')} engine, {lanes_text(report['lanes'])} lanes",
         f"  mismatches: {report['mismatches']} "
         f"(spikes {report['spike_mismatches']} per layer {report['spike_mismatches_per_layer']}, "
         f"class {report['class_mismatches']}, counts {report['count_mismatches']}, "
@@ -80,11 +85,9 @@ def _table(report: dict) -> str:
         "  accuracy: -",
         f"  cycles/image: {report['cycles_per_image']:,.0f} (min {report['cycles_min']:,}, "
         f"max {report['cycles_max']:,})",
-        (f"  cycle model/image: {report['bound_per_image']:,.0f} (docs/compact-engine.md) -> "
-         f"{report['efficiency'] * 100:.1f}% of the measured cycles"
-         if report.get("engine") == "compact" else
-         f"  bound/image: {report['bound_per_image']:,.0f} -> efficiency "
-         f"{report['efficiency'] * 100:.1f}% (busiest layer alone: "
+        (f"  {report.get('cycle_model', 'cycle bound')}/image: "
+         f"{report['bound_per_image']:,.0f} -> efficiency "
+         f"{report['efficiency'] * 100:.1f}% of the measured cycles (busiest layer alone: "
          f"{report['critical_efficiency'] * 100:.1f}%)"),
         f"  synops/image per layer: {[round(s) for s in report['synops_per_image']]}, "
         f"events/image per layer: {[round(e, 1) for e in report['events_per_image']]}",
@@ -97,10 +100,18 @@ def _table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _lanes(text: str):
+    from augsnn.hw.lanes.folding import parse_lanes
+    try:
+        return parse_lanes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_sim(args: argparse.Namespace) -> int:
     from augsnn.golden.evaluate import load_test_images
     from augsnn.golden.modelfile import load
-    from augsnn.hw.accelerator import plan_for
+    from augsnn.hw.engine import get_engine
 
     from . import accelerator as accel
 
@@ -113,17 +124,16 @@ def cmd_sim(args: argparse.Namespace) -> int:
     for opt in (args.json, args.save_outputs):
         if opt and not Path(opt).resolve().parent.is_dir():
             raise FileNotFoundError(f"output folder {Path(opt).parent} does not exist")
+    engine = get_engine(args.engine)
+    if args.lanes == "auto":
+        from augsnn.hw.lanes.folding import auto_lanes
+        args.lanes = auto_lanes(model, T, dataset=args.dataset)
+    plan = engine.plan(model, **engine.select(                         # refuse before any work
+        lanes=args.lanes, padding=not args.no_padding, memory_budget_bits=args.memory_budget_bits))
+    print(plan.describe(), file=sys.stderr)
+    args.lanes = plan.lanes
     if args.uart:
         return _cmd_uart(args, model, T)
-    if args.engine == "compact":
-        from augsnn.hw.compact_plan import compact_plan
-        plan = compact_plan(model)                                    # refuse before any work
-        print(plan.describe(), file=sys.stderr)
-        args.lanes = 1
-    else:
-        plan = plan_for(model, lanes=args.lanes, padding=not args.no_padding,
-                        memory_budget_bits=args.memory_budget_bits)   # refuse before any work
-        print(plan.summary(), file=sys.stderr)
     x, y, idx = load_test_images(model, args.dataset, args.images, args.offset)
     t0 = time.time()
     bld = accel.build(model, lanes=args.lanes, trace=not args.no_trace,
@@ -135,8 +145,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
     t3 = time.time()
     report.update(build_seconds=round(t1 - t0, 1), build_cached=bld.cached,
                   build_dir=str(bld.dir), run_seconds=round(t2 - t1, 1),
-                  compare_seconds=round(t3 - t2, 1), offset=args.offset, engine=args.engine,
-                  memory_bits=plan.memory if args.engine == "lanes" else plan.memory_bits())
+                  compare_seconds=round(t3 - t2, 1), offset=args.offset, engine=engine.name,
+                  cycle_model=f"{engine.cycles_name} of {engine.doc}",
+                  memory_bits=plan.memory_bits())
     print(_table(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
@@ -157,8 +168,8 @@ def _cmd_uart(args: argparse.Namespace, model, T: int) -> int:
                  engine=args.engine)
     acc = sum(a["class"] == int(label) for a, label in zip(r["answers"], y)) / len(y)
     cycles = r["cycles"]
-    design = "compact engine" if args.engine == "compact" else f"{args.lanes} lanes"
-    print(f"{model.name} over UART (divisor {args.divisor}, {design}): {len(x)} images, "
+    print(f"{model.name} over UART (divisor {args.divisor}, {args.engine} engine, "
+          f"{lanes_text(args.lanes)} lanes): {len(x)} images, "
           f"T={T}: {len(r['mismatches'])} answers differ from the golden model "
           f"(class, counts, events per layer); accuracy {acc * 100:.2f}%; "
           f"cycles/image {sum(cycles) / len(cycles):,.0f}; bytes lost: {r['lost']}; "

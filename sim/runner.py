@@ -74,10 +74,9 @@ class Bundle(wiring.Component):
 
 def write_verilog(component, path, *, name: str = "top") -> Path:
     """Write the Verilog of ``component`` (top module ``name``) to ``path``; return the path."""
-    from amaranth.back import verilog
+    from augsnn.hw.emit import verilog_text, write_files
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(verilog.convert(component, name=name))
+    write_files({path: verilog_text(component, name=name)})
     return path
 
 

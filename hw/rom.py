@@ -3,7 +3,7 @@
 Layer: ``hw`` (Amaranth). The weight memories of a large model (Net1: 2.4 M weights) must
 not become millions of Verilog statements, so by default a :class:`Rom` is an instance of a
 small hand-written Verilog module (:data:`ROM_VERILOG`, ``augsnn_rom``) that loads a
-``$readmemh`` file; :func:`write_hex` writes that file. ``backend="memory"`` makes it an
+``$readmemh`` file (:mod:`augsnn.hw.emit` writes it). ``backend="memory"`` makes it an
 Amaranth :class:`~amaranth.lib.memory.Memory` with its contents inline instead (small models,
 or Amaranth's own simulator, which cannot run a Verilog instance). A board flow (iCE40
 SPRAM, ECP5 EBR) swaps the module without touching the datapath: the port contract is
@@ -12,14 +12,11 @@ SPRAM, ECP5 EBR) swaps the module without touching the datapath: the port contra
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 from amaranth.hdl import ClockSignal, Instance, Module, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Rom", "ROM_MODULE", "ROM_VERILOG", "pack_words", "write_hex"]
+__all__ = ["Rom", "ROM_MODULE", "ROM_VERILOG"]
 
 #: Name of the Verilog ROM module.
 ROM_MODULE = "augsnn_rom"
@@ -50,31 +47,6 @@ module {ROM_MODULE} #(
     end
 endmodule
 """
-
-
-def pack_words(words: np.ndarray, width: int) -> list[int]:
-    """Pack ``(depth, lanes)`` signed lane values of ``width`` bits into words (lane 0 at LSB)."""
-    words = np.asarray(words, dtype=np.int64)
-    depth, lanes = words.shape
-    unsigned_ = words & ((1 << width) - 1)
-    if lanes * width <= 63:
-        shifts = (np.arange(lanes, dtype=np.int64) * width)
-        return (unsigned_ << shifts).sum(axis=1).tolist()
-    out = []
-    for row in unsigned_.tolist():
-        value = 0
-        for k, lane in enumerate(row):
-            value |= lane << (k * width)
-        out.append(value)
-    return out
-
-
-def write_hex(path, words: list[int], width: int) -> Path:
-    """Write ``words`` as a ``$readmemh`` file (one ``width``-bit hex word per line)."""
-    path = Path(path)
-    digits = max(1, (width + 3) // 4)
-    path.write_text("".join(f"{w:0{digits}x}\n" for w in words))
-    return path
 
 
 class Rom(wiring.Component):

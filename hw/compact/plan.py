@@ -1,7 +1,7 @@
 """The plan of the compact engine: layers as convolutions, two single-port memory banks.
 
 Layer: ``hw`` (plain Python + NumPy; no Amaranth). :func:`compact_plan` checks a converted
-model against what :class:`augsnn.hw.compact.CompactAccelerator` can run and lays it out:
+model against what :class:`~augsnn.hw.compact.accelerator.CompactAccelerator` runs and lays it out:
 
 * every weighted layer becomes a valid convolution ``(cin, hin, win) -> (cout, hout, wout)``
   with a ``kh x kw`` kernel (a dense layer is a 1x1 convolution over ``cin`` channels, so a
@@ -25,6 +25,8 @@ import numpy as np
 
 from augsnn.golden.checks import signed_bits
 
+from ..plan import PlanError, answer_words
+
 __all__ = ["BANK_ROWS", "BANKS", "CompactLayer", "CompactPlan", "compact_plan", "NotCompact",
            "weight_frame", "weight_checksum"]
 
@@ -43,7 +45,7 @@ CURRENT_OVERHEAD = 4
 SYNOP_CYCLES = 2
 
 
-class NotCompact(ValueError):
+class NotCompact(PlanError):
     """The model cannot run on the compact engine (the message says why)."""
 
 
@@ -147,7 +149,7 @@ class CompactPlan:
     @property
     def result_words(self) -> int:
         """Words of an answer: class, counts, events per layer, cycles."""
-        return 1 + self.n_classes + len(self.layers) + 1
+        return answer_words(self.n_classes, len(self.layers))
 
     @property
     def load_bytes(self) -> int:
@@ -167,8 +169,35 @@ class CompactPlan:
             out += lp.weight_bytes + bytes(4 * lp.weight_rows - len(lp.weight_bytes))
         return bytes(out)
 
+    @property
+    def multipliers(self) -> int:
+        """Multipliers of the design: the one multiply-accumulate unit."""
+        return 1
+
     def memory_bits(self) -> int:
+        """Bits of the two banks' regions (SPRAM)."""
         return sum(rows for _, _, rows in self.regions.values()) * 32
+
+    def banks(self) -> tuple:
+        """Rows used in each SPRAM bank."""
+        return tuple(self.bank_rows())
+
+    def rom_images(self) -> dict:
+        """No ROMs: the weights come over the link in the weight frame."""
+        return {}
+
+    def memories(self, rx_fifo_depth: int | None = None) -> list[tuple[str, int, int]]:
+        """The block-RAM memories besides the SPRAM banks: ``(name, depth, width)``."""
+        out = [("pixels", max(2, self.pixels), 8),
+               ("spikes", max(2, self.spike_depth), self.spike_bits),
+               ("synop_fifo", 4, 14 + 8 + self.x_bits)]
+        if rx_fifo_depth:
+            out.append(("uart_rx_fifo", rx_fifo_depth, 8))
+        return out
+
+    def critical(self, synops: np.ndarray, T: int) -> np.ndarray:
+        """One datapath runs every layer: the whole cycle model."""
+        return self.cycles(synops, T)
 
     def describe(self) -> str:
         lines = [f"{self.model_name}: compact engine, {len(self.layers)} layers, banks "

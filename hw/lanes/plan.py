@@ -1,9 +1,10 @@
+# amaranth: UnusedElaboratable=no
 """Plan of a whole-network accelerator: layouts, widths and memory images, checked up front.
 
 Layer: ``hw``. Plain Python and NumPy (no Amaranth): everything the RTL generator
-(:mod:`augsnn.hw.accelerator`) and the testbench (:mod:`augsnn.sim.accelerator`) need to agree
+(:mod:`augsnn.hw.lanes.accelerator`) and the testbench (:mod:`augsnn.sim.accelerator`) need to agree
 on is computed here once, from a :class:`~augsnn.golden.model.Model`, and a model the
-generator cannot build is refused here, before any elaboration, with a ``ValueError`` that
+generator cannot build is refused here, before any elaboration, with a ``PlanError`` that
 names the layer and the value.
 
 Neuron layout of a weighted layer with ``OC`` output channels (dense: ``OC`` outputs, one
@@ -26,19 +27,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from augsnn.golden.checks import check_int, signed_bits, unsigned_bits
+from augsnn.golden.checks import check_int, signed_bits
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.neuron import NeuronParams
 
-__all__ = ["LayerPlan", "AccelPlan", "plan", "layer_work", "cycle_bound", "MAX_LANES",
-           "T_BITS", "WORD_BITS"]
+from ..plan import PlanError, answer_words
+
+__all__ = ["LayerPlan", "AccelPlan", "plan", "layer_work", "cycle_bound", "lanes_text", "MAX_LANES"]
 
 #: Largest lane count.
 MAX_LANES = 64
-#: Width of the run-time step count ``T`` in the image header (two bytes).
-T_BITS = 16
-#: Width of a result word (class, counts, events, cycles).
-WORD_BITS = 32
 
 
 @dataclass(frozen=True)
@@ -181,7 +179,7 @@ class AccelPlan:
     """Everything the generator builds, checked (see :func:`plan`)."""
 
     name: str
-    lanes: int
+    lanes: int | tuple    # one count, or one per weighted layer
     input_shape: tuple
     grid: tuple
     layers: tuple
@@ -195,10 +193,62 @@ class AccelPlan:
     @property
     def result_words(self) -> int:
         """Words of one result: class, counts, events per layer, cycles."""
-        return 1 + self.n_classes + len(self.layers) + 1
+        return answer_words(self.n_classes, len(self.layers))
 
-    def summary(self) -> str:
-        lines = [f"{self.name}: {self.lanes} lanes, {self.pixels} pixels in, "
+    @property
+    def multipliers(self) -> int:
+        """Multipliers of the design: one per lane of every layer's FanOut."""
+        return sum(lp.lanes for lp in self.layers)
+
+    def memory_bits(self) -> int:
+        """On-chip memory bits of the plan (weights, membranes, current, pooling)."""
+        return self.memory["total"]
+
+    def banks(self) -> tuple:
+        """Rows used in each SPRAM bank: none (every memory is block RAM or logic)."""
+        return ()
+
+    def rom_images(self) -> dict:
+        """``weights<l>`` -> (packed words, word width) of every weighted layer."""
+        from ..emit import pack_words
+        return {f"weights{lp.number}": (pack_words(lp.rom_words(), lp.weight_bits), lp.rom_width)
+                for lp in self.layers}
+
+    def memories(self, rx_fifo_depth: int | None = None) -> list[tuple[str, int, int]]:
+        """Every memory of the accelerator: ``(name, depth, width)`` (for the fit check)."""
+        from ..neuron_core import NeuronCore
+        from .layouts import core_output_layout
+        out = []
+        for lp in self.layers:
+            n = lp.neuron
+            core = NeuronCore(coef_bits=n.coef_bits, current_bits=lp.current_bits,
+                              pot_bits=n.pot_bits, theta_p=n.theta_p, theta_n=n.theta_n,
+                              neurons=lp.neurons, lanes=lp.lanes, v_init=n.v_init,
+                              acc_bits=lp.acc_bits)
+            out.append((f"out_fifo{lp.number}", core.latency + 3, core_output_layout(lp).size))
+            out.append((f"weights{lp.number}", lp.rom_depth, lp.rom_width))
+            for k in range(lp.lanes):
+                out.append((f"membranes{lp.number}.{k}", max(2, lp.rows), lp.wide_bits))
+            if lp.pool > 1:
+                pbits = lp.out_max.bit_length() + 1
+                out.append((f"pool{lp.number}", max(2, 2 * lp.pooled_w * lp.groups),
+                            lp.lanes * pbits))
+        first = self.layers[0]
+        out.append(("current0", max(2, first.rows), first.lanes * first.acc_bits))
+        if rx_fifo_depth:
+            out.append(("uart_rx_fifo", rx_fifo_depth, 8))
+        return out
+
+    def cycles(self, synops: np.ndarray, T: int) -> np.ndarray:
+        """The cycle bound per image (:func:`cycle_bound`)."""
+        return cycle_bound(self, synops, T)
+
+    def critical(self, synops: np.ndarray, T: int) -> np.ndarray:
+        """The busiest layer's bound per image (the steady state if images overlapped)."""
+        return layer_work(self, synops, T).max(axis=0)
+
+    def describe(self) -> str:
+        lines = [f"{self.name}: {lanes_text(self.lanes)} lanes, {self.pixels} pixels in, "
                  f"{self.n_classes} classes out, on-chip memory {self.memory['total']} bits"]
         for lp in self.layers:
             pool = f", sum-pool {lp.pool}" if lp.pool > 1 else ""
@@ -210,17 +260,44 @@ class AccelPlan:
         return "\n".join(lines)
 
 
-def plan(model: Model, *, lanes: int = 8, padding: bool = True,
+def lanes_text(lanes) -> str:
+    """``8`` for one lane count, ``16,64,16`` for per-layer lane counts."""
+    return str(lanes) if isinstance(lanes, int) else ",".join(map(str, lanes))
+
+
+def _check_lanes(lanes, n_layers: int) -> tuple[int, ...]:
+    """Per-layer lane counts from one count or one per weighted layer (powers of two)."""
+    if isinstance(lanes, (list, tuple)):
+        if len(lanes) != n_layers:
+            raise PlanError(f"lanes {lanes_text(tuple(lanes))} name {len(lanes)} layers; the "
+                            f"model has {n_layers} weighted layers")
+        per_layer = tuple(lanes)
+    else:
+        per_layer = (lanes,) * n_layers
+    out = []
+    for n, value in enumerate(per_layer):
+        what = "Lane count" if not isinstance(lanes, (list, tuple)) else \
+            f"Lane count of weighted layer {n}"
+        value = check_int(what, value, 1, MAX_LANES)
+        if value & (value - 1):
+            raise PlanError(f"{what} must be a power of two, not {value!r}")
+        out.append(value)
+    return tuple(out)
+
+
+def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
          memory_budget_bits: int | None = None) -> AccelPlan:
     """Check that the accelerator can be built for ``model`` and lay it out.
 
     Parameters
     ----------
     model : Model
-    lanes : int
-        Parallel synaptic updates (and NeuronCore lanes) per layer: a power of two, 1..64.
+    lanes : int or sequence of int
+        Parallel synaptic updates (and NeuronCore lanes) of every weighted layer, or one
+        count per weighted layer (folding, :mod:`augsnn.hw.lanes.folding`): powers of two,
+        1..64.
     padding : bool
-        Pad a layer whose output channels (dense: outputs) ``lanes`` does not divide with
+        Pad a layer whose output channels (dense: outputs) its lanes do not divide with
         idle neurons; ``False`` refuses such a layer instead.
     memory_budget_bits : int or None
         Refuse a model that needs more on-chip memory bits (weights, membranes, first-layer
@@ -230,32 +307,37 @@ def plan(model: Model, *, lanes: int = 8, padding: bool = True,
     ------
     TypeError
         An option of the wrong type.
-    ValueError
+    PlanError
         The model or an option cannot be built; the message names the layer and the value.
     """
     if not isinstance(model, Model):
         raise TypeError(f"model must be an augsnn Model, not {model!r}")
-    lanes = check_int("Lane count", lanes, 1, MAX_LANES)
-    if lanes & (lanes - 1):
-        raise ValueError(f"Lane count must be a power of two, not {lanes!r}")
     if not isinstance(padding, bool):
         raise TypeError(f"padding must be a bool, not {padding!r}")
     if memory_budget_bits is not None:
         memory_budget_bits = check_int("Memory budget", memory_budget_bits, 0)
     if model.output != "spiking":
-        raise ValueError(f"model output {model.output!r} (non-spiking output layer) is not "
+        raise PlanError(f"model output {model.output!r} (non-spiking output layer) is not "
                          f"supported by the accelerator; it needs a spiking output layer")
     for i, layer in enumerate(model.layers):
         if not isinstance(layer, (Dense, Conv2d, SumPool, Flatten)):
-            raise ValueError(f"layers[{i}]: layer type {type(layer).__name__!r} is not supported "
+            raise PlanError(f"layers[{i}]: layer type {type(layer).__name__!r} is not supported "
                              f"by the accelerator (dense, conv2d, sumpool, flatten)")
     last = max(i for i, layer in enumerate(model.layers) if isinstance(layer, (Dense, Conv2d)))
     if not isinstance(model.layers[last], Dense):
-        raise ValueError(f"layers[{last}]: the output layer must be dense, not "
+        raise PlanError(f"layers[{last}]: the output layer must be dense, not "
                          f"{model.layers[last].type}")
 
     shapes = model.shapes()
     bounds = model.current_bounds()
+    n_weighted = sum(isinstance(layer, (Dense, Conv2d)) for layer in model.layers)
+    per_layer = _check_lanes(lanes, n_weighted)
+    if not isinstance(lanes, (list, tuple)):
+        lanes = per_layer[0]
+    elif len(set(per_layer)) == 1:
+        lanes = per_layer[0]                # one count for every layer: the plain form
+    else:
+        lanes = per_layer
     in_shape = tuple(model.input_shape)
     grid = (in_shape + (1, 1))[:3] if len(in_shape) < 3 else in_shape
     if len(in_shape) == 2:
@@ -272,14 +354,14 @@ def plan(model: Model, *, lanes: int = 8, padding: bool = True,
         w = np.asarray(layer.weight)
         wb = check_int(f"{where}: weight_bits", layer.weight_bits, 2, 16)
         if w.size and (int(w.max()) > (1 << (wb - 1)) - 1 or int(w.min()) < -(1 << (wb - 1))):
-            raise ValueError(f"{where}: weights [{int(w.min())}, {int(w.max())}] exceed "
+            raise PlanError(f"{where}: weights [{int(w.min())}, {int(w.max())}] exceed "
                              f"weight_bits={wb}")
         if not 2 <= n.coef_bits <= 16:
-            raise ValueError(f"{where}: coef_bits must be between 2 and 16, not {n.coef_bits}")
+            raise PlanError(f"{where}: coef_bits must be between 2 and 16, not {n.coef_bits}")
         if isinstance(layer, Conv2d):
             oc, ic, k, k2 = w.shape
             if k != k2:
-                raise ValueError(f"{where}: the kernel must be square, not {k}x{k2}")
+                raise PlanError(f"{where}: the kernel must be square, not {k}x{k2}")
             out = shapes[i + 1]
             oh, ow = out[1], out[2]
             pad = int(getattr(layer, "padding", 0))
@@ -287,8 +369,9 @@ def plan(model: Model, *, lanes: int = 8, padding: bool = True,
         else:
             oc, k, oh, ow, pad = w.shape[0], 1, 1, 1, 0
             kind = "dense"
-        if oc % lanes and not padding:
-            raise ValueError(f"{where}: {lanes} lanes do not divide its {oc} output "
+        ln = per_layer[number]
+        if oc % ln and not padding:
+            raise PlanError(f"{where}: {ln} lanes do not divide its {oc} output "
                              f"{'channels' if kind == 'conv2d' else 'neurons'} (padding=False)")
         # Sum-pooling after this layer (consecutive pools merge: floor division composes).
         pool = 1
@@ -298,28 +381,28 @@ def plan(model: Model, *, lanes: int = 8, padding: bool = True,
                 pool *= model.layers[j].size
             j += 1
         if pool > 1 and kind == "dense":
-            raise ValueError(f"{where}: sum-pooling after a dense layer is not supported")
+            raise PlanError(f"{where}: sum-pooling after a dense layer is not supported")
         in_bits = signed_bits(in_max)
         wmax = int(np.abs(w.astype(np.int64)).max()) if w.size else 0
         product_bits = max(2, signed_bits(wmax * in_max))
         bound = int(bounds[number])
         acc_bits = max(product_bits, signed_bits(bound))
         if acc_bits > 62:
-            raise ValueError(f"{where}: its current bound {bound} needs a {acc_bits}-bit "
+            raise PlanError(f"{where}: its current bound {bound} needs a {acc_bits}-bit "
                              f"accumulator, more than 62 bits")
         current_bits = acc_bits if number == 0 else product_bits
-        groups = math.ceil(oc / lanes)
+        groups = math.ceil(oc / ln)
         layers.append(LayerPlan(
             number=number, index=i, kind=kind, grid=tuple(int(s) for s in cur_grid),
             out_channels=int(oc), out_h=int(oh), out_w=int(ow), k=int(k), padding=pad,
-            lanes=lanes,
+            lanes=ln,
             groups=groups, weight_bits=wb, in_max=in_max, in_bits=in_bits,
             product_bits=product_bits, bound=bound, acc_bits=acc_bits,
             current_bits=current_bits, neuron=n, pool=pool, weight=w))
         if kind == "conv2d":
             ph, pw = oh // pool, ow // pool
             if ph < 1 or pw < 1:
-                raise ValueError(f"{where}: sum-pooling {pool} leaves no output of {oh}x{ow}")
+                raise PlanError(f"{where}: sum-pooling {pool} leaves no output of {oh}x{ow}")
             cur_grid = (oc, ph, pw)
         else:
             cur_grid = (oc, 1, 1)
@@ -331,10 +414,10 @@ def plan(model: Model, *, lanes: int = 8, padding: bool = True,
         memory["membranes"] += max(2, lp.rows) * lp.lanes * lp.wide_bits
         if lp.pool > 1:
             memory["pooling"] += 2 * lp.pooled_w * lp.groups * lp.lanes * signed_bits(lp.out_max)
-    memory["current"] = max(2, layers[0].rows) * lanes * layers[0].acc_bits
+    memory["current"] = max(2, layers[0].rows) * layers[0].lanes * layers[0].acc_bits
     memory["total"] = sum(memory.values())
     if memory_budget_bits is not None and memory["total"] > memory_budget_bits:
-        raise ValueError(
+        raise PlanError(
             f"the accelerator for {model.name} needs {memory['total']} bits of on-chip memory "
             f"(weights {memory['weights']}, membranes {memory['membranes']}, first-layer "
             f"current {memory['current']}, pooling {memory['pooling']}), more than "
@@ -346,13 +429,13 @@ def plan(model: Model, *, lanes: int = 8, padding: bool = True,
 def layer_work(plan, synops: np.ndarray, T: int) -> np.ndarray:
     """Lower bound on each layer's busy cycles per image, ``(L, N)``.
 
-    ``ceil(S_l / lanes) + T * ceil(N_l / lanes)``: its synaptic updates, ``lanes`` per
-    cycle, and one fire pass over its neurons per step.
+    ``ceil(S_l / lanes_l) + T * ceil(N_l / lanes_l)``: its synaptic updates, ``lanes_l``
+    per cycle, and one fire pass over its neurons per step.
     """
-    lanes = plan.lanes
+    lanes = np.array([lp.lanes for lp in plan.layers])
     per_layer = synops.sum(axis=1)                                   # (L, N)
-    fire = np.array([T * math.ceil(lp.real_neurons / lanes) for lp in plan.layers])
-    return -(-per_layer // lanes) + fire[:, None]
+    fire = np.array([T * math.ceil(lp.real_neurons / lp.lanes) for lp in plan.layers])
+    return -(-per_layer // lanes[:, None]) + fire[:, None]
 
 
 def cycle_bound(plan, synops: np.ndarray, T: int) -> np.ndarray:

@@ -5,9 +5,9 @@ Layer: ``hw`` (Amaranth). :class:`Accelerator` elaborates one
 :class:`~augsnn.hw.neuron_core.NeuronCore` per weighted layer of a
 :class:`~augsnn.golden.model.Model`, with its weights in read-only memories, event queues
 between the layers, the first layer's input current computed once per image, and the time
-step sequencing of SPEC §3; :func:`write_verilog` writes its Verilog and weight files. The
-layout of neurons and weights and every check are in :mod:`augsnn.hw.accel_plan`; the blocks
-in :mod:`augsnn.hw.accel_units`.
+step sequencing of docs/golden-model.md; :func:`write_verilog` writes its Verilog and weight
+files. The layout of neurons and weights and every check are in :mod:`augsnn.hw.lanes.plan`; the blocks
+in :mod:`augsnn.hw.lanes` (one file each).
 
 Streams (Verilog names after Amaranth's flattening in brackets):
 
@@ -27,25 +27,23 @@ Streams (Verilog names after Amaranth's flattening in brackets):
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from .accel_mem import ROM_VERILOG, pack_words, write_hex
-from .accel_plan import T_BITS, WORD_BITS, AccelPlan, plan as make_plan
-from .accel_units import (EventSerializer, FanOut, FirstLayer, ProducerWalk, beat_layout,
-                          core_output_layout, event_layout, popcount)
-from .neuron_core import NeuronCore
+from ..frames import result_layout
+from ..neuron_core import NeuronCore
+from ..plan import T_BITS, WORD_BITS
+from .fanout import FanOut
+from .first_layer import FirstLayer
+from .layouts import beat_layout, core_output_layout, event_layout, popcount
+from .plan import AccelPlan, plan as make_plan
+from .serializer import EventSerializer
+from .walk import producer_walk
 
-__all__ = ["Accelerator", "write_verilog", "result_layout", "trace_signature", "plan_for"]
-
-
-def result_layout() -> data.StructLayout:
-    """Payload of the result stream: a 32-bit word and the end-of-frame flag."""
-    return data.StructLayout({"data": unsigned(WORD_BITS), "last": unsigned(1)})
+__all__ = ["Accelerator", "write_verilog", "trace_signature", "plan_for"]
 
 
 def trace_signature(lp) -> wiring.Signature:
@@ -53,9 +51,9 @@ def trace_signature(lp) -> wiring.Signature:
     return wiring.Signature({"valid": Out(1), "payload": Out(core_output_layout(lp))})
 
 
-def plan_for(model, *, lanes: int = 8, padding: bool = True,
+def plan_for(model, *, lanes: int | tuple = 8, padding: bool = True,
              memory_budget_bits: int | None = None) -> AccelPlan:
-    """Check ``model`` and lay it out (:func:`augsnn.hw.accel_plan.plan`)."""
+    """Check ``model`` and lay it out (:func:`augsnn.hw.lanes.plan.plan`)."""
     return make_plan(model, lanes=lanes, padding=padding, memory_budget_bits=memory_budget_bits)
 
 
@@ -66,10 +64,11 @@ class Accelerator(wiring.Component):
     ----------
     model : Model
         The converted network (``augsnn.golden.modelfile.load``).
-    lanes : int
-        Parallel synaptic updates per layer (and NeuronCore lanes): a power of two, 1..64.
+    lanes : int or tuple of int
+        Parallel synaptic updates per layer (and NeuronCore lanes): a power of two, 1..64,
+        for every weighted layer or one per weighted layer (folding).
     padding : bool
-        Pad layers whose channel count ``lanes`` does not divide (``False``: refuse them).
+        Pad layers whose channel count their lanes do not divide (``False``: refuse them).
     memory_budget_bits : int or None
         Refuse a model needing more on-chip memory bits.
     trace : bool
@@ -95,7 +94,7 @@ class Accelerator(wiring.Component):
         The model or an option cannot be built (raised before any elaboration).
     """
 
-    def __init__(self, model, *, lanes: int = 8, padding: bool = True,
+    def __init__(self, model, *, lanes: int | tuple = 8, padding: bool = True,
                  memory_budget_bits: int | None = None, trace: bool = False,
                  rom_backend: str = "readmemh", rom_files=None):
         self._plan = plan_for(model, lanes=lanes, padding=padding,
@@ -168,10 +167,10 @@ class Accelerator(wiring.Component):
         for lp in layers[1:]:
             prod = layers[lp.number - 1]
             _, h, w = lp.grid
-            beat = beat_layout(prod.groups, h, w, lp.in_bits, lp.lanes)
-            walk = ProducerWalk(prod, beat)
+            beat = beat_layout(prod.groups, h, w, lp.in_bits, prod.lanes)
+            walk = producer_walk(prod, beat)
             ser = EventSerializer(beat=beat, event=event_layout(lp.grid, lp.in_bits),
-                                  lanes=lp.lanes)
+                                  lanes=prod.lanes)
             m.submodules[f"walk{lp.number}"] = walk
             m.submodules[f"serial{lp.number}"] = ser
             m.d.comb += walk.i.payload.eq(cores[prod.number].o.payload)
@@ -309,12 +308,12 @@ class Accelerator(wiring.Component):
         return m
 
 
-def write_verilog(model, path, *, lanes: int = 8, name: str = "top", hex_dir=None,
+def write_verilog(model, path, *, lanes: int | tuple = 8, name: str = "top", hex_dir=None,
                   absolute_paths: bool = False, **options) -> dict:
     """Write the accelerator's Verilog to ``path`` and its weight memories beside it.
 
     The Verilog file holds the accelerator (top module ``name``) and the ROM module
-    (:data:`~augsnn.hw.accel_mem.ROM_VERILOG`); the weights of weighted layer ``l`` go to
+    (:data:`~augsnn.hw.rom.ROM_VERILOG`); the weights of weighted layer ``l`` go to
     ``<stem>_weights<l>.hex`` in ``hex_dir`` (default: the folder of ``path``), named in the
     Verilog by file name only (relative to the simulator's or synthesiser's working folder)
     or, with ``absolute_paths=True``, by absolute path.
@@ -336,22 +335,20 @@ def write_verilog(model, path, *, lanes: int = 8, name: str = "top", hex_dir=Non
     Raises
     ------
     TypeError, ValueError
-        The model or an option cannot be built (nothing is written).
+        The model or an option cannot be built (nothing is written; the files are written
+        atomically by :mod:`augsnn.hw.emit`).
     """
-    from amaranth.back import verilog
+    from ..emit import rom_files, verilog_text, write_files
+    from .engine import ENGINE
     path = Path(path)
     hex_dir = Path(hex_dir) if hex_dir is not None else path.parent
     accel_plan = plan_for(model, lanes=lanes, padding=options.get("padding", True),
                           memory_budget_bits=options.get("memory_budget_bits"))
-    hex_paths = [hex_dir / f"{path.stem}_weights{lp.number}.hex" for lp in accel_plan.layers]
-    names = [str(h.resolve()) if absolute_paths else h.name for h in hex_paths]
+    files = {hex_dir / fname: text
+             for fname, text in rom_files(accel_plan, prefix=f"{path.stem}_").items()}
+    names = [str(h.resolve()) if absolute_paths else h.name for h in files]
     accel = Accelerator(model, lanes=lanes, rom_files=names, **options)
-    text = verilog.convert(accel, name=name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    hex_dir.mkdir(parents=True, exist_ok=True)
-    for lp, hp in zip(accel_plan.layers, hex_paths):
-        tmp = hp.with_suffix(".hex.tmp")
-        write_hex(tmp, pack_words(lp.rom_words(), lp.weight_bits), lp.rom_width)
-        os.replace(tmp, hp)
-    path.write_text(text + "\n" + ROM_VERILOG)
+    text = verilog_text(accel, name=name, extra=ENGINE.extra_verilog)
+    hex_paths = write_files(files)
+    write_files({path: text})
     return {"verilog": path, "hex": hex_paths, "plan": accel_plan}

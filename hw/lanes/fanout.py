@@ -1,0 +1,251 @@
+# amaranth: UnusedElaboratable=no
+"""FanOut: an input event as its synaptic updates, ``lanes`` per cycle (lane accelerator)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from augsnn.golden.checks import unsigned_bits
+
+from ..neuron_core import Op
+from ..rom import Rom
+from .layouts import const_mul, core_input_layout, event_layout
+from .plan import LayerPlan
+
+__all__ = ["FanOut"]
+
+class FanOut(wiring.Component):
+    """Turn the input events of a weighted layer into NeuronCore commands.
+
+    An event ``(c, y, x, coef)`` becomes one ``INTEGRATE`` beat per (output position it feeds,
+    group of ``lanes`` output channels): ``current[k] = weight_word[k] * coef``. Conv: the
+    positions ``(y + p - dy, x + p - dx)`` (``p`` the zero padding) for the valid ``dy, dx < k``
+    only (the ranges are computed when the event is decoded, so no cycle is spent on an
+    invalid tap); dense: every group.
+    A ``done`` event becomes a ``FIRE`` beat; a pulse on ``clear`` a ``CLEAR`` beat.
+
+    Throughput: one beat per cycle, back to back across events (the next event is decoded
+    while the current one is expanded). Latency: event FIFO (2), decode (3), generator (1),
+    weight memory (1), weight register (1), multiply (1), product register (1). Back-pressure
+    on ``o`` stalls the whole datapath.
+
+    Members
+    -------
+    i : In(stream(event))
+    o : Out(stream(core input))
+    clear : In(1)
+    busy : Out(1)
+    """
+
+    def __init__(self, lp: LayerPlan, *, rom_backend: str = "readmemh",
+                 init_file: str = "rom.hex"):
+        self._lp = lp
+        self._rom_backend = rom_backend
+        self._init_file = init_file
+        super().__init__({
+            "i": In(stream.Signature(event_layout(lp.grid, lp.in_bits))),
+            "o": Out(stream.Signature(core_input_layout(lp, lp.product_bits))),
+            "clear": In(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lp = self._lp
+        L, G, k, wb = lp.lanes, lp.groups, lp.k, lp.weight_bits
+        C, H, W = lp.grid
+        OW = lp.out_w
+        dense = lp.kind == "dense"
+        depth = lp.rom_depth
+        abits = unsigned_bits(depth - 1)
+        rbits = unsigned_bits(lp.rows - 1)
+        kbits = unsigned_bits(k)
+
+        from ..emit import pack_words
+        m.submodules.rom = rom = Rom(width=L * wb, depth=depth,
+                                     words=pack_words(lp.rom_words(), wb)
+                                     if self._rom_backend == "memory" else None,
+                                     backend=self._rom_backend, init_file=self._init_file)
+
+        m.submodules.events = efifo = fifo.SyncFIFOBuffered(
+            width=self.i.payload.shape().size, depth=4)
+        m.d.comb += [efifo.w_data.eq(self.i.payload), efifo.w_en.eq(self.i.valid),
+                     self.i.ready.eq(efifo.w_rdy)]
+        ev = data.View(self.i.payload.shape(), efifo.r_data)
+
+        # --- Generator state: the beat issued this cycle.
+        cur_valid = Signal()
+        cur_op = Signal(Op)
+        waddr = Signal(abits)
+        row = Signal(rbits)
+        coef = Signal(signed(lp.in_bits))
+        gc = Signal(range(max(2, G)))
+        cx = Signal(kbits)
+        cy = Signal(kbits)
+        nx = Signal(kbits)
+        wdy = Signal(abits)
+        rdy = Signal(rbits)
+        last = (gc == G - 1) & (cx == 0) & (cy == 0)
+
+        # Datapath stages after the generator: R (weight read), W (weight register), X
+        # (multiply), M (product register) -> o.
+        r_valid = Signal()
+        r_op = Signal(Op)
+        r_row = Signal(rbits)
+        r_coef = Signal(signed(lp.in_bits))
+        m_valid = Signal()
+        m.d.comb += self.o.valid.eq(m_valid)
+        en = ~m_valid | self.o.ready
+
+        # --- Decode: three stages into ``nxt``, shifting while ``nxt`` is free. Each stage does
+        # one add or one multiplication by a constant (as shifts and adds: a hard multiplier
+        # between two adds in one cycle was the critical path at 80 MHz on the ECP5).
+        nxt_valid = Signal()
+        nxt_done = Signal()
+        nxt_coef = Signal(signed(lp.in_bits))
+        nxt_waddr = Signal(abits)
+        nxt_row = Signal(rbits)
+        nxt_nx = Signal(kbits)
+        nxt_ny = Signal(kbits)
+        clear_pending = Signal()
+        free = ~cur_valid | last
+        take = en & free & nxt_valid & ~clear_pending
+        den = ~nxt_valid | take
+
+        # Valid, done and coefficient of d1 .. d3.
+        dv = [Signal(name=f"d{n}_valid") for n in (1, 2, 3)]
+        dd = [Signal(name=f"d{n}_done") for n in (1, 2, 3)]
+        dc = [Signal(signed(lp.in_bits), name=f"d{n}_coef") for n in (1, 2, 3)]
+        m.d.comb += efifo.r_en.eq(den)
+        with m.If(den):
+            m.d.sync += [dv[0].eq(efifo.r_rdy), dd[0].eq(ev.done), dc[0].eq(ev.coef)]
+            m.d.sync += [dv[n].eq(dv[n - 1]) for n in (1, 2)]
+            m.d.sync += [dd[n].eq(dd[n - 1]) for n in (1, 2)]
+            m.d.sync += [dc[n].eq(dc[n - 1]) for n in (1, 2)]
+            m.d.sync += [nxt_valid.eq(dv[2]), nxt_done.eq(dd[2]), nxt_coef.eq(dc[2])]
+        if dense:
+            # j = (c*H + y)*W + x (flatten order); word = j*G + g.
+            d1_cm, d1_ym = Signal(abits), Signal(abits)
+            d1_x = Signal(len(ev.x))
+            d2_j = Signal(abits)
+            d3_w = Signal(abits)
+            with m.If(den):
+                m.d.sync += [d1_cm.eq(const_mul(ev.c, H * W)), d1_ym.eq(const_mul(ev.y, W)),
+                             d1_x.eq(ev.x),
+                             d2_j.eq(d1_cm + d1_ym + d1_x),
+                             d3_w.eq(const_mul(d2_j, G)),
+                             nxt_waddr.eq(d3_w), nxt_row.eq(0), nxt_nx.eq(0), nxt_ny.eq(0)]
+        else:
+            OH = lp.out_h
+            d1_dylo, d1_dxlo = Signal(kbits), Signal(kbits)
+            d1_ny, d1_nx = Signal(kbits), Signal(kbits)
+            d1_y, d1_x = Signal(range(H + lp.padding)), Signal(range(W + lp.padding))
+            d1_ct = Signal(abits)
+            # Position in the zero-padded input (padding pixels are zero: never events).
+            p = lp.padding
+            y_in = Signal(range(H + p), name="y_in")
+            x_in = Signal(range(W + p), name="x_in")
+            m.d.comb += [y_in.eq(ev.y + p), x_in.eq(ev.x + p)]
+
+            def tap_range(pos, size, out):
+                # Valid taps d: 0 <= pos - d < out. A bound that can never bind (padding
+                # >= k - 1, or a 1x1 kernel) is left out rather than compared constantly.
+                lo = Mux(pos > out - 1, pos - (out - 1), 0) if size - 1 + p > out - 1 else 0
+                hi = Mux(pos < k - 1, pos, k - 1) if p < k - 1 else k - 1
+                return lo, hi
+
+            dylo, dyhi = tap_range(y_in, H, OH)
+            dxlo, dxhi = tap_range(x_in, W, OW)
+            # d2: the first tap's output position (ry, rx) and its weight offsets; d3: the
+            # products; nxt: the sums. Weight word = c*k*k*G + dylo*k*G + dxlo*G, first row =
+            # ry*OW*G + rx*G.
+            d2_ry, d2_rx = Signal(len(d1_y)), Signal(len(d1_x))
+            d2_wy, d2_wx, d2_ct = Signal(abits), Signal(abits), Signal(abits)
+            d3_rym, d3_rxm = Signal(rbits), Signal(rbits)
+            d3_w = Signal(abits)
+            d2_nx, d2_ny, d3_nx, d3_ny = (Signal(kbits) for _ in range(4))
+            with m.If(den):
+                m.d.sync += [
+                    d1_dylo.eq(dylo), d1_dxlo.eq(dxlo), d1_ny.eq(dyhi - dylo),
+                    d1_nx.eq(dxhi - dxlo), d1_y.eq(y_in), d1_x.eq(x_in),
+                    d1_ct.eq(const_mul(ev.c, k * k * G)),
+                ]
+                m.d.sync += [
+                    d2_ry.eq(d1_y - d1_dylo), d2_rx.eq(d1_x - d1_dxlo),
+                    d2_wy.eq(const_mul(d1_dylo, k * G)), d2_wx.eq(const_mul(d1_dxlo, G)),
+                    d2_ct.eq(d1_ct),
+                    d2_nx.eq(d1_nx), d2_ny.eq(d1_ny),
+                ]
+                m.d.sync += [
+                    d3_rym.eq(const_mul(d2_ry, OW * G)), d3_rxm.eq(const_mul(d2_rx, G)),
+                    d3_w.eq(d2_ct + d2_wy + d2_wx), d3_nx.eq(d2_nx), d3_ny.eq(d2_ny),
+                ]
+                m.d.sync += [nxt_waddr.eq(d3_w), nxt_row.eq(d3_rym + d3_rxm),
+                             nxt_nx.eq(d3_nx), nxt_ny.eq(d3_ny)]
+
+        with m.If(self.clear):
+            m.d.sync += clear_pending.eq(1)
+
+        # --- Generator.
+        m.d.comb += [rom.addr.eq(waddr), rom.en.eq(en)]
+        with m.If(en):
+            m.d.sync += [r_valid.eq(cur_valid), r_op.eq(cur_op), r_row.eq(row),
+                         r_coef.eq(Mux(cur_op == Op.INTEGRATE, coef, 0))]
+            with m.If(cur_valid & ~last):
+                with m.If(gc != G - 1):
+                    m.d.sync += [gc.eq(gc + 1), waddr.eq(waddr + 1), row.eq(row + 1)]
+                with m.Elif(cx != 0):
+                    m.d.sync += [gc.eq(0), cx.eq(cx - 1), waddr.eq(waddr + 1),
+                                 row.eq(row - (2 * G - 1))]
+                with m.Else():
+                    m.d.sync += [gc.eq(0), cx.eq(nx), cy.eq(cy - 1),
+                                 wdy.eq(wdy + k * G), waddr.eq(wdy + k * G),
+                                 rdy.eq(rdy - OW * G), row.eq(rdy - OW * G)]
+            with m.If(free):
+                m.d.sync += cur_valid.eq(0)
+                with m.If(clear_pending):
+                    m.d.sync += [cur_valid.eq(1), cur_op.eq(Op.CLEAR), gc.eq(G - 1), cx.eq(0),
+                                 cy.eq(0), clear_pending.eq(0), row.eq(0)]
+                with m.Elif(nxt_valid):
+                    m.d.sync += [cur_valid.eq(1), coef.eq(nxt_coef), waddr.eq(nxt_waddr),
+                                 wdy.eq(nxt_waddr), row.eq(nxt_row), rdy.eq(nxt_row),
+                                 nx.eq(nxt_nx)]
+                    with m.If(nxt_done):
+                        m.d.sync += [cur_op.eq(Op.FIRE), gc.eq(G - 1), cx.eq(0), cy.eq(0),
+                                     row.eq(0)]
+                    with m.Else():
+                        m.d.sync += [cur_op.eq(Op.INTEGRATE), gc.eq(0), cx.eq(nxt_nx),
+                                     cy.eq(nxt_ny)]
+
+        # --- R -> W: register the weight word (block RAM output straight into a multiplier
+        # was the critical path: 57 MHz on the ECP5-85F).
+        w_valid = Signal()
+        w_op = Signal(Op)
+        w_row = Signal(rbits)
+        w_coef = Signal(signed(lp.in_bits))
+        w_word = Signal(L * wb)
+        with m.If(en):
+            m.d.sync += [w_valid.eq(r_valid), w_op.eq(r_op), w_row.eq(r_row),
+                         w_coef.eq(r_coef), w_word.eq(rom.data)]
+
+        # --- W -> X: multiply each lane's weight by the coefficient; X -> M: register again (the
+        # hard multipliers may be placed far from both ends: register -> multiplier ->
+        # register in one cycle was the critical path at 80 MHz on the ECP5-85F).
+        x_valid = Signal()
+        x_op = Signal(Op)
+        x_row = Signal(rbits)
+        x_prod = Signal.like(self.o.payload.current)
+        with m.If(en):
+            m.d.sync += [x_valid.eq(w_valid), x_op.eq(w_op), x_row.eq(w_row)]
+            for lane in range(L):
+                w = w_word[lane * wb:(lane + 1) * wb].as_signed()
+                m.d.sync += x_prod[lane].eq(w * w_coef)
+            m.d.sync += [m_valid.eq(x_valid), self.o.payload.op.eq(x_op),
+                         self.o.payload.row.eq(x_row), self.o.payload.current.eq(x_prod)]
+
+        m.d.comb += self.busy.eq((efifo.level != 0) | Cat(dv).any() | nxt_valid
+                                 | cur_valid | r_valid | w_valid | x_valid | m_valid
+                                 | clear_pending)
+        return m

@@ -1,0 +1,64 @@
+# amaranth: UnusedElaboratable=no
+"""EventSerializer: the non-zero lanes of a beat as single events (lane accelerator)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layouts import log2
+
+__all__ = ["EventSerializer"]
+
+class EventSerializer(wiring.Component):
+    """Emit the non-zero lanes of each beat as single events, one per cycle, in lane order.
+
+    Channel of lane ``k`` of a beat of group ``g``: ``g * lanes + k``. A ``done`` beat becomes
+    one ``done`` event. Throughput: one event per cycle; a beat with ``n`` non-zero lanes
+    takes ``n`` cycles (a new beat is taken in the cycle its last event leaves). Output
+    registered.
+    """
+
+    def __init__(self, *, beat: data.StructLayout, event: data.StructLayout, lanes: int):
+        self._lanes = lanes
+        super().__init__({"i": In(stream.Signature(beat)), "o": Out(stream.Signature(event))})
+
+    def elaborate(self, platform):
+        m = Module()
+        L = self._lanes
+        hold = Signal(self.i.payload.shape())
+        rem = Signal(L)                 # lanes of ``hold`` still to emit
+        hold_done = Signal()
+        out_free = ~self.o.valid | self.o.ready
+        empty = (rem == 0) & ~hold_done
+        last_one = (rem & (rem - 1)) == 0
+        m.d.comb += self.i.ready.eq(empty | (out_free & ~hold_done & last_one))
+
+        # Lowest remaining lane.
+        lane = Signal(range(max(2, L)))
+        for k in reversed(range(L)):
+            with m.If(rem[k]):
+                m.d.comb += lane.eq(k)
+
+        with m.If(out_free):
+            m.d.sync += self.o.valid.eq(0)
+            with m.If(rem != 0):
+                c = Cat(lane[:log2(L)], hold.g) if L > 1 else hold.g
+                m.d.sync += [
+                    self.o.valid.eq(1),
+                    self.o.payload.c.eq(c),
+                    self.o.payload.y.eq(hold.y),
+                    self.o.payload.x.eq(hold.x),
+                    self.o.payload.coef.eq(
+                        hold.coef.as_value().word_select(lane, len(hold.coef[0]))),
+                    self.o.payload.done.eq(0),
+                    rem.eq(rem & (rem - 1)),
+                ]
+            with m.Elif(hold_done):
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.done.eq(1),
+                             self.o.payload.coef.eq(0), hold_done.eq(0)]
+        with m.If(self.i.valid & self.i.ready):
+            nz = Cat(self.i.payload.coef[k] != 0 for k in range(L))
+            m.d.sync += [hold.eq(self.i.payload), rem.eq(nz), hold_done.eq(self.i.payload.done)]
+        return m
