@@ -20,7 +20,6 @@ The model zoo (converted Net1/Net2 shipped with the package) is reached by name:
 
 from __future__ import annotations
 
-import bz2  # noqa: F401 - zipfile's bzip2 members raise OSError from here
 import json
 import lzma
 import os
@@ -78,7 +77,8 @@ def zoo_manifest(name: str) -> dict:
     """The manifest of a zoo model: reproducing command, seed, accuracies, events."""
     path = ZOO_DIR / f"{name}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"no zoo model named {_short(name)} (zoo: {', '.join(zoo_names())})")
+        raise FileNotFoundError(f"no zoo model named {_short(name)} "
+                                f"(zoo: {', '.join(zoo_names())})")
     return json.loads(path.read_text())
 
 
@@ -90,7 +90,8 @@ def resolve(model: str | os.PathLike) -> Path:
     if isinstance(model, str) and (ZOO_DIR / f"{model}.npz").is_file():
         return ZOO_DIR / f"{model}.npz"
     raise FileNotFoundError(
-        f"{_short(str(model))} is neither a model file nor a zoo name (zoo: {', '.join(zoo_names()) or 'empty'})")
+        f"{_short(str(model))} is neither a model file nor a zoo name "
+        f"(zoo: {', '.join(zoo_names()) or 'empty'})")
 
 
 def _layer_header(i: int, layer) -> dict:
@@ -150,7 +151,8 @@ def _layer(i: int, h, arrays: dict, used: set):
         raise ModelFileError(f"{where}: must be an object, not {_short(h)}")
     kind = h.get("type")
     if not isinstance(kind, str) or kind not in LAYER_TYPES:
-        raise ModelFileError(f"{where}.type: must be one of {sorted(LAYER_TYPES)}, not {_short(kind)}")
+        raise ModelFileError(f"{where}.type: must be one of {sorted(LAYER_TYPES)}, "
+                             f"not {_short(kind)}")
     if kind == "flatten":
         return Flatten()
     if kind == "sumpool":
@@ -163,7 +165,8 @@ def _layer(i: int, h, arrays: dict, used: set):
     shape = h.get("shape")
     ndim = 2 if kind == "dense" else 4
     if not isinstance(shape, list) or len(shape) != ndim or list(w.shape) != shape:
-        raise ModelFileError(f"{where}.shape: {_short(shape)} does not match the {name} array {list(w.shape)}"
+        raise ModelFileError(f"{where}.shape: {_short(shape)} does not match the {name} array "
+                             f"{list(w.shape)}"
                              f" ({ndim}-d expected)")
     if min(shape) < 1:
         raise ModelFileError(f"{where}.shape: every dimension must be >= 1, not {_short(shape)}")
@@ -241,12 +244,12 @@ def _read_archive(path: Path) -> dict:
         for info in infos:
             name = info.filename
             if not name.endswith(".npy") or name[:-4] in arrays:
-                raise ModelFileError(f"{path}: not a readable .npz model file (entry {_short(name)}: "
-                                     f"not a .npy array, or twice)")
+                raise ModelFileError(f"{path}: not a readable .npz model file (entry "
+                                     f"{_short(name)}: not a .npy array, or twice)")
             if info.file_size > budget + 4096:  # the declared size, before decompressing
                 raise ModelFileError(
-                    f"{path}: entry {_short(name)}: declares {info.file_size:,} bytes, more than the "
-                    f"{MAX_ARRAY_BYTES:,} bytes a model file may hold")
+                    f"{path}: entry {_short(name)}: declares {info.file_size:,} bytes, more "
+                    f"than the {MAX_ARRAY_BYTES:,} bytes a model file may hold")
             try:
                 arr = _read_member(zf, info, budget)
             except ModelFileError:
@@ -327,7 +330,8 @@ def _check_meta(meta: dict) -> None:
     if "T" in meta and meta["T"] is not None:
         T = meta["T"]
         if isinstance(T, bool) or not isinstance(T, int) or not 1 <= T <= 65535:
-            raise ModelFileError(f"meta.T: must be null or an integer in [1, 65535], not {_short(T)}")
+            raise ModelFileError(f"meta.T: must be null or an integer in [1, 65535], "
+                                 f"not {_short(T)}")
     for key in ("dataset",):
         if meta.get(key) is not None and meta[key] not in DATASET_NAMES:
             raise ModelFileError(f"meta.{key}: must be null or one of {DATASET_NAMES}, "
@@ -343,14 +347,16 @@ def _check_meta(meta: dict) -> None:
         raise ModelFileError("meta.ann_test_correct: must be null or a hex string of whole bytes")
     n = meta.get("ann_test_images")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-        raise ModelFileError(f"meta.ann_test_images: must be null or an integer >= 0, not {_short(n)}")
+        raise ModelFileError(f"meta.ann_test_images: must be null or an integer >= 0, "
+                             f"not {_short(n)}")
 
 
 def _from_header(h: dict, arrays: dict) -> Model:
     if h.get("format") != FORMAT:
         raise ModelFileError(f"format: must be {_short(FORMAT)}, not {_short(h.get('format'))}")
     if h.get("version") != VERSION:
-        raise ModelFileError(f"version: this augsnn reads version {VERSION}, not {_short(h.get('version'))}")
+        raise ModelFileError(f"version: this augsnn reads version {VERSION}, "
+                             f"not {_short(h.get('version'))}")
     name = h.get("name")
     if not isinstance(name, str) or not name or len(name) > 200:
         raise ModelFileError(f"name: must be a string of 1 to 200 characters, not {_short(name)}")
@@ -361,17 +367,20 @@ def _from_header(h: dict, arrays: dict) -> Model:
     shape = h.get("input_shape")
     if not isinstance(shape, list) or not 1 <= len(shape) <= 3 \
             or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-        raise ModelFileError(f"input_shape: must be a list of 1 to 3 positive integers, not {_short(shape)}")
+        raise ModelFileError(f"input_shape: must be a list of 1 to 3 positive integers, "
+                             f"not {_short(shape)}")
     if int(np.prod(shape, dtype=object)) > MAX_ELEMENTS:
         raise ModelFileError(f"input_shape: {shape} has more than {MAX_ELEMENTS:,} pixels")
     if h.get("input_dtype") != "uint8":
         raise ModelFileError(f"input_dtype: must be 'uint8', not {_short(h.get('input_dtype'))}")
     if h.get("output") not in ("spiking", "membrane"):
-        raise ModelFileError(f"output: must be 'spiking' or 'membrane', not {_short(h.get('output'))}")
+        raise ModelFileError(f"output: must be 'spiking' or 'membrane', "
+                             f"not {_short(h.get('output'))}")
     acc = h.get("ann_accuracy")
     if acc is not None and (isinstance(acc, bool) or not isinstance(acc, (int, float))
                             or not 0 <= acc <= 1):
-        raise ModelFileError(f"ann_accuracy: must be null or a fraction in [0, 1], not {_short(acc)}")
+        raise ModelFileError(f"ann_accuracy: must be null or a fraction in [0, 1], "
+                             f"not {_short(acc)}")
     if h.get("dataset") is not None and h["dataset"] not in DATASET_NAMES:
         raise ModelFileError(f"dataset: must be null or one of {DATASET_NAMES}, "
                              f"not {_short(h['dataset'])}")

@@ -193,11 +193,11 @@ def test_build_folder_from_a_hostile_model_name_stays_inside(model_file, tmp_pat
     hostile = rewrite(model_file, tmp_path / "h.npz", lambda h: h.update(name="../../../x"))
     work = tmp_path / "a" / "b" / "c"
     work.mkdir(parents=True)
-    code, err = run_process(["build", hostile, "--board", "icebreaker", "--no-synth",
+    code, err = run_process(["build", hostile, "--board", "ulx3s-85f", "--no-synth",
                              "--cycle-images", "2"], cwd=work)
     assert code == 0, err
-    assert sorted(os.listdir(work / "out" / "build")) == ["_x-icebreaker"]
-    assert (work / "out" / "build" / "_x-icebreaker" / "report.json").is_file()
+    assert sorted(os.listdir(work / "out" / "build")) == ["_x-ulx3s-85f"]
+    assert (work / "out" / "build" / "_x-ulx3s-85f" / "report.json").is_file()
     assert sorted(os.listdir(tmp_path)) == ["a", "h.npz", "m.npz"]
 
 
