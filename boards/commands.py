@@ -94,9 +94,8 @@ def cmd_board(args: argparse.Namespace) -> int:
     from augsnn.golden.modelfile import load
     from augsnn.hw.accel_plan import plan as make_plan
 
-    from .protocol import (WEIGHT_ANSWER_BYTES, AnswerReader, answer_bytes, answer_limits,
-                           decode_answer, differing_fields, encode_image, encode_weights,
-                           expected_answers)
+    from .protocol import (WEIGHT_ANSWER_BYTES, AnswerReader, answer_limits, differing_fields,
+                           encode_image, encode_weights, expected_answers)
     from .targets import get_board
     try:
         import serial
