@@ -107,7 +107,6 @@ def cmd_board(args: argparse.Namespace) -> int:
     n_classes, n_layers = ap.n_classes, len(ap.layers)
     x, y, idx = load_test_images(model, None, args.images, args.offset)
     gold = expected_answers(model, x, T)
-    n = answer_bytes(n_classes, n_layers)
     mismatches, correct, times = [], 0, []
     board = get_board(args.board)
     with serial.Serial(args.port, args.baud, timeout=args.timeout) as link:
