@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from .layouts import core_output_layout, log2, popcount
 from .plan import LayerPlan
 
-__all__ = ["RowWalk", "Walk", "producer_walk"]
+__all__ = ["RowWalk", "Walk", "producer_walk", "walk_signature"]
 
 
 def producer_walk(lp: LayerPlan, beat: data.StructLayout) -> wiring.Component:
