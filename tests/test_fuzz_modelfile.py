@@ -169,6 +169,7 @@ def _mutate(header, arrays, mutation):
             arrays[name] = np.zeros((1, 1 << 20), np.int8)
 
 
+@pytest.mark.slow  # 13-23 s on the 2-core CI machine
 @settings(max_examples=1050, **SETTINGS)
 @given(name=st.sampled_from(SEED_NAMES), mutations=st.lists(field_mutation(), min_size=1,
                                                            max_size=3))
