@@ -52,9 +52,13 @@ class Prepared:
     engine: object = None
 
 
-def prepare(model, board, *, lanes: int | None = None, clock_mhz: float | None = None,
+def prepare(model, board, *, lanes=None, clock_mhz: float | None = None,
             baud: int | None = None) -> Prepared:
     """Check ``model`` against ``board`` and make the design; nothing is built or written.
+
+    ``lanes``: one count, one per weighted layer, or ``"auto"`` (folding chosen from the golden
+    model's synops on the first test images, :func:`augsnn.hw.lanes.folding.auto_lanes`, within
+    the device's hard multipliers); default: the board's.
 
     Raises
     ------
@@ -65,6 +69,10 @@ def prepare(model, board, *, lanes: int | None = None, clock_mhz: float | None =
     """
     board = get_board(board) if isinstance(board, str) else board
     lanes = board.lanes if lanes is None else lanes
+    if lanes == "auto" and "lanes" in get_engine(board.engine).options:
+        from augsnn.hw.lanes.folding import AUTO_BUDGET, auto_lanes
+        lanes = auto_lanes(model, int(model.meta.get("T") or 16),
+                           budget=min(AUTO_BUDGET, board.multipliers))
     clock_mhz = board.clock_mhz if clock_mhz is None else clock_mhz
     baud = board.baud if baud is None else baud
     if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:

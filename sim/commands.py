@@ -85,8 +85,8 @@ def _table(report: dict) -> str:
         "  accuracy: -",
         f"  cycles/image: {report['cycles_per_image']:,.0f} (min {report['cycles_min']:,}, "
         f"max {report['cycles_max']:,})",
-        (f"  {report.get('cycle_model', 'cycle bound')}/image: "
-         f"{report['bound_per_image']:,.0f} -> efficiency "
+        (f"  {report.get('cycle_model', 'cycle bound')}: "
+         f"{report['bound_per_image']:,.0f} cycles/image -> efficiency "
          f"{report['efficiency'] * 100:.1f}% of the measured cycles (busiest layer alone: "
          f"{report['critical_efficiency'] * 100:.1f}%)"),
         f"  synops/image per layer: {[round(s) for s in report['synops_per_image']]}, "

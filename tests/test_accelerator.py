@@ -346,6 +346,7 @@ LINT_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(LINT_CASES))
 def test_verilator_lint(case, tmp_path):
     make, lanes, trace = LINT_CASES[case]
@@ -364,6 +365,7 @@ def _check(report, *, images):
     assert report["mismatches"] == 0, report["first_mismatches"]
 
 
+@pytest.mark.slow
 def test_random_models_match_golden():
     """Seven small models in one Verilator build, some with input gaps and result stalls."""
     cases = random_cases()
@@ -410,6 +412,7 @@ def test_random_models_match_golden():
     assert any((s < 0).any() for s in runs["ter"].spikes[1])
 
 
+@pytest.mark.slow
 @pytest.mark.mnist
 def test_net2_aug_cli_matches_golden(tmp_path, capsys):
     """``augsnn sim net2-aug`` on 20 MNIST test images: full state equal, outputs saved."""
@@ -440,6 +443,7 @@ def _mnist(offset, n):
     return load_test_images(load("net2-aug"), None, n, offset)[0]
 
 
+@pytest.mark.slow
 @pytest.mark.mnist
 @pytest.mark.parametrize("name, images, lanes", [("net2-ter", 20, 16), ("net1-aug", 5, 8),
                                                   ("tiny-aug", 5, 16)])

@@ -135,6 +135,7 @@ def test_build_seed(tmp_path, tiny):
     assert not (tmp_path / "n").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model,lanes,engine", [("tiny-aug", 1, "lanes"), ("net2-aug", 8, "lanes"),
                                                 ("net2-aug", 1, "compact")])
 def test_uart_design_matches_golden(model, lanes, engine):

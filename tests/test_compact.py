@@ -112,6 +112,7 @@ def _check(report, model, T, n):
     assert 0.97 < report["efficiency"] < 1.03, report["efficiency"]
 
 
+@pytest.mark.slow
 def test_mixed_net_matches_golden_full_state(tmp_path):
     """Every spike of every layer at every step, with idle input cycles and back-pressure."""
     from augsnn.golden.network import simulate
@@ -131,6 +132,7 @@ def test_mixed_net_matches_golden_full_state(tmp_path):
     _check(accel.compare(model, x[:2], run1), model, 1, 2)
 
 
+@pytest.mark.slow
 def test_net2_matches_golden_full_state(tmp_path):
     from augsnn.sim import accelerator as accel
     model = load(resolve("net2-aug"))

@@ -158,6 +158,7 @@ LINT_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(LINT_CASES))
 def test_verilator_lint(case, tmp_path):
     path = tmp_path / "top.v"
@@ -188,6 +189,7 @@ def sim_build(tmp_path_factory):
     return sim, build_dir, cases, fast
 
 
+@pytest.mark.slow
 def test_random_traffic_matches_golden(sim_build):
     sim, build_dir, cases, _ = sim_build
     results = runner.run(sim, test_module="augsnn.sim.neuron_core_tb", build_dir=build_dir,
@@ -217,6 +219,7 @@ def test_random_traffic_matches_golden(sim_build):
                if c["params"]["divider"] and not is_pow2(c["params"]["theta_p"]))
 
 
+@pytest.mark.slow
 def test_throughput(sim_build):
     sim, build_dir, _, fast = sim_build
     results = runner.run(sim, test_module="augsnn.sim.neuron_core_tb", build_dir=build_dir,

@@ -292,9 +292,9 @@ class CompactAccelerator(wiring.Component):
         m.d.sync += tr_valid.eq(0)
         s.__dict__.update(T=T, checksum=checksum, co=co, count_sum=count_sum, counting=counting,
                           cycles=cycles, d_bits=d_bits, div=div, dx=dx, dy=dy, events=events,
-                          kmax=kmax, last_step=last_step, lp=lp, n=n, nb=nb, neg=neg, o_nz=o_nz,
+                          kmax=kmax, last_step=last_step, n=n, nb=nb, neg=neg, o_nz=o_nz,
                           o_reg=o_reg, ox=ox, oy=oy, pa=pa, paddr=paddr, pb_old=pb_old,
-                          pool_max=pool_max, port=port, pot_max=pot_max, prow=prow, q=q, rem=rem,
+                          pool_max=pool_max, pot_max=pot_max, prow=prow, q=q, rem=rem,
                           row=row, ssum=ssum, steps_left=steps_left, t=t, t_lo=t_lo,
                           tr_coef=tr_coef, tr_done=tr_done, tr_index=tr_index, tr_layer=tr_layer,
                           tr_valid=tr_valid, v_new=v_new, vsat=vsat, wbuf=wbuf)

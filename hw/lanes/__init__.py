@@ -4,10 +4,11 @@ Layer: ``hw`` (Amaranth). Each block is a ``wiring.Component`` with ``amaranth.l
 ports; the neuron arithmetic lives only in :class:`~augsnn.hw.neuron_core.NeuronCore`. The
 data flow of one layer ``l`` (layout conventions: :mod:`augsnn.hw.lanes.plan`)::
 
-    core[l-1].o -> ProducerWalk -> EventSerializer -> FanOut[l] -> core[l].i
+    core[l-1].o -> Walk/PoolWalk -> EventSerializer -> FanOut[l] -> core[l].i
     pixels ------------------------------------------> FanOut[0] -> FirstLayer -> core[0].i
 
-* :class:`ProducerWalk` turns the spike beats of the layer before (row, ``lanes``
+* ``Walk`` (``walk.py``; ``PoolWalk`` in ``pool_walk.py`` with sum-pooling, the one of the
+  two that ``producer_walk`` picks) turns the spike beats of the layer before (row, ``lanes``
   coefficients) into beats with coordinates ``(g, y, x)``; with sum-pooling it adds the
   coefficients of each pooling window in a small double-buffered memory and emits only the
   non-zero pooled values.
