@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--board", required=True, choices=BOARD_NAMES)
     p.add_argument("-o", "--output", metavar="DIR",
                    help="build folder (default: out/build/<model>-<board>)")
-    p.add_argument("--lanes", type=int, help="accelerator lanes (default: the board's)")
+    p.add_argument("--lanes", type=_lanes, help="accelerator lanes: one count, one per weighted "
+                   "layer (16,64,16) or auto (default: the board's)")
     p.add_argument("--clock-mhz", type=float, help="design clock (default: the board's)")
     p.add_argument("--baud", type=int, help="UART baud rate (default: 1000000)")
     p.add_argument("--seed", type=int, default=1,
@@ -62,6 +63,19 @@ def register(subparsers) -> None:
     q.set_defaults(func=cmd_board, outputs=("json",), inputs=("model",))
 
 
+def _lanes(text: str):
+    from augsnn.hw.lanes.folding import parse_lanes
+    try:
+        return parse_lanes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _lanes_arg(lanes) -> str:
+    return lanes if isinstance(lanes, str) else ",".join(map(str, lanes)) \
+        if isinstance(lanes, tuple) else str(lanes)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from augsnn.golden.modelfile import load
 
@@ -74,7 +88,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {out}: is a file, not a build folder")
     cmd = " ".join(["augsnn", "build", args.model, "--board", args.board]
                    + (["-o", args.output] if args.output else [])
-                   + (["--lanes", str(args.lanes)] if args.lanes else [])
+                   + (["--lanes", _lanes_arg(args.lanes)] if args.lanes else [])
                    + (["--clock-mhz", f"{args.clock_mhz:g}"] if args.clock_mhz else [])
                    + (["--baud", str(args.baud)] if args.baud else [])
                    + (["--seed", str(args.seed)] if args.seed != 1 else []))
@@ -92,7 +106,7 @@ def cmd_board(args: argparse.Namespace) -> int:
     from augsnn.cli import CLIError
     from augsnn.golden.evaluate import load_test_images
     from augsnn.golden.modelfile import load
-    from augsnn.hw.accel_plan import plan as make_plan
+    from augsnn.hw.engine import get_engine
 
     from .protocol import (WEIGHT_ANSWER_BYTES, AnswerReader, answer_limits, differing_fields,
                            encode_image, encode_weights, expected_answers)
@@ -103,16 +117,17 @@ def cmd_board(args: argparse.Namespace) -> int:
         raise CLIError("augsnn board needs pyserial: pip install pyserial") from None
     model = load(args.model)
     T = args.T if args.T is not None else int(model.meta.get("T") or 16)
-    ap = make_plan(model, lanes=1)
-    n_classes, n_layers = ap.n_classes, len(ap.layers)
+    board = get_board(args.board)
+    engine = get_engine(board.engine)
+    ap = engine.plan(model, **engine.select(lanes=1))
+    n_layers = len(ap.layers)
     x, y, idx = load_test_images(model, None, args.images, args.offset)
     gold = expected_answers(model, x, T)
     mismatches, correct, times = [], 0, []
-    board = get_board(args.board)
     with serial.Serial(args.port, args.baud, timeout=args.timeout) as link:
         link.reset_input_buffer()
-        if board.engine == "compact":
-            frame, checksum = encode_weights(model)
+        frame, checksum = encode_weights(model, board.engine)
+        if frame:
             link.write(frame)
             raw = link.read(WEIGHT_ANSWER_BYTES)
             got = int.from_bytes(raw, "little") if len(raw) == WEIGHT_ANSWER_BYTES else None
