@@ -221,7 +221,7 @@ def _report_md(r: dict) -> str:
 
 def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float | None = None,
           baud: int | None = None, do_build: bool = True, cycles_images: int = 100,
-          seed: int = 1, command: str | None = None, log=sys.stderr) -> dict:
+          seed: int = 1, command: str | None = None, log=None) -> dict:
     """Build the board design for ``model`` in ``out_dir``; return the report (a dict).
 
     ``seed`` is nextpnr's placement seed (timing-driven placement is sensitive to it).
@@ -229,6 +229,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     weight files) are written and the report holds the fit check. Raises ``ValueError`` (see
     :func:`prepare`) before anything is written; ``RuntimeError`` when a tool fails.
     """
+    log = sys.stderr if log is None else log       # looked up now: tests swap sys.stderr
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"nextpnr seed must be an integer >= 0, not {seed!r}")
     p = prepare(model, board, lanes=lanes, clock_mhz=clock_mhz, baud=baud)

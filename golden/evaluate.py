@@ -67,6 +67,28 @@ def evaluate(model: Model, images, labels, T: int, *, indices=None, progress: bo
     return report, res
 
 
+def early_exit_report(res: RunResult, labels, rule) -> dict:
+    """Accuracy, steps, events and synops per image under an early-exit ``rule``."""
+    from .early_exit import apply
+    ex = apply(res, rule)
+    T = res.out.shape[0]
+    return {"margin": rule.margin, "t_min": rule.t_min, "t_max": int(T),
+            "accuracy": float((ex.pred == np.asarray(labels)).mean()),
+            "accuracy_fixed_T": float((res.pred == np.asarray(labels)).mean()),
+            "mean_steps": float(ex.steps.mean()),
+            "steps_histogram": np.bincount(ex.steps, minlength=T + 1)[1:].tolist(),
+            "events_per_image": float(ex.events.sum(axis=0).mean()),
+            "synops_per_image": float(ex.synops.sum(axis=0).mean()),
+            "synops_per_layer_per_image": [float(v) for v in ex.synops.mean(axis=1)]}
+
+
+def early_exit_line(r: dict, T: int) -> str:
+    return (f"early exit (margin {r['margin']}, t_min {r['t_min']}, t_max {T}): accuracy "
+            f"{r['accuracy'] * 100:.2f}% (fixed T: {r['accuracy_fixed_T'] * 100:.2f}%), mean steps "
+            f"{r['mean_steps']:.2f}, events/image {r['events_per_image']:,.0f}, synops/image "
+            f"{r['synops_per_image']:,.0f}")
+
+
 def _report_steps(T: int) -> list[int]:
     steps = sorted({t for t in (1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256, 384,
                                 512, 768, 1000, 1024, 1500, 2048, 3000, 4096) if t <= T} | {T})
@@ -158,6 +180,10 @@ def register_eval(sub) -> None:
     p.add_argument("--plot", help="write a PNG of error vs T")
     p.add_argument("--save-outputs", help="write per-image outputs (.npz)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--early-exit", metavar="MARGIN[,T_MIN]",
+                   help="also report per-image early exit: an image stops once its leading "
+                        "output count is MARGIN ahead of the runner-up after at least T_MIN "
+                        "steps (default 1), else at --T (docs/golden-model.md)")
     p.set_defaults(func=cmd_eval)
 
 
@@ -186,10 +212,20 @@ def cmd_eval(args) -> int:
     for opt in (args.json, args.plot, args.save_outputs):
         if opt and not Path(opt).parent.is_dir():
             raise FileNotFoundError(f"output folder {Path(opt).parent} does not exist")
+    rule = None
+    if getattr(args, "early_exit", None):
+        from .early_exit import ExitRule
+        rule = ExitRule.parse(args.early_exit)
+        if model.output != "spiking":
+            raise ValueError(f"--early-exit needs a spiking output layer; {model.name} has "
+                             f"output {model.output!r}")
     x, y, idx = load_test_images(model, args.dataset, args.images, args.offset)
     report, res = evaluate(model, x, y, T, indices=idx, progress=not args.no_progress,
                            batch_size=args.batch_size)
     print(report_table(report))
+    if rule is not None:
+        report["early_exit"] = early_exit_report(res, y, rule)
+        print(early_exit_line(report["early_exit"], T))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}", file=sys.stderr)
