@@ -124,6 +124,8 @@ def main() -> None:
     p.add_argument("--images", type=int, nargs="+", default=[1000, 10000])
     p.add_argument("--pairs", type=int, default=2, help="interleaved project/peer pairs")
     p.add_argument("--peer-batch", type=int, default=500)
+    p.add_argument("--peer-threads", type=int, default=None,
+                   help="torch threads for the peer (default: torch's own choice)")
     p.add_argument("--json", help="write the results as JSON")
     args = p.parse_args()
     try:
@@ -132,8 +134,15 @@ def main() -> None:
     except ImportError:
         have_peer = False
         print("spikingjelly is not installed (pip install -e .[bench]): peer columns skipped")
+    if have_peer and args.peer_threads:
+        import torch
+        torch.set_num_threads(args.peer_threads)
     x, y = load_mnist("test")
     rates = [gemm_rate()]
+    if have_peer:
+        import torch
+        print(f"spikingjelly peer: torch {torch.__version__}, {torch.get_num_threads()} threads, "
+              f"batch {args.peer_batch}")
     print(f"{cpus()} cores; float32 GEMM: " +
           ", ".join(f"{k} {v * 2 / 1e9:.0f} GFLOP/s" for k, v in rates[0].items()), flush=True)
     rows = []

@@ -5,11 +5,18 @@ spikes layer ``l-1`` fired in the same step. The first weighted layer receives t
 constant current every step (``uint8`` pixels times integer weights), computed once per
 image. Neuron arithmetic is :mod:`augsnn.golden.neuron`'s.
 
+Order of work: the network is feed-forward, so each layer runs over a whole window of steps
+before the next one (one matrix product per layer over all image-steps of the window, then
+the layer's neurons step through the stored currents); the result is the step-by-step one.
+Batches run on one worker thread per core. docs/golden-model.md ("Speed") has the details.
+
 Exactness: currents are dot products of integers, computed with float BLAS. Every product
 and partial sum is an integer of magnitude at most the layer's static bound
-(:meth:`Model.current_bounds`); a layer whose bound is below ``2**24`` is computed in float32
-(twice as fast), any other in float64, and :func:`simulate` refuses a model whose bound
-reaches ``2**53``, so every float operation is exact and the result equals integer arithmetic.
+(:meth:`Model.current_bounds`); a layer whose bound is below ``2**24`` is computed in float32,
+any other in float64, and :func:`simulate` refuses a model whose bound reaches ``2**53``, so
+every float operation is exact and the result equals integer arithmetic. Internal integer
+types are the narrowest the bounds allow; every reported array is ``int64`` (decisions
+``int16``).
 """
 
 from __future__ import annotations
@@ -89,7 +96,7 @@ def _pool(x: np.ndarray, size: int, dtype, split: int = 0) -> np.ndarray:
     ``(N, H/s, s, s, W/s, C)`` (see ``_Weighted``) and the pool adds its contiguous blocks.
     """
     if split:
-        out = x[:, :, 0, 0].astype(dtype)
+        out = x[:, :, 0, 0].astype(dtype)  # x is already of this type (see _Weighted)
         for dy in range(size):
             for dx in range(size):
                 if dy or dx:
@@ -154,7 +161,8 @@ class _Weighted:
         # synops per image and step are at most (inputs) * max fan-out: pick an exact float
         self.fan = fan.astype(np.float32 if fan.size * int(fan.max(initial=0)) < _EXACT32
                               else np.float64)
-        self.spike_dtype = _int_dtype(self.n.M)
+        # a layer that feeds a pool fires in the pool's type: the pool then adds same-type blocks
+        self.spike_dtype = _int_dtype(self.n.M * max(1, self.split) ** 2)
 
     def synops(self, x: np.ndarray, count=None) -> tuple[np.ndarray, np.ndarray]:
         """Synops of every row of ``x`` (rows: image-steps) and whether the row has an input.
@@ -306,7 +314,9 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool, Tc: int,
         for st in steps:
             if isinstance(st, tuple):
                 if st[0] == "pool":
-                    x = _pool(x.reshape((tc * B,) + x.shape[2:]), st[1], st[2], prev.split)
+                    # the split layout holds only for the first pool after the layer
+                    x = _pool(x.reshape((tc * B,) + x.shape[2:]), st[1], st[2], split)
+                    split = 0
                     x = x.reshape((tc, B) + x.shape[1:])
                     count = None
                 else:
@@ -350,7 +360,7 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool, Tc: int,
                 traces[li][t0:t0 + tc] = _logical(o, wl)
             if last:
                 out[t0:t0 + tc] = o
-            x, prev = o, wl
+            x, split = o, wl.split
             li += 1
     if membrane_out:
         acc = out

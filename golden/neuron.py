@@ -1,8 +1,11 @@
 """The integer augmented integrate-and-fire neuron (SPEC §3), exactly.
 
-This module is the arithmetic reference for everything else: the whole-network golden model
-(:mod:`augsnn.golden.network`) and the RTL scoreboards call :func:`integrate` and
-:func:`fire` and nothing else. NumPy only; all state is ``int64``.
+This module is the arithmetic reference for everything else. :func:`integrate`, :func:`fire`
+and :func:`step` (``int64``) are the definition, which the RTL scoreboards call; the
+whole-network golden model (:mod:`augsnn.golden.network`) runs the same arithmetic fast with
+:func:`run` (a layer over many steps, in place, ``int32`` state where the bounds allow) and
+:func:`constant_current_spikes` (the closed form of a neuron with a constant input), both
+checked against :func:`step` by the tests. NumPy only.
 
 Per time step, for every neuron:
 
@@ -243,7 +246,8 @@ def constant_current_spikes(current: np.ndarray, params: NeuronParams, t0: int, 
     I = np.asarray(current, dtype=np.int64)
     v0, tp, tn, M = params.v_init, params.theta_p, params.theta_n, params.M
     end = max(t0 + T, horizon)
-    if end * (abs(v0) + end * int(np.abs(I).max(initial=0))) >= 2 ** 49:
+    top = max(int(I.max(initial=0)), -int(I.min(initial=0)))
+    if end * (abs(v0) + end * top) >= 2 ** 49:
         return np.ones(I.shape, dtype=bool)
     # I >= 0: V stays in [min(v0, 0), max(v0, theta_p - 1) + I]; no cap, no saturation, and
     # no negative spike (V > -theta_n) when I <= i_max. I < 0 mirrors it with i_min.
@@ -256,34 +260,37 @@ def constant_current_spikes(current: np.ndarray, params: NeuronParams, t0: int, 
         i_min = max(params.v_min, -((M + 1) * tn - 1)) - min(v0, -(tn - 1)) if v0 < tp else 0
     bad = (I > max(i_max, -1)) | (I < min(i_min, 0))
     If = I.reshape(-1)
-    neg = If < 0
-    r = If / tp                                 # u grows by |I| / theta per step
-    if tn is not None:
-        np.divide(If, tn, out=r, where=neg)
-    else:
-        r[neg] = 0.0                            # single threshold, I < 0: never fires
-    np.abs(r, out=r)
-    sgn = np.where(neg, -1.0 if tn is not None else 0.0, 1.0)
-    c = (sgn * v0 + 0.5) / np.where(neg, float(tn or tp), float(tp))  # (sgn v0 + 1/2) / theta
     of = out.reshape(T, -1)
-    for s in range(0, If.size, block):
+    cum_type = np.int64 if end * M >= 2 ** 31 else np.int32
+    for s in range(0, If.size, block):  # everything per cache-sized block of neurons
         e = min(If.size, s + block)
-        rb, cb = r[s:e], c[s:e]
-        if v0 == 0:  # u >= 0 always: the signed value cast to int (trunc) is sgn * floor(u)
-            rs, w = rb * sgn[s:e], cb * sgn[s:e]
-            acc = w + t0 * rs
-            prev = np.zeros(acc.shape, dtype=np.int64 if end * M >= 2 ** 31 else np.int32)
+        Ib = If[s:e]
+        neg = Ib < 0
+        # the signed rate I / theta per step and the signed offset (sgn v0 + 1/2) / theta,
+        # theta = theta_p (I >= 0) or theta_n (I < 0); 0 for a single threshold and I < 0
+        rate = Ib / tp
+        off = np.full(e - s, (v0 + 0.5) / tp)
+        if tn is not None:
+            np.copyto(rate, Ib / tn, where=neg)
+            np.copyto(off, -(0.5 - v0) / tn, where=neg)
+        else:
+            rate[neg] = 0.0
+            off[neg] = 0.0
+        if v0 == 0:  # |u| grows from 1/(2 theta): the cast to int (trunc) is sgn * floor(u)
+            acc = off + t0 * rate
+            prev = np.zeros(e - s, dtype=cum_type)
             if t0:
                 np.copyto(prev, acc, casting="unsafe")
             cur = np.empty_like(prev)
             for t in range(T):
-                np.add(acc, rs, out=acc)
+                np.add(acc, rate, out=acc)
                 np.copyto(cur, acc, casting="unsafe")
                 np.subtract(cur, prev, out=of[t, s:e], casting="unsafe")
                 prev, cur = cur, prev
             continue
-        sb = sgn[s:e]
-        acc = cb + t0 * rb
+        sgn = np.where(neg, -1.0 if tn is not None else 0.0, 1.0)
+        rb = np.abs(rate)
+        acc = off * sgn + t0 * rb                # u: unsigned, may start below 0
         prev = np.maximum(np.floor(acc), 0) if t0 else np.zeros_like(acc)
         cur = np.empty_like(acc)
         d = np.empty_like(acc)
@@ -292,6 +299,6 @@ def constant_current_spikes(current: np.ndarray, params: NeuronParams, t0: int, 
             np.floor(acc, out=cur)
             np.maximum(cur, 0, out=cur)
             np.subtract(cur, prev, out=d)
-            np.multiply(d, sb, out=of[t, s:e], casting="unsafe")
+            np.multiply(d, sgn, out=of[t, s:e], casting="unsafe")
             prev, cur = cur, prev
     return bad
