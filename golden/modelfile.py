@@ -1,4 +1,4 @@
-"""Model files: one versioned ``.npz`` per converted network (SPEC §5, docs/model-format.md).
+"""Model files: one versioned ``.npz`` per converted network (docs/model-format.md).
 
 A model file holds integer arrays and one JSON header (the ``header`` entry, a 0-d unicode
 array), so it loads with ``np.load(allow_pickle=False)``. :func:`load` validates every field
