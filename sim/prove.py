@@ -1,0 +1,111 @@
+"""``augsnn prove``: the formal checks of the neuron core and the UART receiver.
+
+Layer: ``sim``. Imports nothing heavy at import time (Amaranth is loaded by the handler).
+
+    augsnn prove                 # the whole suite (about 3 minutes on 2 cores)
+    augsnn prove --list          # the checks and what each asserts
+    augsnn prove core-c2-match   # one check by name (any name from --list)
+
+Each check is a bounded proof (SymbiYosys, ``smtbmc yices``): every assertion holds at every
+cycle up to the check's depth after power-on, for every input sequence (docs/formal.md).
+The mutant check passes when its broken core is refuted; the counterexample trace (VCD) is
+kept in the work folder.
+
+Exit status: 0 when every check gives its expected result, 1 when one does not, 2 on a
+usage error or a missing tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["register", "main"]
+
+
+def register(subparsers) -> None:
+    """Add the ``prove`` sub-command to the CLI's ``subparsers``."""
+    p = subparsers.add_parser(
+        "prove", help="formal checks of the neuron core and the UART receiver (SymbiYosys)",
+        description="Bounded proofs with SymbiYosys, Yosys-SMTBMC and Yices (PyPI packages): "
+                    "the neuron core against a SPEC §3 reference model for two small "
+                    "parameter sets, the output stream rules, the UART receiver's byte "
+                    "stream, and a core with forwarding removed that must be refuted "
+                    "(docs/formal.md).")
+    add_arguments(p)
+    p.set_defaults(func=_handler)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("checks", nargs="*", metavar="CHECK",
+                   help="names of the checks to run (default: all; see --list)")
+    p.add_argument("--list", action="store_true", help="list the checks and exit")
+    p.add_argument("--workdir", default=None,
+                   help="keep the SBY work folders here (default: a temporary folder, kept "
+                        "only when a check does not give its expected result)")
+
+
+def _handler(args) -> int:
+    from . import formal
+
+    by_name = {job.name: job for job in formal.SUITE}
+    if args.list:
+        for job in formal.SUITE:
+            expect = "refuted" if job.expect == "fail" else "holds"
+            print(f"{job.name:<40} depth {job.depth:>3}  {expect:<8} {job.about}")
+        return 0
+    unknown = [name for name in args.checks if name not in by_name]
+    if unknown:
+        print(f"augsnn prove: error: unknown check {unknown[0]!r}; one of: "
+              f"{', '.join(by_name)}", file=sys.stderr)
+        return 2
+    jobs = [by_name[name] for name in args.checks] if args.checks else list(formal.SUITE)
+    if args.workdir is not None:
+        root = Path(args.workdir)
+        if root.exists() and not root.is_dir():
+            print(f"augsnn prove: error: --workdir {root} exists and is not a folder",
+                  file=sys.stderr)
+            return 2
+        root.mkdir(parents=True, exist_ok=True)
+        keep = True
+    else:
+        root = Path(tempfile.mkdtemp(prefix="augsnn-prove-"))
+        keep = False
+    bad = 0
+
+    def progress(job, res):
+        nonlocal bad
+        good = (res.status == "PASS") == (job.expect == "pass")
+        bad += not good
+        if job.expect == "pass":
+            what = f"holds to depth {job.depth}" if res.ok else "FAILS"
+        else:
+            what = (f"refuted at step {res.steps}" if not res.ok
+                    else f"NOT refuted within depth {job.depth}")
+        print(f"{job.name:<40} {what:<26} {res.seconds:6.1f} s  {'ok' if good else 'UNEXPECTED'}",
+              flush=True)
+        if res.failed and (not good or job.expect == "fail"):
+            print(f"    failed assertion(s): {', '.join(res.failed)}")
+            if res.trace is not None:
+                print(f"    counterexample: {res.trace}")
+
+    try:
+        formal.run_suite(jobs, root, progress=progress)
+    except formal.FormalToolError as exc:
+        print(f"augsnn prove: error: {exc}", file=sys.stderr)
+        return 2
+    if bad == 0 and not keep:
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)
+    elif bad:
+        print(f"work folders kept in {root}")
+    print(f"{len(jobs) - bad} of {len(jobs)} checks gave the expected result")
+    return 0 if bad == 0 else 1
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="augsnn prove")
+    add_arguments(p)
+    return _handler(p.parse_args(argv))

@@ -1,0 +1,122 @@
+"""Formal checks (SymbiYosys + Yices): the neuron core, its mutant, the UART receiver.
+
+The reference model is first checked exhaustively against the golden model; then every
+check of ``augsnn prove``'s suite must give its expected result, and the mutant's
+counterexample is replayed in simulation: the same inputs make the real core agree with
+SPEC §3 and the mutant disagree. See docs/formal.md.
+"""
+
+import pytest
+from amaranth.hdl import Module, Signal, signed
+from amaranth.sim import Simulator
+
+from augsnn.golden.neuron import NeuronParams, fire
+from augsnn.hw.neuron_core import NeuronCore, Op
+from augsnn.sim import formal, formal_ref
+from augsnn.sim.formal_core import CoreHarness, NoForwardCore
+from augsnn.sim.formal_trace import golden_beats, read_vcd, replay_core
+from augsnn.sim.formal_uart import UartRxHarness
+from augsnn.sim.prove import main as prove_main
+
+import numpy as np
+
+
+@pytest.mark.parametrize("coef_bits,pot_bits,theta_p,theta_n", [
+    (2, 6, 3, 2), (3, 6, 5, None), (3, 7, 1, 4), (4, 6, 4, 4), (2, 5, 1, None), (3, 7, 2, 4),
+])
+def test_reference_equals_golden_exhaustively(coef_bits, pot_bits, theta_p, theta_n):
+    # Every wide value two bits beyond the membrane range (saturation both ways).
+    m = Module()
+    x = Signal(signed(pot_bits + 2))
+    o, after = formal_ref.fire(formal_ref.saturate(x, pot_bits), coef_bits=coef_bits,
+                               pot_bits=pot_bits, theta_p=theta_p, theta_n=theta_n)
+    so, sa = Signal(signed(coef_bits)), Signal(signed(pot_bits))
+    m.d.comb += [so.eq(o), sa.eq(after)]
+    values = range(-(1 << (pot_bits + 1)), 1 << (pot_bits + 1))
+    got = []
+
+    async def bench(ctx):
+        for value in values:
+            ctx.set(x, value)
+            got.append((ctx.get(so), ctx.get(sa)))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    p = NeuronParams(theta_p=theta_p, theta_n=theta_n, coef_bits=coef_bits, pot_bits=pot_bits)
+    eo, ea = fire(np.clip(np.array(list(values)), p.v_min, p.v_max), p)
+    assert got == list(zip(eo.tolist(), ea.tolist()))
+    assert any(c == p.M for c, _ in got) and any(c not in (0, p.M) for c, _ in got) \
+        or p.M == 1
+
+
+def _job(name):
+    return next(job for job in formal.SUITE if job.name == name)
+
+
+PASSING = [job for job in formal.SUITE if job.expect == "pass"]
+
+
+@pytest.mark.parametrize("job", [pytest.param(j, id=j.name,
+                                              marks=[pytest.mark.slow] if j.slow else [])
+                                 for j in PASSING])
+def test_check_holds(job, tmp_path):
+    res = formal.check(job.make(), name=job.name, depth=job.depth, workdir=tmp_path)
+    assert res.status == "PASS", (res.failed, res.log[-3000:])
+
+
+def test_suite_covers_two_cores_streams_and_a_mutant():
+    names = [job.name for job in formal.SUITE]
+    for key in ("c2", "c3"):
+        assert f"core-{key}-match" in names and f"core-{key}-stable-order-live" in names
+    assert "uart-rx-free" in names and "uart-rx-frames" in names
+    assert [job.expect for job in formal.SUITE].count("fail") >= 1
+    c2, c3 = (formal.CORE_PARAMS[k] for k in ("c2", "c3"))
+    assert {c2["coef_bits"], c3["coef_bits"]} == {2, 3} and c2["lanes"] == c3["lanes"] == 2
+    # One core on the divider, one on the shifter; one with readout, one without.
+    assert NeuronCore(**c2).divider and not NeuronCore(**c3).divider
+    assert c2["readout"] != c3["readout"]
+
+
+def test_mutant_is_refuted_with_a_real_counterexample(tmp_path):
+    job = next(job for job in formal.SUITE if job.expect == "fail")
+    res = formal.check(job.make(), name=job.name, depth=job.depth, workdir=tmp_path)
+    assert res.status == "FAIL" and res.trace is not None and res.steps is not None
+    assert res.failed and all("formal_core.py" in f for f in res.failed)
+    t = read_vcd(res.trace, ["i_valid", "i_payload", "o_ready"])
+    assert len(t["i_valid"]) >= res.steps + 1
+    t = {name: values[:res.steps + 1] for name, values in t.items()}
+    params = formal.CORE_PARAMS["c2"]
+    results = {}
+    for cls in (NeuronCore, NoForwardCore):
+        core = cls(**params)
+        accepted, popped = replay_core(core, t["i_valid"], t["i_payload"], t["o_ready"])
+        expected = golden_beats(core, accepted)[:len(popped)]
+        results[cls] = (accepted, popped, expected)
+    accepted, popped, expected = results[NeuronCore]
+    assert popped and popped == expected           # the real core: SPEC §3 on these inputs
+    m_accepted, m_popped, m_expected = results[NoForwardCore]
+    assert m_accepted == accepted and m_popped != m_expected   # the mutant: wrong
+    # The trace has what forwarding is for: two updates of one row in consecutive cycles.
+    ops = [(v, p & 3, (p >> 2) & 1) for v, p in zip(t["i_valid"], t["i_payload"])]
+    assert any(a[0] and b[0] and a[1] == b[1] == Op.INTEGRATE.value and a[2] == b[2]
+               for a, b in zip(ops, ops[1:]))
+
+
+def test_uart_check_is_not_vacuous(tmp_path):
+    # A transmitter one cycle per bit too slow (25 %): the scoreboard must catch it.
+    res = formal.check(UartRxHarness(divisor=4, line="frames", tx_divisor=5),
+                       name="uart-wrong-rate", depth=60, workdir=tmp_path)
+    assert res.status == "FAIL" and res.failed and res.trace is not None
+
+
+def test_harness_and_cli_errors(capsys):
+    with pytest.raises(ValueError, match=r"^line must be 'free' or 'frames', not 'noisy'$"):
+        UartRxHarness(line="noisy")
+    with pytest.raises(ValueError, match=r"^depth must be an integer >= 1, not 0$"):
+        formal.check(CoreHarness(**formal.CORE_PARAMS["c2"]), name="x", depth=0, workdir=".")
+    assert prove_main(["no-such-check"]) == 2
+    assert "unknown check 'no-such-check'" in capsys.readouterr().err
+    assert prove_main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(job.name in listing for job in formal.SUITE)
