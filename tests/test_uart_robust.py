@@ -8,6 +8,7 @@ exact line by ``augsnn prove`` (uart-rx-free, uart-rx-frames).
 
 import random
 
+import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
@@ -122,3 +123,25 @@ def test_slow_consumer_overrun_is_flagged():
     end = len(sample(segments)) + divisor
     got, errors, overruns = receive(divisor, sample(segments), ready=lambda n: n > end)
     assert got == [0x30] and errors == [] and len(overruns) == 2
+
+
+@pytest.mark.slow
+def test_board_design_on_a_hostile_line():
+    # The whole board design (UART -> FIFO -> lane accelerator -> UART) in Verilator: requests
+    # 3 % fast and 3 % slow, 16 bytes of the next request sent while an image is processed,
+    # glitches on the idle line, a break, and (after a reset) a flood of bytes. Every answer
+    # must be the golden model's; ``lost`` (LED 1) must stay clear until the break, be set by
+    # it (a framing error), and be set by the flood (receive FIFO full).
+    from augsnn.boards.protocol import differing_fields
+    from augsnn.golden.modelfile import load, resolve
+    from augsnn.sim.board_robust import run_hostile_line
+
+    model = load(resolve("tiny-aug"))
+    images = np.random.default_rng(0).integers(0, 256, size=(6, 784), dtype=np.uint8)
+    r = run_hostile_line(model, images, int(model.meta["T"]), lanes=1, divisor=8,
+                         early_bytes=16, flood_bytes=64)
+    assert len(r["answers"]) == len(r["golden"]) == 7
+    for n, (answer, golden) in enumerate(zip(r["answers"], r["golden"])):
+        assert differing_fields(answer, golden) == [], n
+    assert r["lost_after"] == {"fast_slow": 0, "early": 0, "glitch": 0, "break": 1,
+                               "reset": 0, "flood": 1}
