@@ -15,7 +15,6 @@ import dataclasses
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -126,16 +125,22 @@ CORE_PARAMS = {
 }
 
 
-def core_job(key: str, checks, depth: int, *, mutant: bool = False, slow: bool = False,
-             about: str = "") -> Job:
+def core_job(key: str, checks, depth: int, *, mutant: str | None = None,
+             after_fire: bool = False, slow: bool = False, about: str = "") -> Job:
+    """A check of core ``key`` (:data:`CORE_PARAMS`); ``mutant`` names a broken core
+    (``"noforward"``, ``"shortdrain"``) that must be refuted."""
     def make():
-        from .formal_core import CoreHarness, NoForwardCore
+        from . import formal_core
         from augsnn.hw.neuron_core import NeuronCore
-        return CoreHarness(core_cls=NoForwardCore if mutant else NeuronCore,
-                           checks=checks, **CORE_PARAMS[key])
-    kind = "mutant-noforward" if mutant else "core"
-    return Job(name=f"{kind}-{key}-{'-'.join(checks)}", make=make, depth=depth,
-               expect="fail" if mutant else "pass", slow=slow, about=about)
+        cls = {None: NeuronCore, "noforward": formal_core.NoForwardCore,
+               "shortdrain": formal_core.ShortDrainCore}[mutant]
+        return formal_core.CoreHarness(core_cls=cls, checks=checks, after_fire=after_fire,
+                                       **CORE_PARAMS[key])
+    name = f"{'mutant-' + mutant if mutant else 'core'}-{key}-{'-'.join(checks)}"
+    if after_fire:
+        name += "-after-fire"
+    return Job(name=name, make=make, depth=depth, expect="fail" if mutant else "pass",
+               slow=slow, about=about)
 
 
 def uart_job(kind: str, depth: int, *, slow: bool = False, about: str = "") -> Job:
@@ -150,14 +155,21 @@ SUITE = [
              about="output stream rule, row order, no lost/extra beat, bounded wait"),
     core_job("c3", ("stable", "order", "live"), 30,
              about="the same, spike-only output, 2 rows"),
-    core_job("c2", ("match",), 19,
+    core_job("c2", ("match",), 19, slow=True,
              about="spikes and membranes equal the SPEC §3 reference"),
     core_job("c3", ("match",), 19,
              about="spikes equal the SPEC §3 reference (shifter datapath)"),
-    core_job("c2", ("match",), 19, mutant=True,
+    core_job("c2", ("match",), 26, after_fire=True,
+             about="the same for commands after a sweep (FIRE at cycle 0, output ready)"),
+    core_job("c3", ("match",), 26, after_fire=True,
+             about="the same, c3"),
+    core_job("c2", ("match",), 19, mutant="noforward",
              about="forwarding S3 -> S2 removed: must be refuted"),
+    core_job("c2", ("match",), 26, mutant="shortdrain", after_fire=True,
+             about="input ready before the sweep's write-back: must be refuted"),
     uart_job("free", 40, about="stream rule on o with any rx waveform and any ready"),
-    uart_job("frames", 90, about="every frame sent is delivered once, in order, or flagged"),
+    uart_job("frames", 90, slow=True,
+             about="every frame sent is delivered once, in order, or flagged"),
 ]
 
 
@@ -170,12 +182,3 @@ def run_suite(jobs, root, *, progress=None) -> list[Result]:
         if progress is not None:
             progress(job, res)
     return results
-
-
-def _main(argv=None):   # python -m augsnn.sim.formal (the CLI is augsnn prove)
-    from .prove import main
-    return main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -35,7 +35,7 @@ from augsnn.hw.neuron_core import NeuronCore, Op
 
 from . import formal_ref as ref
 
-__all__ = ["CoreHarness", "NoForwardCore"]
+__all__ = ["CoreHarness", "NoForwardCore", "ShortDrainCore"]
 
 
 class NoForwardCore(NeuronCore):
@@ -54,6 +54,16 @@ class NoForwardCore(NeuronCore):
         return super()._elaborate_lane(m, k, **kwargs)
 
 
+class ShortDrainCore(NeuronCore):
+    """A deliberately broken core: the input is ready again one cycle after the end-of-sweep
+    marker, before the sweep's write-back: a command right after a ``FIRE`` reads a stale
+    membrane."""
+
+    @property
+    def drain_cycles(self) -> int:
+        return 1
+
+
 class CoreHarness(wiring.Component):
     """A :class:`NeuronCore` (or ``core_cls``) with its reference model and properties.
 
@@ -62,9 +72,12 @@ class CoreHarness(wiring.Component):
 
     CHECKS = ("stable", "order", "match", "live")
 
-    def __init__(self, *, core_cls=NeuronCore, checks=CHECKS, **params):
+    def __init__(self, *, core_cls=NeuronCore, checks=CHECKS, after_fire=False, **params):
         self.core = core_cls(**params)
         self.checks = tuple(checks)
+        # ``after_fire``: the first command is a FIRE at cycle 0 and the output is always
+        # ready, so that a bounded check reaches the commands after a sweep's write-back.
+        self.after_fire = bool(after_fire)
         c = self.core
         super().__init__({
             "i_valid": wiring.In(1),
@@ -100,6 +113,14 @@ class CoreHarness(wiring.Component):
         # Power-on state only: ``rst`` does not clear the membranes (memory contents), so a
         # reset in the middle of a trace is outside the core's contract.
         m.d.comb += Assume(~ResetSignal())
+
+        if self.after_fire:
+            first = Signal(init=1)
+            with m.If(xfer):
+                m.d.sync += first.eq(0)
+            with m.If(first):
+                m.d.comb += [Assume(c.i.valid), Assume(pay.op == Op.FIRE)]
+            m.d.comb += Assume(c.o.ready)
 
         # --- Environment: the core's contract on the commands.
         with m.If(xfer & (pay.op == Op.INTEGRATE)):

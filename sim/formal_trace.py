@@ -92,11 +92,11 @@ def golden_beats(core, accepted) -> list:
     current = np.zeros(core.neurons, dtype=np.int64)
     beats = []
     for cmd in accepted:
-        op = Op(cmd["op"]) if not isinstance(cmd["op"], Op) else cmd["op"]
-        if op == Op.INTEGRATE:
+        op = int(cmd["op"].value if isinstance(cmd["op"], Op) else cmd["op"])
+        if op == Op.INTEGRATE.value:
             for k in range(L):
                 current[cmd["row"] * L + k] += cmd["current"][k]
-        elif op == Op.FIRE:
+        elif op == Op.FIRE.value:
             o, v = fire(integrate(v, current, p), p)
             current[:] = 0
             for row in range(core.depth):
@@ -110,7 +110,8 @@ def golden_beats(core, accepted) -> list:
             if core.readout:
                 beat["v"] = [0] * L
             beats.append(beat)
-        elif op == Op.CLEAR:
+        elif op == Op.CLEAR.value:
             v[:] = core.v_init
             current[:] = 0
+        # (op 3 is reserved: the core accepts and ignores it)
     return beats

@@ -2,7 +2,7 @@
 
 Layer: ``sim``. Imports nothing heavy at import time (Amaranth is loaded by the handler).
 
-    augsnn prove                 # the whole suite (about 3 minutes on 2 cores)
+    augsnn prove                 # the whole suite (2-4 minutes on 2 cores)
     augsnn prove --list          # the checks and what each asserts
     augsnn prove core-c2-match   # one check by name (any name from --list)
 
@@ -88,8 +88,10 @@ def _handler(args) -> int:
               flush=True)
         if res.failed and (not good or job.expect == "fail"):
             print(f"    failed assertion(s): {', '.join(res.failed)}")
-            if res.trace is not None:
+            if res.trace is not None and keep:
                 print(f"    counterexample: {res.trace}")
+            elif res.trace is not None:
+                print("    counterexample: rerun with --workdir DIR to keep its trace (VCD)")
 
     try:
         formal.run_suite(jobs, root, progress=progress)
@@ -109,3 +111,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="augsnn prove")
     add_arguments(p)
     return _handler(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,7 +13,7 @@ from amaranth.sim import Simulator
 from augsnn.golden.neuron import NeuronParams, fire
 from augsnn.hw.neuron_core import NeuronCore, Op
 from augsnn.sim import formal, formal_ref
-from augsnn.sim.formal_core import CoreHarness, NoForwardCore
+from augsnn.sim.formal_core import CoreHarness, NoForwardCore, ShortDrainCore
 from augsnn.sim.formal_trace import golden_beats, read_vcd, replay_core
 from augsnn.sim.formal_uart import UartRxHarness
 from augsnn.sim.prove import main as prove_main
@@ -70,7 +70,7 @@ def test_suite_covers_two_cores_streams_and_a_mutant():
     for key in ("c2", "c3"):
         assert f"core-{key}-match" in names and f"core-{key}-stable-order-live" in names
     assert "uart-rx-free" in names and "uart-rx-frames" in names
-    assert [job.expect for job in formal.SUITE].count("fail") >= 1
+    assert [job.expect for job in formal.SUITE].count("fail") == len(MUTANTS)
     c2, c3 = (formal.CORE_PARAMS[k] for k in ("c2", "c3"))
     assert {c2["coef_bits"], c3["coef_bits"]} == {2, 3} and c2["lanes"] == c3["lanes"] == 2
     # One core on the divider, one on the shifter; one with readout, one without.
@@ -78,8 +78,14 @@ def test_suite_covers_two_cores_streams_and_a_mutant():
     assert c2["readout"] != c3["readout"]
 
 
-def test_mutant_is_refuted_with_a_real_counterexample(tmp_path):
-    job = next(job for job in formal.SUITE if job.expect == "fail")
+MUTANTS = {"mutant-noforward-c2-match": NoForwardCore,
+           "mutant-shortdrain-c2-match-after-fire": ShortDrainCore}
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_is_refuted_with_a_real_counterexample(name, tmp_path):
+    job = _job(name)
+    assert job.expect == "fail"
     res = formal.check(job.make(), name=job.name, depth=job.depth, workdir=tmp_path)
     assert res.status == "FAIL" and res.trace is not None and res.steps is not None
     assert res.failed and all("formal_core.py" in f for f in res.failed)
@@ -88,19 +94,25 @@ def test_mutant_is_refuted_with_a_real_counterexample(tmp_path):
     t = {name: values[:res.steps + 1] for name, values in t.items()}
     params = formal.CORE_PARAMS["c2"]
     results = {}
-    for cls in (NeuronCore, NoForwardCore):
+    for cls in (NeuronCore, MUTANTS[name]):
         core = cls(**params)
         accepted, popped = replay_core(core, t["i_valid"], t["i_payload"], t["o_ready"])
         expected = golden_beats(core, accepted)[:len(popped)]
         results[cls] = (accepted, popped, expected)
     accepted, popped, expected = results[NeuronCore]
     assert popped and popped == expected           # the real core: SPEC §3 on these inputs
-    m_accepted, m_popped, m_expected = results[NoForwardCore]
-    assert m_accepted == accepted and m_popped != m_expected   # the mutant: wrong
-    # The trace has what forwarding is for: two updates of one row in consecutive cycles.
+    m_accepted, m_popped, m_expected = results[MUTANTS[name]]
+    assert m_popped != m_expected                   # the mutant: wrong on the same inputs
     ops = [(v, p & 3, (p >> 2) & 1) for v, p in zip(t["i_valid"], t["i_payload"])]
-    assert any(a[0] and b[0] and a[1] == b[1] == Op.INTEGRATE.value and a[2] == b[2]
-               for a, b in zip(ops, ops[1:]))
+    if MUTANTS[name] is NoForwardCore:
+        assert m_accepted == accepted              # same timing, wrong values
+        # What forwarding is for: two updates of one row in consecutive cycles.
+        assert any(a[0] and b[0] and a[1] == b[1] == Op.INTEGRATE.value and a[2] == b[2]
+                   for a, b in zip(ops, ops[1:]))
+    else:
+        # The mutant took a command right after the first sweep, then a second FIRE.
+        assert len(m_accepted) >= 3 and m_accepted[0]["op"] == Op.FIRE.value
+        assert any(cmd["op"] == Op.FIRE.value for cmd in m_accepted[2:])
 
 
 def test_uart_check_is_not_vacuous(tmp_path):
