@@ -87,7 +87,8 @@ def _handler(args) -> int:
         print(f"{job.name:<40} {what:<26} {res.seconds:6.1f} s  {'ok' if good else 'UNEXPECTED'}",
               flush=True)
         if res.failed and (not good or job.expect == "fail"):
-            print(f"    failed assertion(s): {', '.join(res.failed)}")
+            for where in res.failed:
+                print(f"    failed: {where}: {_source_line(where)}")
             if res.trace is not None and keep:
                 print(f"    counterexample: {res.trace}")
             elif res.trace is not None:
@@ -105,6 +106,15 @@ def _handler(args) -> int:
         print(f"work folders kept in {root}")
     print(f"{len(jobs) - bad} of {len(jobs)} checks gave the expected result")
     return 0 if bad == 0 else 1
+
+
+def _source_line(where: str) -> str:
+    """The source text of ``file:line`` (an assertion of a harness), or ``""``."""
+    path, _, line = where.rpartition(":")
+    try:
+        return Path(path).read_text().splitlines()[int(line) - 1].strip()
+    except (OSError, ValueError, IndexError):
+        return ""
 
 
 def main(argv=None) -> int:
