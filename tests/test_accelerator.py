@@ -137,10 +137,10 @@ def random_cases():
         "padded": (model_padded(), 4, 5, {"stall_in": 0.1, "seed": 4}),
         # Folding: lanes per layer (padded layers; a producer with more lanes than its
         # consumer and fewer; pooling between layers of different lanes).
-        "fold-conv": (model_conv_pool(seed=11), (4, 1, 8), 6,
+        "fold_conv": (model_conv_pool(seed=11), (4, 1, 8), 6,
                       {"stall_in": 0.2, "stall_out": 0.3, "seed": 5}),
-        "fold-ter": (model_ternary(seed=13), (1, 8, 2, 4), 7, {}),
-        "fold-dense": (model_dense(seed=15), (16, 2), 5, {"stall_out": 0.5, "seed": 6}),
+        "fold_ter": (model_ternary(seed=13), (1, 8, 2, 4), 7, {}),
+        "fold_dense": (model_dense(seed=15), (16, 2), 5, {"stall_out": 0.5, "seed": 6}),
     }
 
 
