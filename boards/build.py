@@ -29,6 +29,9 @@ from .protocol import answer_bytes
 from .targets import Board, fit, get_board
 from .top import RX_FIFO_DEPTH, BoardTop, UartAccelerator
 
+#: LUT mappers of the ECP5 flow (``build(abc=...)``).
+ABC_MAPPERS = ("abc9", "classic")
+
 __all__ = ["prepare", "build", "Prepared", "YOWASP_ENV", "estimate_cycles", "parse_reports"]
 
 #: Environment that makes Amaranth run the YoWASP (WebAssembly, from PyPI) tools.
@@ -221,10 +224,13 @@ def _report_md(r: dict) -> str:
 
 def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float | None = None,
           baud: int | None = None, do_build: bool = True, cycles_images: int = 100,
-          seed: int = 1, command: str | None = None, log=None) -> dict:
+          seed: int = 1, command: str | None = None, log=None, abc: str = "abc9") -> dict:
     """Build the board design for ``model`` in ``out_dir``; return the report (a dict).
 
     ``seed`` is nextpnr's placement seed (timing-driven placement is sensitive to it).
+    ``abc``: the LUT mapper of the ECP5 flow: ``"abc9"`` (Yosys' default) or ``"classic"``
+    (``abc -lut 4:7``; a way round Yosys 0.70's ABC9 assertion on some netlists,
+    docs/boards.md).
     With ``do_build=False`` only the build files (Verilog/RTLIL, Yosys script, constraints,
     weight files) are written and the report holds the fit check. Raises ``ValueError`` (see
     :func:`prepare`) before anything is written; ``RuntimeError`` when a tool fails.
@@ -232,6 +238,8 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     log = sys.stderr if log is None else log       # looked up now: tests swap sys.stderr
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"nextpnr seed must be an integer >= 0, not {seed!r}")
+    if abc not in ABC_MAPPERS:
+        raise ValueError(f"LUT mapper must be one of {', '.join(ABC_MAPPERS)}, not {abc!r}")
     p = prepare(model, board, lanes=lanes, clock_mhz=clock_mhz, baud=baud)
     out_dir = Path(out_dir)
     board_ = p.board
@@ -245,11 +253,18 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     name = "top"
     synth_opts = "-dsp" if (board_.family == "ice40"
                             and p.fit.multipliers <= board_.multipliers) else ""
+    after_synth = f"tee -q -o {name}.stat stat"
+    if abc == "classic" and board_.family == "ecp5":
+        # synth_ecp5 up to the LUT mapping, classic ABC, then the rest of synth_ecp5
+        synth_opts = "-run begin:map_luts"
+        after_synth = ("techmap -map +/lattice/latches_map.v; abc -lut 4:7 -dress; clean; "
+                       f"synth_ecp5 -top {name} -run map_cells:; " + after_synth)
     report = {
         "model": model.name, "board": board_.name, "device": board_.device,
         "command": command or f"augsnn build {model.name} --board {board_.name}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "engine": board_.engine, "lanes": p.lanes, "pll": p.pll.describe(), "seed": seed,
+        "abc": abc,
         "baud": p.baud,
         "divisor": p.divisor,
         "fit": p.fit.as_dict(),
@@ -262,7 +277,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     t0 = time.time()
     plan = platform.build(p.top, name=name, build_dir=str(out_dir), do_build=False,
                           synth_opts=synth_opts, read_verilog_opts="-defer",
-                          script_after_synth=f"tee -q -o {name}.stat stat",
+                          script_after_synth=after_synth,
                           nextpnr_opts=f"--report {name}.report.json --timing-allow-fail "
                                        f"--seed {seed}")
     if not do_build:

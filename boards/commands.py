@@ -35,6 +35,9 @@ def register(subparsers) -> None:
                    "layer (16,64,16) or auto (default: the board's)")
     p.add_argument("--clock-mhz", type=float, help="design clock (default: the board's)")
     p.add_argument("--baud", type=int, help="UART baud rate (default: 1000000)")
+    p.add_argument("--abc", choices=("abc9", "classic"), default="abc9",
+                   help="ECP5 LUT mapper: abc9 (Yosys' default) or classic (abc -lut 4:7; a way "
+                        "round Yosys 0.70's ABC9 assertion, docs/boards.md) (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1,
                    help="nextpnr placement seed (default: %(default)s)")
     p.add_argument("--no-synth", action="store_true",
@@ -91,10 +94,11 @@ def cmd_build(args: argparse.Namespace) -> int:
                    + (["--lanes", _lanes_arg(args.lanes)] if args.lanes else [])
                    + (["--clock-mhz", f"{args.clock_mhz:g}"] if args.clock_mhz else [])
                    + (["--baud", str(args.baud)] if args.baud else [])
-                   + (["--seed", str(args.seed)] if args.seed != 1 else []))
+                   + (["--seed", str(args.seed)] if args.seed != 1 else [])
+                   + (["--abc", args.abc] if args.abc != "abc9" else []))
     report = build(model, args.board, out, lanes=args.lanes, clock_mhz=args.clock_mhz,
                    baud=args.baud, do_build=not args.no_synth, cycles_images=args.cycle_images,
-                   seed=args.seed, command=cmd)
+                   seed=args.seed, abc=args.abc, command=cmd)
     if not report["built"]:
         print(f"wrote the build files to {out} (no synthesis: --no-synth)")
         return 0
