@@ -127,6 +127,17 @@ def test_build_files_without_tools(tmp_path, board, model, files, synth, cells):
     assert json.loads((tmp_path / "report.json").read_text())["fit"]["board"] == board
 
 
+def test_build_classic_abc(tmp_path, tiny):
+    build(tiny, "ulx3s-85f", tmp_path / "c", do_build=False, abc="classic")
+    ys = (tmp_path / "c" / "top.ys").read_text()
+    assert "synth_ecp5 -run begin:map_luts -top top" in ys
+    assert "abc -lut 4:7 -dress; clean; synth_ecp5 -top top -run map_cells:;" in ys
+    assert json.loads((tmp_path / "c" / "report.json").read_text())["abc"] == "classic"
+    with pytest.raises(ValueError, match=r"^LUT mapper must be one of abc9, classic, not 'abc'$"):
+        build(tiny, "ulx3s-85f", tmp_path / "n", do_build=False, abc="abc")
+    assert not (tmp_path / "n").exists()
+
+
 def test_build_seed(tmp_path, tiny):
     build(tiny, "ulx3s-85f", tmp_path / "s", do_build=False, seed=7)
     assert "--seed 7 " in (tmp_path / "s" / "build_top.sh").read_text()
