@@ -19,8 +19,13 @@ input fixed for the whole trace, so a proof covers every row) and asserts:
   ``latency + depth + 4`` cycles (no beat silently lost, no hang).
 
 The environment keeps to the core's documented contract only: ``row < neurons // lanes``
-for ``INTEGRATE`` and the partial sums of the tracked row within ``acc_bits`` (the other
-rows are unconstrained).
+for ``INTEGRATE``, the partial sums of the tracked row within ``acc_bits`` (the other rows
+are unconstrained) and no ``rst`` after power-on. With ``after_fire=True`` the first command
+is also a ``FIRE`` at cycle 0 and ``o.ready`` stays high, so that a bounded check reaches the
+commands that follow a sweep's write-back.
+
+:class:`NoForwardCore` and :class:`ShortDrainCore` are deliberately broken cores (subclasses;
+the real core is unchanged) that the checks must refute.
 
 Free inputs (top-level ports of the harness): ``i_valid``, ``i_payload``, ``o_ready``,
 ``track_row``, ``arm``.
