@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "augsnn.repro.commands",
     "augsnn.hw.commands",
     "augsnn.sim.commands",
+    "augsnn.sim.prove",
     "augsnn.boards.commands",
     "augsnn.demo",
 )

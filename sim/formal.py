@@ -116,7 +116,8 @@ def check(harness, *, name: str, depth: int, workdir, timeout: float = 1800.0) -
 
 # --- The suite -------------------------------------------------------------------------------
 
-#: Two small cores (SPEC §3 arithmetic on both quotient datapaths, with and without readout).
+#: Two small cores (the neuron arithmetic of docs/golden-model.md on both quotient datapaths,
+#: with and without readout).
 CORE_PARAMS = {
     "c2": dict(coef_bits=2, current_bits=3, pot_bits=6, theta_p=3, theta_n=2,
                neurons=2, lanes=2, readout=True),
@@ -156,9 +157,9 @@ SUITE = [
     core_job("c3", ("stable", "order", "live"), 30,
              about="the same, spike-only output, 2 rows"),
     core_job("c2", ("match",), 19, slow=True,
-             about="spikes and membranes equal the SPEC §3 reference"),
+             about="spikes and membranes equal the reference of docs/golden-model.md"),
     core_job("c3", ("match",), 19,
-             about="spikes equal the SPEC §3 reference (shifter datapath)"),
+             about="spikes equal the reference of docs/golden-model.md (shifter datapath)"),
     core_job("c2", ("match",), 26, after_fire=True,
              about="the same for commands after a sweep (FIRE at cycle 0, output ready)"),
     core_job("c3", ("match",), 26, after_fire=True,

@@ -3,8 +3,8 @@
 Layer: ``sim`` (formal verification, docs/formal.md). :class:`CoreHarness` wraps a core whose
 command and output streams are driven by free inputs (any command, any ``valid``/``ready``
 pattern: back-pressure, back-to-back updates of one row, ``CLEAR`` mid-step, reserved ops),
-keeps the SPEC §3 reference state (:mod:`augsnn.sim.formal_ref`) of one *tracked* row (a free
-input fixed for the whole trace, so a proof covers every row) and asserts:
+keeps the reference state (docs/golden-model.md; :mod:`augsnn.sim.formal_ref`) of one
+*tracked* row (a free input fixed for the whole trace, so a proof covers every row) and asserts:
 
 * ``o_stable``: the output stream rule: while ``o.valid`` and not ``o.ready``, ``o.valid``
   stays and the payload does not change.

@@ -1,4 +1,4 @@
-"""Reference model of one augmented neuron (SPEC §3) as Amaranth expressions, for the proofs.
+"""Reference model of one augmented neuron (docs/golden-model.md) in Amaranth, for the proofs.
 
 Layer: ``sim`` (formal verification, docs/formal.md). Written straight from the rules of
 docs/golden-model.md / :mod:`augsnn.golden.neuron`, with none of the core's tricks (no wide

@@ -3,9 +3,9 @@
 Layer: ``sim`` (docs/formal.md). :func:`read_vcd` returns the per-step values of top-level
 signals of a Yosys-SMTBMC VCD; :func:`replay_core` drives a :class:`NeuronCore` (or a
 mutant) with a trace's inputs in the Amaranth simulator and returns what it accepted and
-emitted; :func:`golden_beats` says what the output should have been (SPEC §3, computed with
-:mod:`augsnn.golden.neuron`). Together they show that a counterexample is real: the same
-inputs make the real core agree with the golden model and the mutant disagree.
+emitted; :func:`golden_beats` says what the output should have been (docs/golden-model.md,
+computed with :mod:`augsnn.golden.neuron`). Together they show that a counterexample is
+real: the same inputs make the real core agree with the golden model and the mutant disagree.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def replay_core(core, i_valid, i_payload, o_ready):
 
 
 def golden_beats(core, accepted) -> list:
-    """The output beats SPEC §3 gives for the ``accepted`` commands of ``core``."""
+    """The output beats the neuron rule (docs/golden-model.md) gives for ``accepted`` commands."""
     from augsnn.golden.neuron import NeuronParams, fire, integrate
 
     from augsnn.hw.neuron_core import Op

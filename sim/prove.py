@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "prove", help="formal checks of the neuron core and the UART receiver (SymbiYosys)",
         description="Bounded proofs with SymbiYosys, Yosys-SMTBMC and Yices (PyPI packages): "
-                    "the neuron core against a SPEC §3 reference model for two small "
+                    "the neuron core against a reference model of docs/golden-model.md for two "
+                    "small "
                     "parameter sets, the output stream rules, the UART receiver's byte "
                     "stream, and a core with forwarding removed that must be refuted "
                     "(docs/formal.md).")

@@ -3,7 +3,7 @@
 The reference model is first checked exhaustively against the golden model; then every
 check of ``augsnn prove``'s suite must give its expected result, and the mutant's
 counterexample is replayed in simulation: the same inputs make the real core agree with
-SPEC §3 and the mutant disagree. See docs/formal.md.
+the neuron rule of docs/golden-model.md and the mutant disagree. See docs/formal.md.
 """
 
 import pytest
@@ -100,7 +100,7 @@ def test_mutant_is_refuted_with_a_real_counterexample(name, tmp_path):
         expected = golden_beats(core, accepted)[:len(popped)]
         results[cls] = (accepted, popped, expected)
     accepted, popped, expected = results[NeuronCore]
-    assert popped and popped == expected           # the real core: SPEC §3 on these inputs
+    assert popped and popped == expected           # the real core: the neuron rule
     m_accepted, m_popped, m_expected = results[MUTANTS[name]]
     assert m_popped != m_expected                   # the mutant: wrong on the same inputs
     ops = [(v, p & 3, (p >> 2) & 1) for v, p in zip(t["i_valid"], t["i_payload"])]
