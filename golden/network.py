@@ -311,6 +311,7 @@ def _run_batch(model: Model, images: np.ndarray, T: int, trace: bool, Tc: int,
         tc = min(Tc, T - t0)
         li = 0
         x = count = None  # a layer's input, and its non-zero values per row when known
+        split = 0         # the pool layout of x (see _Weighted)
         for st in steps:
             if isinstance(st, tuple):
                 if st[0] == "pool":
