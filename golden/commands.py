@@ -71,7 +71,7 @@ def _harden_eval(parser) -> None:
     def checked(args) -> int:
         if args.T is not None and args.T < 1:
             raise ValueError(f"--T must be >= 1, not {args.T}")
-        if args.batch_size < 1:
+        if args.batch_size is not None and args.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, not {args.batch_size}")
         return run(args)
 

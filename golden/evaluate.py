@@ -20,7 +20,7 @@ __all__ = ["evaluate", "report_table", "save_outputs", "plot_accuracy", "registe
 
 
 def evaluate(model: Model, images, labels, T: int, *, indices=None, progress: bool = False,
-             batch_size: int = 250) -> tuple[dict, RunResult]:
+             batch_size: int | None = None) -> tuple[dict, RunResult]:
     """Run the golden model and summarise accuracy, events and synops per step.
 
     Returns ``(report, result)``; ``report`` is JSON-able. ``events_per_image[t]`` and
@@ -175,7 +175,8 @@ def register_eval(sub) -> None:
     p.add_argument("--images", type=int, default=None, help="first N test images (default: all)")
     p.add_argument("--offset", type=int, default=0, help="index of the first test image")
     p.add_argument("--dataset", help="data set (default: the model's)")
-    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="most images simulated together (default: sized for the cache)")
     p.add_argument("--json", help="write the report as JSON")
     p.add_argument("--plot", help="write a PNG of error vs T")
     p.add_argument("--save-outputs", help="write per-image outputs (.npz)")
