@@ -7,8 +7,8 @@ scenarios, each checked by the caller against the golden model:
 2. ``early``: a request, then the first ``early_bytes`` bytes of the next one sent at once,
    while the first image is being processed; the rest of it after the answer.
 3. ``glitch``: low glitches shorter than half a bit on the idle line before a request.
-4. ``break``: the line held low for three frames before a request (``lost`` must then be
-   set: a framing error), then the request.
+4. ``break``: the line held low for three frames (``lost`` must then be set: a framing
+   error), then, as the protocol says for a host that lost bytes, a reset and the request.
 5. ``flood`` (after a reset): a request, then ``flood_bytes`` bytes at once; ``lost``.
 
 Config keys: ``images`` (.npy, one row per image, at least 6), ``T``, ``divisor``,
@@ -83,13 +83,18 @@ async def hostile_line(dut):
     await one(requests[4])
     lost["glitch"] = int(dut.lost.value)
 
-    # A break: the line low for three frames, then idle for a bit.
+    # A break: the line low for three frames, then idle for a bit; the host sees ``lost`` and
+    # resets the board (docs/boards.md), then sends the request.
     dut.rx.value = 0
     await ClockCycles(dut.clk, 30 * d)
     dut.rx.value = 1
-    await ClockCycles(dut.clk, d)
-    await one(requests[5])
+    await ClockCycles(dut.clk, 3 * 10 * d)
     lost["break"] = int(dut.lost.value)
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 4)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 4)
+    await one(requests[5])
 
     # After a reset: a request, then a flood of bytes while the image is processed.
     dut.rst.value = 1
