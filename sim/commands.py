@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from augsnn.hw.engine import engine_names
+from augsnn.hw.lanes.folding import lanes_option
 from augsnn.hw.lanes.plan import lanes_text
 
 __all__ = ["register"]
@@ -37,7 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--offset", type=int, default=0, help="index of the first test image")
     p.add_argument("--T", type=int, default=None,
                    help="time steps (default: the model's meta T, else 16)")
-    p.add_argument("--lanes", type=_lanes, default=8,
+    p.add_argument("--lanes", type=lanes_option, default=8,
                    help="parallel synaptic updates per layer, a power of two: one count, one "
                         "per weighted layer (16,64,16) or auto (folding chosen from the golden "
                         "model's synops; docs/accelerator.md) (default: %(default)s)")
@@ -98,14 +99,6 @@ def _table(report: dict) -> str:
     for m in report["first_mismatches"][:10]:
         lines.append(f"  mismatch: {m}")
     return "\n".join(lines)
-
-
-def _lanes(text: str):
-    from augsnn.hw.lanes.folding import parse_lanes
-    try:
-        return parse_lanes(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_sim(args: argparse.Namespace) -> int:

@@ -22,7 +22,8 @@ import numpy as np
 
 from augsnn.golden.checks import check_int
 
-__all__ = ["layer_cycles", "choose_lanes", "parse_lanes", "auto_lanes", "AUTO_BUDGET"]
+__all__ = ["layer_cycles", "choose_lanes", "parse_lanes", "lanes_option", "auto_lanes",
+           "AUTO_BUDGET"]
 
 
 def layer_cycles(out_channels: int, positions: int, synops: float, T: int, lanes: int) -> float:
@@ -110,6 +111,15 @@ def parse_lanes(text: str):
         raise ValueError(f"lanes must be a count, a comma-separated count per weighted layer "
                          f"or 'auto', not {text!r}") from None
     return values[0] if len(values) == 1 else values
+
+
+def lanes_option(text: str):
+    """:func:`parse_lanes` as an ``argparse`` type (its message kept in the usage error)."""
+    import argparse
+    try:
+        return parse_lanes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def auto_lanes(model, T: int, *, budget: int = AUTO_BUDGET, images: int = 20,

@@ -230,7 +230,7 @@ class AccelPlan:
             for k in range(lp.lanes):
                 out.append((f"membranes{lp.number}.{k}", max(2, lp.rows), lp.wide_bits))
             if lp.pool > 1:
-                pbits = lp.out_max.bit_length() + 1
+                pbits = signed_bits(lp.out_max)
                 out.append((f"pool{lp.number}", max(2, 2 * lp.pooled_w * lp.groups),
                             lp.lanes * pbits))
         first = self.layers[0]
@@ -261,8 +261,8 @@ class AccelPlan:
 
 
 def lanes_text(lanes) -> str:
-    """``8`` for one lane count, ``16,64,16`` for per-layer lane counts."""
-    return str(lanes) if isinstance(lanes, int) else ",".join(map(str, lanes))
+    """``8`` for one lane count, ``16,64,16`` for per-layer lane counts (``auto`` as is)."""
+    return str(lanes) if isinstance(lanes, (int, str)) else ",".join(map(str, lanes))
 
 
 def _check_lanes(lanes, n_layers: int) -> tuple[int, ...]:
