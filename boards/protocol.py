@@ -4,14 +4,15 @@ Layer: ``boards``. Plain Python + NumPy: the host command (``augsnn board``), th
 testbench of the UART top-level and the docs use these functions, so the bytes on the wire
 are defined once.
 
-Request (host to board): ``T`` as two bytes, least significant first, then the ``C*H*W``
-pixels (uint8) in C, H, W order. A board that loads its weights over the link (the compact
+Request (host to board): a six-byte header, ``T``, the early-exit margin (0: no early exit)
+and ``t_min``, each as two bytes, least significant first (:func:`encode_image`), then the
+``C*H*W`` pixels (uint8) in C, H, W order. A board that loads its weights over the link (the compact
 engine, ``icebreaker``) takes a weight frame once after configuration: header ``T = 0``, then
 the weight payload (:func:`augsnn.hw.compact.plan.weight_frame`); it answers with one word,
 the 32-bit sum of the payload bytes. (The lane accelerator reads ``T = 0`` as 1.)
 Answer (board to host): the accelerator's result words, each 4 bytes little-endian: class,
-the ``n_classes`` output counts (signed), the events of every weighted layer, the cycles the
-image took. Frames have fixed lengths given by the model, so no framing bytes are needed; the
+the ``n_classes`` output counts (signed), the events of every weighted layer, the steps the
+image ran (``T``, or fewer when it exited early), the cycles the image took. Frames have fixed lengths given by the model, so no framing bytes are needed; the
 host (:class:`AnswerReader`) detects a slipped frame (an answer short, too long, sent twice, or
 failing its own checks, :func:`answer_problems`), says so and resynchronises on the next frame
 start.
@@ -43,17 +44,28 @@ def encode_weights(model, engine: str = "compact") -> tuple[bytes, int | None]:
 MAX_T = (1 << 16) - 1
 
 
-def encode_image(T: int, pixels) -> bytes:
-    """Return the request bytes for one image (``pixels``: uint8 values, any shape)."""
+def _u16(value) -> bytes:
+    return bytes([int(value) & 0xFF, int(value) >> 8])
+
+
+def encode_image(T: int, pixels, rule=None) -> bytes:
+    """Return the request bytes for one image (``pixels``: uint8 values, any shape).
+
+    ``rule``: an :class:`~augsnn.golden.early_exit.ExitRule` (its margin and ``t_min`` at
+    most :data:`MAX_T`) or ``None`` for no early exit (margin 0 in the header)."""
     if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= MAX_T:
         raise ValueError(f"T must be an integer between 1 and {MAX_T}, not {T!r}")
+    margin, t_min = (0, 0) if rule is None else (rule.margin, rule.t_min)
+    if margin > MAX_T or t_min > MAX_T:
+        raise ValueError(f"the early-exit margin and t_min must be at most {MAX_T}, not "
+                         f"{margin} and {t_min}")
     px = np.asarray(pixels)
     if px.dtype != np.uint8:
         if px.size and (px.min() < 0 or px.max() > 255 or not np.all(px == np.round(px))):
             raise ValueError(f"pixels must be integers 0..255, got values "
                              f"{px.min()!r}..{px.max()!r}")
         px = px.astype(np.uint8)
-    return bytes([int(T) & 0xFF, int(T) >> 8]) + px.reshape(-1).tobytes()
+    return _u16(T) + _u16(margin) + _u16(t_min) + px.reshape(-1).tobytes()
 
 
 def answer_bytes(n_classes: int, n_layers: int) -> int:
@@ -63,7 +75,8 @@ def answer_bytes(n_classes: int, n_layers: int) -> int:
 
 
 def decode_answer(data: bytes, n_classes: int, n_layers: int) -> dict:
-    """Decode one answer: ``class``, ``counts`` (list), ``events`` (per layer), ``cycles``."""
+    """Decode one answer: ``class``, ``counts`` (list), ``events`` (per layer), ``steps``,
+    ``cycles``."""
     need = answer_bytes(n_classes, n_layers)
     if len(data) != need:
         raise ValueError(f"an answer of this model is {need} bytes, got {len(data)}")
@@ -72,22 +85,31 @@ def decode_answer(data: bytes, n_classes: int, n_layers: int) -> dict:
     counts = np.where(counts >= 1 << 31, counts - (1 << 32), counts)
     return {"class": int(words[0]), "counts": [int(c) for c in counts],
             "events": [int(e) for e in words[1 + n_classes:1 + n_classes + n_layers]],
-            "cycles": int(words[-1])}
+            "steps": int(words[-2]), "cycles": int(words[-1])}
 
 
-def expected_answers(model, images, T: int) -> list[dict]:
-    """The answers the golden model gives for ``images`` (``class``, ``counts``, ``events``)."""
+def expected_answers(model, images, T: int, rule=None) -> list[dict]:
+    """The answers the golden model gives for ``images`` (``class``, ``counts``, ``events``,
+    ``steps``), under the early-exit ``rule`` if one is given."""
+    from augsnn.golden.early_exit import apply
     from augsnn.golden.network import simulate
     images = np.asarray(images, dtype=np.uint8)
     g = simulate(model, images.reshape((len(images),) + tuple(model.input_shape)), T)
-    return [{"class": int(g.pred[b]), "counts": [int(c) for c in g.counts[b]],
-             "events": [int(e) for e in g.events[:, :, b].sum(axis=1)]}
+    if rule is None:
+        pred, counts, events = g.pred, g.counts, g.events.sum(axis=1)
+        steps = np.full(len(images), T)
+    else:
+        r = apply(g, rule)
+        pred, counts, events, steps = r.pred, r.counts, r.events, r.steps
+    return [{"class": int(pred[b]), "counts": [int(c) for c in counts[b]],
+             "events": [int(e) for e in events[:, b]], "steps": int(steps[b])}
             for b in range(len(images))]
 
 
 def differing_fields(answer: dict, expected: dict) -> list[str]:
-    """The fields (``class``, ``counts``, ``events``) in which a decoded answer differs."""
-    return [f for f in ("class", "counts", "events") if answer[f] != expected[f]]
+    """The fields (``class``, ``counts``, ``events``, ``steps``) in which a decoded answer
+    differs."""
+    return [f for f in ("class", "counts", "events", "steps") if answer[f] != expected[f]]
 
 
 def answer_limits(model, T: int) -> dict:
@@ -109,7 +131,8 @@ def answer_problems(answer: dict, limits: dict) -> list[str]:
 
     ``class`` is a class index and the first largest of ``counts``, every count within
     what the output layer can produce in ``T`` steps, every layer's events at most its
-    neurons times ``T``, and ``cycles`` at least ``T`` (one per step) and below ``2**31``.
+    neurons times ``T``, ``steps`` in ``1..T``, and ``cycles`` at least ``steps`` (one per
+    step) and below ``2**31``.
     A misaligned frame (a byte lost or added) fails these almost surely.
     """
     problems = []
@@ -125,8 +148,10 @@ def answer_problems(answer: dict, limits: dict) -> list[str]:
         if e > n * limits["T"]:
             problems.append(f"layer {layer}: {e} events, more than {n} neurons x T="
                             f"{limits['T']}")
-    if not limits["T"] <= answer["cycles"] < 1 << 31:
-        problems.append(f"cycles {answer['cycles']} is not in [T={limits['T']}, 2**31)")
+    if not 1 <= answer["steps"] <= limits["T"]:
+        problems.append(f"steps {answer['steps']} is not in [1, T={limits['T']}]")
+    if not max(1, answer["steps"]) <= answer["cycles"] < 1 << 31:
+        problems.append(f"cycles {answer['cycles']} is not in [steps={answer['steps']}, 2**31)")
     return problems
 
 

@@ -10,7 +10,8 @@ C-side clock, so a long run costs Python time per beat, not per cycle.
 Config keys: ``parts`` (list; per part ``prefix`` (port prefix in a bundle, ``""`` for a
 single accelerator), ``images`` (``.npy`` file of uint8 images, one row each), ``T``,
 ``layers`` (number of trace ports, 0 without trace), ``result_words``, ``out`` (``.npz``
-file to write), ``label`` (for progress lines)), ``progress`` (print a line every so many
+file to write), ``label`` (for progress lines), optionally ``early_exit`` (``[margin,
+t_min]``, sent in every image header)), ``progress`` (print a line every so many
 images, 0 for none), ``max_cycles_per_image``; per part optionally ``stall_in`` and
 ``stall_out`` (probability of an idle input cycle and of ``o.ready`` low) and ``seed``;
 ``preamble`` (``.npy`` of bytes sent before the images, e.g. the compact engine's weight
@@ -35,6 +36,8 @@ from cocotb.triggers import FallingEdge, RisingEdge
 
 PERIOD_NS = 10
 
+from augsnn.boards.protocol import encode_image
+from augsnn.golden.early_exit import ExitRule
 from augsnn.sim.runner import load_config, save_results
 
 
@@ -48,6 +51,7 @@ class PartBench:
         self.label = part.get("label", p or "accelerator")
         self.images = np.load(part["images"])
         self.T = int(part["T"])
+        self.rule = ExitRule(*part["early_exit"]) if part.get("early_exit") else None
         self.words = int(part["result_words"])
         self.i_valid = getattr(dut, p + "i__valid")
         self.i_ready = getattr(dut, p + "i__ready")
@@ -146,7 +150,7 @@ class PartBench:
                                                          "preamble")
         for n, image in enumerate(self.images):
             self.image = n
-            frame = [self.T & 0xFF, self.T >> 8, *image.reshape(-1).tolist()]
+            frame = list(encode_image(self.T, image, self.rule))
             t_first = await self.send(frame)
             words, t_valid = await self.receive(self.words, f"image {n}")
             # Cycles from the cycle that transfers the first byte to the first result word.

@@ -18,6 +18,7 @@ from augsnn.golden.network import simulate
 from augsnn.golden.neuron import NeuronParams
 from augsnn.hw.compact.accelerator import CompactAccelerator
 from augsnn.hw.compact.bank import Bank
+from augsnn.boards.protocol import encode_image
 from augsnn.hw.compact.plan import compact_plan, weight_checksum, weight_frame
 from augsnn.sim.stream_sim import get_all, stream_get, stream_put
 
@@ -89,7 +90,7 @@ def test_engine_matches_golden_in_amaranth_sim():
             await stream_put(ctx, dut.i, byte)
         checksum.append((await stream_get(ctx, dut.o))["data"])
         for image in images:
-            for byte in bytes([T & 0xFF, T >> 8]) + image.reshape(-1).tobytes():
+            for byte in encode_image(T, image):
                 await stream_put(ctx, dut.i, byte)
             words = await get_all(ctx, dut.o, count=n_words, rng=random.Random(1), stall=0.3)
             assert words[-1]["last"] == 1 and not any(w["last"] for w in words[:-1])
@@ -117,6 +118,7 @@ def test_engine_matches_golden_in_amaranth_sim():
         assert words[0] == int(gold.pred[b])
         assert counts == gold.counts[b].tolist()
         assert words[1 + C:1 + C + L] == gold.events[:, :, b].sum(axis=1).tolist()
+        assert words[1 + C + L] == T                           # the steps run
     # every layer's spikes at every step, from the trace beats
     for l, lp in enumerate(plan.layers):
         got = np.zeros((len(images), T, lp.neurons), dtype=np.int64)

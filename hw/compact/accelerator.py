@@ -235,6 +235,9 @@ class CompactAccelerator(wiring.Component):
         T = Signal(T_BITS)
         t = Signal(T_BITS)
         t_lo = Signal(8)
+        # The image header's early-exit rule (margin 0: none) and its byte counter.
+        rule = Signal(2 * T_BITS)
+        rule_n = Signal(2)
         last_step = Signal()                 # registered t == T - 1 (T holds T - 1)
         m.d.sync += last_step.eq(t == T)
         cycles = Signal(WORD_BITS)
@@ -295,7 +298,8 @@ class CompactAccelerator(wiring.Component):
                           kmax=kmax, last_step=last_step, n=n, nb=nb, neg=neg, o_nz=o_nz,
                           o_reg=o_reg, ox=ox, oy=oy, pa=pa, paddr=paddr, pb_old=pb_old,
                           pool_max=pool_max, pot_max=pot_max, prow=prow, q=q, rem=rem,
-                          row=row, ssum=ssum, steps_left=steps_left, t=t, t_lo=t_lo,
+                          row=row, rule=rule, rule_n=rule_n, ssum=ssum, steps_left=steps_left, t=t,
+                          t_lo=t_lo,
                           tr_coef=tr_coef, tr_done=tr_done, tr_index=tr_index, tr_layer=tr_layer,
                           tr_valid=tr_valid, v_new=v_new, vsat=vsat, wbuf=wbuf)
 
@@ -470,6 +474,7 @@ class CompactAccelerator(wiring.Component):
         pa, pix_wr, pixel = s.pa, s.pix_wr, s.pixel
         point, row, set_layer = s.point, s.row, s.set_layer
         t, t_lo, w0 = s.t, s.t_lo, s.w0
+        rule, rule_n = s.rule, s.rule_n
         w_bases, w_rows, wbuf = s.w_bases, s.w_rows, s.wbuf
         wrow = s.wrow
         with m.State("IDLE"):
@@ -489,6 +494,14 @@ class CompactAccelerator(wiring.Component):
                     m.d.sync += counting.eq(0)
                     m.next = "LOAD"
                 with m.Else():
+                    m.d.sync += rule_n.eq(0)
+                    m.next = "RULE"
+        with m.State("RULE"):
+            # Header bytes 2..5: the early-exit margin and t_min (kept in ``rule``).
+            m.d.comb += [self.i.ready.eq(1), self.busy.eq(1)]
+            with m.If(self.i.valid):
+                m.d.sync += [rule.eq(Cat(rule[8:], pixel)), rule_n.eq(rule_n + 1)]
+                with m.If(rule_n == 3):
                     m.next = "PIXELS"
         with m.State("LOAD"):
             m.d.comb += [self.i.ready.eq(1), self.busy.eq(1)]
@@ -872,7 +885,7 @@ class CompactAccelerator(wiring.Component):
             # Word w: the class, counts[w-1] (read from the bank: two cycles), the events,
             # the cycles. ``o.valid`` drops between words while a count is fetched.
             words = Array([Const(0, WORD_BITS)] + [Const(0, WORD_BITS)] * C
-                          + events + [cycles])
+                          + events + [s.T + 1, cycles])
             m.d.comb += self.busy.eq(1)
             with m.If(word == 0):
                 m.d.sync += [outw.eq(cls), counting.eq(0)]
