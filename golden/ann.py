@@ -24,8 +24,9 @@ import torch
 from torch import nn
 
 __all__ = ["NETS", "TRAIN_OPTIONS", "build_net", "train", "train_net", "evaluate",
-           "save_checkpoint", "load_checkpoint",
-           "to_float_layers", "convert_module"]
+           "save_checkpoint", "load_checkpoint", "match_state_dict",
+           "to_float_layers", "module_layer", "module_float_layers", "convert_module",
+           "convert_float_layers"]
 
 #: Optional training settings of :func:`train` (0 = off), recorded in checkpoints.
 TRAIN_OPTIONS = ("label_smoothing", "weight_decay", "ema")
@@ -316,14 +317,26 @@ def save_checkpoint(path, net: nn.Sequential, *, arch: str, input_shape, act: st
 
 
 def load_checkpoint(path, *, arch: str | None = None, input_shape=(1, 28, 28), act="leaky",
-                    alpha=0.125) -> tuple[nn.Sequential, dict]:
-    """Load an augsnn checkpoint, or a bare state dict together with its ``arch`` string."""
+                    alpha=0.125, trust: bool = False) -> tuple[nn.Module, dict]:
+    """Load an augsnn checkpoint, a bare state dict together with its ``arch`` string, or
+    (``trust=True`` only: unpickling runs code from the file) a whole pickled module.
+
+    A state dict whose key names differ from the ``arch`` network's (a custom module's
+    ``layers.0.weight``) is matched by order and shape; the mapping is in the returned
+    info's ``key_mapping`` (``[source key, network key]`` pairs).
+    """
     import pickle
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-        raise ValueError(f"{path}: not a loadable checkpoint (weights_only=True): "
-                         f"{str(exc).splitlines()[0]}") from None
+        obj = torch.load(path, map_location="cpu", weights_only=not trust)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as exc:
+        hint = ("" if trust else "; a whole pickled module loads only with --trust-checkpoint "
+                "(unpickling runs code from the file)")
+        raise ValueError(f"{path}: not a loadable checkpoint (weights_only={not trust}): "
+                         f"{str(exc).splitlines()[0]}{hint}") from None
+    if isinstance(obj, nn.Module):
+        obj.eval()
+        return obj, {"arch": None, "input_shape": list(input_shape), "meta": {},
+                     "module": type(obj).__name__}
     if isinstance(obj, dict) and obj.get("format") == "augsnn-ann":
         net = build_net(obj["arch"], obj["input_shape"], act=obj["act"], alpha=obj["alpha"],
                         dropout=obj["dropout"], conv_dropout=obj.get("conv_dropout", 0.0),
@@ -333,11 +346,43 @@ def load_checkpoint(path, *, arch: str | None = None, input_shape=(1, 28, 28), a
     if arch is None:
         raise ValueError(f"{path}: a bare state dict needs its architecture (--arch)")
     net = build_net(arch, input_shape, act=act, alpha=alpha)
+    info = {"arch": arch, "input_shape": list(input_shape), "act": act, "alpha": alpha,
+            "meta": {}}
+    if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
+        raise ValueError(f"{path}: not a state dict (a dict of tensors)")
+    if set(obj) != set(net.state_dict()):
+        obj, info["key_mapping"] = match_state_dict(net, obj, f"{path}: architecture {arch!r}")
     try:
         net.load_state_dict(obj)
     except RuntimeError as exc:
         raise ValueError(f"{path}: state dict does not match architecture {arch!r}: {exc}") from None
-    return net, {"arch": arch, "input_shape": list(input_shape), "act": act, "alpha": alpha, "meta": {}}
+    return net, info
+
+
+def match_state_dict(net: nn.Module, state: dict, where: str) -> tuple[dict, list]:
+    """Rename ``state``'s tensors to ``net``'s keys by order and shape.
+
+    Returns the renamed state dict and the ``[source, target]`` pairs; raises ``ValueError``
+    naming the first tensor that does not match (a bias, a missing or extra layer).
+    """
+    want = list(net.state_dict().items())
+    have = list(state.items())
+    pairs = []
+    for i in range(max(len(want), len(have))):
+        if i >= len(have):
+            raise ValueError(f"{where}: the state dict has {len(have)} tensors, the network "
+                             f"needs {len(want)}: nothing for {want[i][0]} "
+                             f"{tuple(want[i][1].shape)}")
+        if i >= len(want):
+            raise ValueError(f"{where}: the state dict has {len(have)} tensors, the network "
+                             f"needs {len(want)}: {have[i][0]} {tuple(have[i][1].shape)} is left "
+                             "over (a bias? only bias-free layers convert)")
+        (src, t), (dst, w) = have[i], want[i]
+        if tuple(t.shape) != tuple(w.shape):
+            raise ValueError(f"{where}: tensor {i} of the state dict, {src} "
+                             f"{tuple(t.shape)}, does not match {dst} {tuple(w.shape)}")
+        pairs.append([src, dst])
+    return {dst: state[src] for src, dst in pairs}, pairs
 
 
 def _flatten_modules(module: nn.Module):
@@ -353,80 +398,116 @@ def to_float_layers(module: nn.Module) -> list[dict]:
 
     Accepts Conv2d, Linear, LeakyReLU, ReLU, AvgPool2d, Flatten (and Dropout/Identity, which
     are identities at inference). Anything else is refused with a message naming the layer.
+    Any other traceable module goes through :func:`module_float_layers` (torch.fx).
     """
     if not isinstance(module, nn.Sequential):
         raise ValueError(f"expected an nn.Sequential, not {type(module).__name__}")
     out = []
     for i, m in enumerate(_flatten_modules(module)):
-        where = f"layer {i} ({type(m).__name__})"
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            if m.bias is not None:
-                raise ValueError(f"{where}: has a bias; only bias-free layers convert (bias=False)")
-            pad = 0
-            if isinstance(m, nn.Conv2d):
-                ok = {"stride": ((1, 1), 1), "dilation": ((1, 1), 1), "groups": (1,),
-                      "padding_mode": ("zeros",)}
-                bad = {k: getattr(m, k) for k in ok if getattr(m, k) not in ok[k]}
-                k = m.kernel_size[0]
-                if m.padding == "valid":
-                    pad = 0
-                elif m.padding == "same" and k % 2 == 1 and m.kernel_size[0] == m.kernel_size[1]:
-                    pad = k // 2
-                elif isinstance(m.padding, tuple) and m.padding[0] == m.padding[1] \
-                        and 0 <= m.padding[0] < k:
-                    pad = int(m.padding[0])
-                else:
-                    bad["padding"] = m.padding
-                if bad:
-                    raise ValueError(f"{where}: only stride 1, equal zero padding smaller than the "
-                                     f"kernel, no dilation, groups 1 convert, not {bad}")
-            layer = {"type": "dense" if isinstance(m, nn.Linear) else "conv2d",
-                     "weight": m.weight.detach().cpu().numpy().astype(np.float64)}
-            if pad:
-                layer["padding"] = pad
+        layer = module_layer(m, f"layer {i} ({type(m).__name__})")
+        if layer is not None:
             out.append(layer)
-        elif isinstance(m, nn.LeakyReLU):
-            out.append({"type": "leaky_relu", "alpha": float(m.negative_slope)})
-        elif isinstance(m, nn.ReLU):
-            out.append({"type": "relu"})
-        elif isinstance(m, nn.AvgPool2d):
-            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-            ks = (m.kernel_size, m.kernel_size) if isinstance(m.kernel_size, int) else tuple(m.kernel_size)
-            st = m.stride if m.stride is not None else ks
-            st = (st, st) if isinstance(st, int) else tuple(st)
-            if ks[0] != ks[1] or st != ks or m.padding not in (0, (0, 0)) or m.ceil_mode \
-                    or m.divisor_override is not None:
-                raise ValueError(f"{where}: only square, non-overlapping, unpadded average pooling "
-                                 "converts")
-            out.append({"type": "avgpool", "size": int(k)})
-        elif isinstance(m, nn.Flatten):
-            if m.start_dim != 1 or m.end_dim != -1:
-                raise ValueError(f"{where}: only Flatten(1, -1) converts")
-            out.append({"type": "flatten"})
-        elif isinstance(m, (nn.Dropout, nn.Identity)):
-            continue
-        elif isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):
-            raise ValueError(f"{where}: max pooling does not convert; use AvgPool2d")
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            raise ValueError(f"{where}: BatchNorm must be folded into the preceding weights "
-                             "before conversion")
-        else:
-            raise ValueError(f"{where}: unsupported layer type")
     return out
 
 
+def module_layer(m: nn.Module, where: str) -> dict | None:
+    """The float layer of one leaf module (None: an identity at inference).
+
+    Raises ``ValueError`` starting with ``where`` for a module that does not convert.
+    """
+    if isinstance(m, (nn.Linear, nn.Conv2d)):
+        if m.bias is not None:
+            raise ValueError(f"{where}: has a bias; only bias-free layers convert (bias=False)")
+        pad = 0
+        if isinstance(m, nn.Conv2d):
+            ok = {"stride": ((1, 1), 1), "dilation": ((1, 1), 1), "groups": (1,),
+                  "padding_mode": ("zeros",)}
+            bad = {k: getattr(m, k) for k in ok if getattr(m, k) not in ok[k]}
+            k = m.kernel_size[0]
+            if m.padding == "valid":
+                pad = 0
+            elif m.padding == "same" and k % 2 == 1 and m.kernel_size[0] == m.kernel_size[1]:
+                pad = k // 2
+            elif isinstance(m.padding, tuple) and m.padding[0] == m.padding[1] \
+                    and 0 <= m.padding[0] < k:
+                pad = int(m.padding[0])
+            else:
+                bad["padding"] = m.padding
+            if bad:
+                raise ValueError(f"{where}: only stride 1, equal zero padding smaller than the "
+                                 f"kernel, no dilation, groups 1 convert, not {bad}")
+        layer = {"type": "dense" if isinstance(m, nn.Linear) else "conv2d",
+                 "weight": m.weight.detach().cpu().numpy().astype(np.float64)}
+        if pad:
+            layer["padding"] = pad
+        return layer
+    if isinstance(m, nn.LeakyReLU):
+        return {"type": "leaky_relu", "alpha": float(m.negative_slope)}
+    if isinstance(m, nn.ReLU):
+        return {"type": "relu"}
+    if isinstance(m, nn.AvgPool2d):
+        return avgpool_layer(m.kernel_size, m.stride, m.padding, m.ceil_mode,
+                             m.divisor_override, where)
+    if isinstance(m, nn.Flatten):
+        if m.start_dim != 1 or m.end_dim != -1:
+            raise ValueError(f"{where}: only Flatten(1, -1) converts")
+        return {"type": "flatten"}
+    if isinstance(m, (nn.Dropout, nn.Identity)):
+        return None
+    if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d)):
+        raise ValueError(f"{where}: max pooling does not convert; use AvgPool2d")
+    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        raise ValueError(f"{where}: BatchNorm must be folded into the preceding weights "
+                         "before conversion")
+    raise ValueError(f"{where}: unsupported layer type")
+
+
+def avgpool_layer(kernel_size, stride, padding, ceil_mode, divisor_override, where) -> dict:
+    """The ``avgpool`` float layer of average pooling with these settings (module or F.)."""
+    ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    st = stride if stride not in (None, [], ()) else ks
+    st = (st, st) if isinstance(st, int) else tuple(st)
+    if ks[0] != ks[1] or st != ks or padding not in (0, (0, 0)) or ceil_mode \
+            or divisor_override is not None:
+        raise ValueError(f"{where}: only square, non-overlapping, unpadded average pooling "
+                         "converts")
+    return {"type": "avgpool", "size": int(ks[0])}
+
+
+def module_float_layers(module: nn.Module, input_shape=(1, 28, 28)) -> list[dict]:
+    """The float layer list of any module: ``nn.Sequential`` read directly, any other module
+    traced with torch.fx (:mod:`augsnn.frontends.torch_fx`, refusals name the node and its
+    source line)."""
+    if isinstance(module, nn.Sequential):
+        return to_float_layers(module)
+    from augsnn.frontends.torch_fx import fx_float_layers
+    return fx_float_layers(module, input_shape)
+
+
 def convert_module(net, method, *, dataset, name, calib_images=None, **kwargs):
-    """Convert an ``nn.Sequential`` with ``dataset``'s training set for calibration.
+    """Convert a module with ``dataset``'s training set for calibration.
+
+    ``net``: an ``nn.Sequential``, any module torch.fx can trace (:func:`module_float_layers`)
+    or an already made float layer list (ONNX and NIR front ends).
 
     ``calib_images`` (uint8) replaces the training set as the calibration set of TerMapping /
     DataNorm (e.g. a subset, for quick runs). Records the float ANN accuracy on the test set (measured on the float layer list the
     conversion reads) in ``model.meta['ann_accuracy']``.
     """
     from . import convert, datasets
-    layers = to_float_layers(net)
     train_x = (datasets.load_dataset(dataset, "train")[0] if calib_images is None
                else np.asarray(calib_images))
     test_x, test_y = datasets.load_dataset(dataset, "test")
+    layers = net if isinstance(net, list) else module_float_layers(net, train_x.shape[1:])
+    return convert_float_layers(layers, method, dataset=dataset, name=name, train_x=train_x,
+                                test=(test_x, test_y), **kwargs)
+
+
+def convert_float_layers(layers, method, *, dataset, name, train_x, test, **kwargs):
+    """Convert a float layer list (any front end's) with ``train_x`` for calibration; record
+    the float ANN's accuracy on ``test`` = ``(images, labels)`` in the model's meta."""
+    from . import convert
+    test_x, test_y = test
     meta = dict(kwargs.pop("meta", {}) or {})
     correct = convert.ann_forward(layers, test_x).argmax(1) == test_y
     acc = float(correct.mean())

@@ -43,9 +43,17 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="checkpoint file to write (.pt)")
     p.set_defaults(func=cmd_train, checked_outputs=("output",))
 
-    p = sub.add_parser("convert", help="convert a trained ANN checkpoint into an integer SNN model file")
-    p.add_argument("checkpoint", help="checkpoint from `augsnn train`, or a bare state dict with --arch")
-    p.add_argument("--method", choices=("aug", "ter", "datanorm"), required=True)
+    p = sub.add_parser("convert", help="convert a trained ANN (checkpoint, module, ONNX) or a NIR "
+                                       "IF network into an integer SNN model file")
+    p.add_argument("checkpoint", help="checkpoint from `augsnn train`, a bare state dict with "
+                                      "--arch, a whole pickled module (--trust-checkpoint), an "
+                                      ".onnx file or a .nir graph (docs/frontends.md)")
+    p.add_argument("--method", choices=("aug", "ter", "datanorm"),
+                   help="conversion method (required but for .nir, which is datanorm: M = 1)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="load a whole pickled module (weights_only=False: runs code from the file)")
+    p.add_argument("--input-scale", type=float, default=1 / 255,
+                   help=".nir: the graph's input is the pixels times this (default 1/255)")
     p.add_argument("--arch", help="topology string for a bare state dict")
     p.add_argument("--act", choices=("leaky", "relu"), default="leaky", help="with --arch")
     p.add_argument("--alpha", type=float, default=0.125, help="with --arch: LeakyReLU slope")
@@ -86,7 +94,8 @@ def _load_checkpoint(args):
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise ValueError(f"{path}: empty file, not a checkpoint")
     try:
-        return ann.load_checkpoint(path, arch=args.arch, act=args.act, alpha=args.alpha)
+        return ann.load_checkpoint(path, arch=args.arch, act=args.act, alpha=args.alpha,
+                                   trust=args.trust_checkpoint)
     except (ValueError, OSError):
         raise
     except (RuntimeError, KeyError, TypeError, IndexError, AttributeError, EOFError) as exc:
@@ -110,7 +119,18 @@ def cmd_convert(args) -> int:
     out = Path(args.output)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"output folder {out.parent} does not exist")
+    suffix = Path(args.checkpoint).suffix.lower()
+    if suffix == ".nir":
+        from augsnn.frontends.commands import convert_nir
+        return convert_nir(args, out, _command_line())
+    if args.method is None:
+        raise ValueError("--method is required (aug, ter or datanorm)")
+    if suffix == ".onnx":
+        from augsnn.frontends.commands import convert_onnx
+        return convert_onnx(args, out, _command_line())
     net, ck = _load_checkpoint(args)
+    for src, dst in ck.get("key_mapping", ()):
+        print(f"state dict: {src} -> {dst}")
     dataset = args.dataset or ck.get("meta", {}).get("dataset")
     if dataset is None:
         raise ValueError("--dataset is needed for a bare state dict")
