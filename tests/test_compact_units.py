@@ -14,6 +14,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
+from augsnn.golden import early_exit
 from augsnn.golden.network import simulate
 from augsnn.golden.neuron import NeuronParams
 from augsnn.hw.compact.accelerator import CompactAccelerator
@@ -73,14 +74,10 @@ def _small_model() -> Model:
     ], meta={"dataset": "mnist"})
 
 
-def test_engine_matches_golden_in_amaranth_sim():
-    model = _small_model()
+def _run_engine(model, requests):
+    """Send the weight frame, then each ``(image, T, rule)`` request; return the checksum
+    answer, the answer words per request and each layer's trace beats ``(index, coef, done)``."""
     plan = compact_plan(model)
-    rng = np.random.default_rng(5)
-    images = rng.integers(0, 256, size=(2, 1, 8, 8)).astype(np.uint8)
-    images[images < 90] = 0
-    T = 3
-    gold = simulate(model, images, T, trace=True)
     dut = CompactAccelerator(model, trace=True)
     answers, checksum, beats = [], [], {l: [] for l in range(len(plan.layers))}
     n_words = plan.result_words
@@ -89,8 +86,8 @@ def test_engine_matches_golden_in_amaranth_sim():
         for byte in weight_frame(plan):
             await stream_put(ctx, dut.i, byte)
         checksum.append((await stream_get(ctx, dut.o))["data"])
-        for image in images:
-            for byte in encode_image(T, image):
+        for image, T, rule in requests:
+            for byte in encode_image(T, image, rule):
                 await stream_put(ctx, dut.i, byte)
             words = await get_all(ctx, dut.o, count=n_words, rng=random.Random(1), stall=0.3)
             assert words[-1]["last"] == 1 and not any(w["last"] for w in words[:-1])
@@ -110,26 +107,118 @@ def test_engine_matches_golden_in_amaranth_sim():
     sim.add_testbench(driver)
     sim.add_testbench(tracer, background=True)
     sim.run()
-
     assert checksum == [weight_checksum(plan)]
+    return answers, beats
+
+
+def _check_answers(model, images, T, rule, answers, beats):
+    """Answers and trace beats of ``images`` (one request each, same T and rule) against the
+    golden model cut at each image's exit step (golden/early_exit.apply). Returns the steps."""
+    plan = compact_plan(model)
+    gold = simulate(model, images, T, trace=True)
+    if rule is None:
+        steps = np.full(len(images), T)
+        pred, counts, events = gold.pred, gold.counts, gold.events.sum(axis=1)
+    else:
+        cut = early_exit.apply(gold, rule)
+        steps, pred, counts, events = cut.steps, cut.pred, cut.counts, cut.events
     C, L = plan.n_classes, len(plan.layers)
     for b, words in enumerate(answers):
-        counts = [w - (1 << 32) if w >= 1 << 31 else w for w in words[1:1 + C]]
-        assert words[0] == int(gold.pred[b])
-        assert counts == gold.counts[b].tolist()
-        assert words[1 + C:1 + C + L] == gold.events[:, :, b].sum(axis=1).tolist()
-        assert words[1 + C + L] == T                           # the steps run
-    # every layer's spikes at every step, from the trace beats
+        got_counts = [w - (1 << 32) if w >= 1 << 31 else w for w in words[1:1 + C]]
+        assert words[0] == int(pred[b]), (b, words)
+        assert got_counts == counts[b].tolist(), b
+        assert words[1 + C:1 + C + L] == events[:, b].tolist(), b
+        assert words[1 + C + L] == int(steps[b]), b             # the steps run
+    # every layer's spikes at every step run, from the trace beats
     for l, lp in enumerate(plan.layers):
         got = np.zeros((len(images), T, lp.neurons), dtype=np.int64)
         img, step = 0, 0
         for index, coef, done in beats[l]:
             if done:
                 step += 1
-                if step == T:
+                if step == steps[img]:
                     img, step = img + 1, 0
                 continue
             got[img, step, index] = coef
-        want = np.swapaxes(gold.trace[l], 0, 1).reshape(len(images), T, -1)   # raster order
+        assert img == len(images), f"layer {l}: {img} images' steps traced"
+        want = np.swapaxes(gold.trace[l], 0, 1).reshape(len(images), T, -1).copy()
+        for b in range(len(images)):
+            want[b, steps[b]:] = 0                       # steps after the exit never run
         assert np.array_equal(got[..., lp.neuron_index().reshape(-1)], want), l
         assert np.count_nonzero(want) > 0, f"layer {l} never spiked: not a real test"
+    return steps
+
+
+def _images(n, seed=5):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 1, 8, 8)).astype(np.uint8)
+    images[images < 90] = 0
+    return images
+
+
+def test_engine_matches_golden_in_amaranth_sim():
+    model = _small_model()
+    images = _images(2)
+    T = 3
+    answers, beats = _run_engine(model, [(x, T, None) for x in images])
+    _check_answers(model, images, T, None, answers, beats)
+
+
+def test_early_exit_matches_golden():
+    """The early-exit rule (docs/golden-model.md): an exit between 1 and T, an exit at
+    exactly t_min (the margin was reached before), no exit before T (margin too large)."""
+    model = _small_model()
+    images = _images(2)
+    T = 5
+    rules = [early_exit.ExitRule(5, 1), early_exit.ExitRule(2, 4),
+             early_exit.ExitRule(1000, 1)]
+    answers, beats = _run_engine(model, [(x, T, r) for r in rules for x in images])
+    n = len(images)
+    got = [_check_answers(model, images, T, r, answers[k * n:(k + 1) * n],
+                          _split_beats(beats, answers[:k * n], answers[k * n:(k + 1) * n],
+                                       len(model.current_bounds()), 4))
+           for k, r in enumerate(rules)]
+    early = early_exit.exit_steps(simulate(model, images, T).out, early_exit.ExitRule(2, 1))
+    assert ((1 < got[0]) & (got[0] < T)).any() and (got[0] < T).all(), got[0]  # inside 1..T
+    assert (got[1] == 4).any() and (early < 4).any(), (got[1], early)   # held to t_min
+    assert (got[2] == T).all(), got[2]                               # never decided
+
+
+def test_early_exit_tie_never_stops():
+    """Two output neurons with the same weights tie at the top at every step: margin 1 never
+    stops the image, while the same rule stops the untied model early."""
+    model = _small_model()
+    dense = model.layers[3]
+    w = dense.weight.copy()
+    w[3] = w[0]                                  # class 3 always equals class 0 (the leader)
+    model.layers[3] = Dense(w, dense.neuron, 8)
+    images = _images(2)
+    T = 4
+    rule = early_exit.ExitRule(1, 1)
+    answers, beats = _run_engine(model, [(x, T, rule) for x in images])
+    steps = _check_answers(model, images, T, rule, answers, beats)
+    counts = np.cumsum(simulate(model, images, T).out, axis=0)
+    assert (counts[..., 0] == counts[..., 3]).all() and (counts[..., 0] > 0).any()
+    assert (steps == T).all(), steps
+    assert (early_exit.exit_steps(simulate(_small_model(), images, T).out, rule) < T).all()
+
+
+def _split_beats(beats, before, answers, L, C):
+    """The trace beats of the requests ``answers``, after those of ``before`` (each request
+    has ``steps`` done beats per layer)."""
+    steps = lambda words: words[1 + C + L]
+    skip = sum(steps(w) for w in before)
+    take = sum(steps(w) for w in answers)
+    out = {}
+    for l, seq in beats.items():
+        done_seen, start, end = 0, None, len(seq)
+        for i, (_, _, done) in enumerate(seq):
+            if start is None and done_seen == skip:
+                start = i
+            if done:
+                done_seen += 1
+                if done_seen == skip + take:
+                    end = i + 1
+                    break
+        out[l] = seq[start:end]
+    return out

@@ -121,6 +121,8 @@ class CompactAccelerator(wiring.Component):
         best = Signal(signed(WORD_BITS))
         ac = Signal(range(C + 4))
         cand = Signal(signed(WORD_BITS))
+        second = Signal(signed(WORD_BITS))     # the runner-up's count
+        has2 = Signal()                        # a runner-up was seen (more than one class)
         outw = Signal(WORD_BITS)
         word = Signal(range(p.result_words + 1))
 
@@ -136,6 +138,7 @@ class CompactAccelerator(wiring.Component):
                          s_wci.eq(c_wbyte)]
 
         s.__dict__.update(ac=ac, best=best, cand=cand, cls=cls, outw=outw, pixel=pixel,
+                          second=second, has2=has2,
                           start_scatter=start_scatter, start_update=start_update, word=word)
         with m.FSM(name="phase"):
             self._frame_states(m, s)
@@ -765,14 +768,9 @@ class CompactAccelerator(wiring.Component):
             m.d.comb += self.busy.eq(1)
             m.d.sync += [tr_valid.eq(1), tr_done.eq(1), tr_index.eq(0), tr_coef.eq(0)]
             with m.If(is_last):
-                with m.If(last_step):
-                    m.d.sync += [ac.eq(0), cls.eq(0), cp.eq(counts_base)]
-                    m.next = "ARGMAX"
-                with m.Else():
-                    m.d.sync += t.eq(t + 1)
-                    set_layer(0)
-                    start_update(0)
-                    m.next = "UPD_READ"
+                # The step's decision (early exit, or the answer after the last step).
+                m.d.sync += [ac.eq(0), cls.eq(0), cp.eq(counts_base)]
+                m.next = "ARGMAX"
             with m.Else():
                 set_layer(li + 1)
                 m.next = "SCAT_PRIME"
@@ -863,6 +861,7 @@ class CompactAccelerator(wiring.Component):
     def _answer_states(self, m, s):
         """Phase states ARGMAX .. ANSWER_SHOW: the decision and the answer words."""
         C, a1, ac = s.C, s.a1, s.ac
+        second, has2 = s.second, s.has2
         ap1, best, cand = s.ap1, s.best, s.cand
         cls, counting, counts_base = s.cls, s.counting, s.counts_base
         cp, cycles, events = s.cp, s.cycles, s.events
@@ -870,22 +869,45 @@ class CompactAccelerator(wiring.Component):
         set_layer, word = s.set_layer, s.word
         # ---- decision and answer ------------------------------------------------------
         with m.State("ARGMAX"):
-            # Read counts[ac] (port 1); compare the one read the cycle before. Ties keep
-            # the lower index.
+            # After every step: read counts[ac] (port 1); compare the one read the cycle
+            # before. The leader is the lowest index of the largest count (ties keep the
+            # lower index), the runner-up the largest of the other counts.
             m.d.comb += [self.busy.eq(1), a1.eq(cp)]
             m.d.sync += [ac.eq(ac + 1), cp.eq(cp + 1)]
             m.d.sync += cand.eq(r1)                 # r1 is counts[ac - 2]
             with m.If(ac >= 3):                      # cand is counts[ac - 3]
-                with m.If((ac == 3) | (cand > best)):
-                    m.d.sync += [best.eq(cand), cls.eq(ac - 3)]
+                with m.If(ac == 3):
+                    m.d.sync += [best.eq(cand), cls.eq(0), has2.eq(0)]
+                with m.Elif(cand > best):
+                    m.d.sync += [best.eq(cand), cls.eq(ac - 3), second.eq(best), has2.eq(1)]
+                with m.Elif(~has2 | (cand > second)):
+                    m.d.sync += [second.eq(cand), has2.eq(1)]
             with m.If(ac == C + 2):
+                m.next = "DECIDE"
+        with m.State("DECIDE"):
+            # docs/golden-model.md "Early exit": stop after step t + 1 when the margin is
+            # not 0, t + 1 >= t_min and leader - runner-up >= margin (a tie never stops);
+            # otherwise run to T.
+            m.d.comb += self.busy.eq(1)
+            margin, t_min = s.rule[:T_BITS], s.rule[T_BITS:]
+            lead = Signal(signed(WORD_BITS + 2))
+            m.d.comb += lead.eq(best - second)
+            decided = Signal()
+            m.d.comb += decided.eq((margin != 0) & (s.t + 1 >= t_min)
+                                   & (~has2 | (lead >= margin)))
+            with m.If(s.last_step | decided):
                 m.d.sync += [word.eq(0), ap1.eq(counts_base)]
                 m.next = "ANSWER"
+            with m.Else():
+                m.d.sync += s.t.eq(s.t + 1)
+                set_layer(0)
+                s.start_update(0)
+                m.next = "UPD_READ"
         with m.State("ANSWER"):
             # Word w: the class, counts[w-1] (read from the bank: two cycles), the events,
             # the cycles. ``o.valid`` drops between words while a count is fetched.
             words = Array([Const(0, WORD_BITS)] + [Const(0, WORD_BITS)] * C
-                          + events + [s.T + 1, cycles])
+                          + events + [s.t + 1, cycles])
             m.d.comb += self.busy.eq(1)
             with m.If(word == 0):
                 m.d.sync += [outw.eq(cls), counting.eq(0)]

@@ -17,6 +17,7 @@ class CompactEngine(Engine):
     cycles_name = "cycle model"
     options = ()
     answer_gaps = True
+    early_exit = True                 # the image header's rule (docs/golden-model.md)
 
     def plan(self, model):
         from .plan import compact_plan

@@ -43,6 +43,9 @@ COUNT_CYCLES = 4
 CURRENT_OVERHEAD = 4
 #: Cycles per scatter synaptic operation (read-modify-write of a single-port accumulator).
 SYNOP_CYCLES = 2
+#: Cycles of the decision after every step besides one per class (docs/golden-model.md
+#: "Early exit": leader and runner-up from the counts, then stop or go on).
+DECIDE_CYCLES = 4
 
 
 class NotCompact(PlanError):
@@ -212,7 +215,8 @@ class CompactPlan:
         return "\n".join(lines)
 
     def cycles(self, synops: np.ndarray, T: int) -> np.ndarray:
-        """Cycle model per image from the golden model's synops ``(L, T, B)``.
+        """Cycle model per image from the golden model's synops ``(L, T, B)`` over the steps
+        run; ``T``: the steps run (an int, or one per image under early exit).
 
         The few cycles per non-zero scatter input (latching it, resuming the scan) are left
         out, and so is pixel reception (it runs at the link's pace).
@@ -232,7 +236,9 @@ class CompactPlan:
                 continue
             scan = lp.cin * lp.hin * lp.win
             total += T * (scan + 2) + SYNOP_CYCLES * synops[lp.number].sum(axis=0)
-        total += 2 * self.n_classes + 4
+        # After every step the decision (read the counts: leader, runner-up; early exit),
+        # then the first answer word.
+        total += T * (self.n_classes + DECIDE_CYCLES) + 1
         return total
 
 
