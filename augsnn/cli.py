@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "augsnn.sim.commands",
     "augsnn.sim.prove",
     "augsnn.boards.commands",
+    "augsnn.scaleout.commands",
     "augsnn.frontends.commands",
     "augsnn.demo",
 )

@@ -69,6 +69,22 @@ def register(subparsers) -> None:
                         "with the golden model")
     p.add_argument("--divisor", type=int, default=8, metavar="N",
                    help="with --uart: clock cycles per UART bit (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=None, metavar="K",
+                   help="shard the images over K Ray actors (a local Ray instance, or the "
+                        "cluster of --address); the report is the one-process report "
+                        "(docs/scale-out.md) (default: one process, no Ray)")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --workers: a Ray cluster (auto, HOST:PORT of `ray start --head`, "
+                        "ray://HOST:10001) instead of a local instance")
+    p.add_argument("--chunk", type=int, default=None, metavar="N",
+                   help="with --workers: images per chunk (default: about four chunks per "
+                        "worker, at most 50)")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="with --workers: folder of the finished chunks (default: "
+                        "out/sim-chunks/<model>)")
+    p.add_argument("--resume", action="store_true",
+                   help="with --workers: take the finished chunks of an interrupted run from "
+                        "--checkpoint and simulate only the others")
     p.set_defaults(func=cmd_sim, outputs=("json", "save_outputs"), inputs=("model",))
 
 
@@ -126,7 +142,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
     print(plan.describe(), file=sys.stderr)
     args.lanes = plan.lanes
     if args.uart:
+        if args.workers is not None:
+            raise ValueError("--workers does not apply to --uart (one board design, one link)")
         return _cmd_uart(args, model, T)
+    if args.workers is not None:
+        return _cmd_sharded(args, model, T, engine, plan)
+    for opt in ("address", "chunk", "checkpoint", "resume"):
+        if getattr(args, opt):
+            raise ValueError(f"--{opt} needs --workers")
     x, y, idx = load_test_images(model, args.dataset, args.images, args.offset)
     t0 = time.time()
     bld = accel.build(model, lanes=args.lanes, trace=not args.no_trace,
@@ -174,3 +197,43 @@ def _cmd_uart(args: argparse.Namespace, model, T: int) -> int:
         Path(args.json).write_text(json.dumps({**r, "indices": idx.tolist(), "T": T,
                                                "accuracy": acc}, indent=1))
     return 0 if not r["mismatches"] and not r["lost"] else 1
+
+
+def _cmd_sharded(args: argparse.Namespace, model, T: int, engine, plan) -> int:
+    """``--workers K``: the images sharded over Ray actors (augsnn.scaleout.shards)."""
+    from types import SimpleNamespace
+
+    from augsnn.golden.atomic import safe_component
+    from augsnn.scaleout.shards import run_sharded
+
+    from . import accelerator as accel
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, not {args.workers}")
+    folder = args.checkpoint or f"out/sim-chunks/{safe_component(model.name)}"
+    options = {"lanes": args.lanes, "trace": not args.no_trace, "padding": not args.no_padding,
+               "engine": args.engine}
+    r = run_sharded(model, T=T, images=args.images, offset=args.offset, dataset=args.dataset,
+                    options=options, workers=args.workers, checkpoint=folder,
+                    resume=args.resume, chunk=args.chunk,
+                    cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
+                    address=args.address, progress=args.progress > 0)
+    print(f"augsnn sim: {r.chunks} chunks: {len(r.resumed)} from checkpoints, "
+          f"{len(r.simulated)} simulated on {args.workers} worker(s) in {r.seconds:.1f} s",
+          file=sys.stderr)
+    report = r.report
+    report.update(build_seconds=r.build_seconds, build_cached=r.build_cached,
+                  build_dir=r.build_dir, run_seconds=r.seconds,
+                  compare_seconds=r.compare_seconds, offset=args.offset, engine=engine.name,
+                  cycle_model=f"{engine.cycles_name} of {engine.doc}",
+                  memory_bits=plan.memory_bits())
+    print(_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.save_outputs:
+        a = r.arrays
+        run = SimpleNamespace(out=a["out"], pred=a["pred"], counts=a["counts"],
+                              events=a["events"], cycles=a["cycles"], T=T, plan=plan)
+        accel.save_outputs(args.save_outputs, run, a["label"], a["index"])
+        print(f"wrote {args.save_outputs}", file=sys.stderr)
+    return 0 if report["mismatches"] == 0 else 1

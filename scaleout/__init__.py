@@ -1,0 +1,1 @@
+"""Scale-out on Ray: sharded RTL co-simulation and design-space sweeps (docs/scale-out.md)."""
