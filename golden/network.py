@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import intmm
 from .model import Dense, Flatten, Model, SumPool
 from .neuron import constant_current_spikes, run, state_dtype
 from .threads import blas_single_thread, cpus
@@ -36,6 +37,7 @@ __all__ = ["RunResult", "simulate"]
 _EXACT = 2 ** 53
 _EXACT32 = 2 ** 24  # float32 holds every integer of magnitude <= 2**24 exactly
 _GEMM_ROWS = 1024  # rows per matrix product: its operands stay in the core's cache
+_INT8_ROWS = 8192  # rows per int8 product (a quarter of the float32 operand's bytes)
 _WINDOW = 1 << 23  # elements of the widest layer's activations held per batch and time window
 
 
@@ -93,15 +95,18 @@ def _pool(x: np.ndarray, size: int, dtype, split: int = 0) -> np.ndarray:
     """Sum-pool ``(N, H, W, C)`` (channels last), stride ``size``, as sums of strided views.
 
     Odd edges are dropped; ``dtype`` holds the largest sum. ``split``: ``x`` is laid out as
-    ``(N, H/s, s, s, W/s, C)`` (see ``_Weighted``) and the pool adds its contiguous blocks.
+    ``(N, s, s, H/s, W/s, C)`` (see ``_Weighted``) and the pool adds its ``s*s`` contiguous
+    ``(H/s, W/s, C)`` blocks.
     """
     if split:
-        out = x[:, :, 0, 0].astype(dtype)  # x is already of this type (see _Weighted)
-        for dy in range(size):
-            for dx in range(size):
-                if dy or dx:
-                    np.add(out, x[:, :, dy, dx], out=out)
-        return out
+        n, shape = x.shape[0], x.shape[3:]
+        x = x.reshape(n, size * size, -1)
+        if size == 1:
+            return x[:, 0].astype(dtype).reshape((n,) + shape)
+        out = np.add(x[:, 0], x[:, 1], dtype=dtype)  # x is of this type already (_Weighted)
+        for j in range(2, size * size):
+            np.add(out, x[:, j], out=out)
+        return out.reshape((n,) + shape)
     h2, w2 = x.shape[1] // size, x.shape[2] // size
     out = x[:, :h2 * size:size, :w2 * size:size].astype(dtype)
     for dy in range(size):
@@ -130,7 +135,8 @@ def _int_dtype(bound: int):
 class _Weighted:
     """One weighted layer prepared for the simulation (internal layouts, float weights)."""
 
-    def __init__(self, layer, in_shape, out_shape, in_perm, bound: int, split: int = 0):
+    def __init__(self, layer, in_shape, out_shape, in_perm, bound: int, split: int = 0,
+                 in_bound: int = 0, mm=None):
         self.layer = layer
         self.n = layer.neuron
         self.conv = not isinstance(layer, Dense)
@@ -147,9 +153,10 @@ class _Weighted:
             fan = layer.fan_out(in_shape).transpose(1, 2, 0).reshape(-1)  # channels last
             oc, ho, wo = out_shape
             # split: a sum-pool of this size follows and divides H and W; the output is then
-            # kept as (H/s, s, s, W/s, C), so that the pool adds contiguous blocks
+            # kept as (s, s, H/s, W/s, C) (position y = (y/s) s + y%s), so that the pool adds
+            # s*s contiguous blocks
             self.split = split
-            self.out_int = ((ho // split, split, split, wo // split, oc) if split
+            self.out_int = ((split, split, ho // split, wo // split, oc) if split
                             else (ho, wo, oc))
         else:
             self.split = 0
@@ -163,6 +170,14 @@ class _Weighted:
                               else np.float64)
         # a layer that feeds a pool fires in the pool's type: the pool then adds same-type blocks
         self.spike_dtype = _int_dtype(self.n.M * max(1, self.split) ** 2)
+        # exact int8 products (golden/intmm.py) where the weights fit; the inputs are checked
+        # per call unless their static bound fits
+        self.mm = self.w8 = None
+        rowsum = int(np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(1).max(initial=0))
+        if mm is not None and intmm.fits(rowsum, int(w.min(initial=0)), int(w.max(initial=0))):
+            self.mm = mm
+            self.w8 = mm.from_numpy(self.w.astype(np.int8))
+            self.in8 = in_bound <= 127
 
     def synops(self, x: np.ndarray, count=None) -> tuple[np.ndarray, np.ndarray]:
         """Synops of every row of ``x`` (rows: image-steps) and whether the row has an input.
@@ -188,29 +203,45 @@ class _Weighted:
                 self.current(x[idx], None, sub)
                 out[idx] = sub
             return
+        if self.mm is not None and R and (self.in8 or _fits_int8(x)):
+            if out.dtype != np.int32:  # an int64 state: products in int32, then widened
+                tmp = np.empty(out.shape, dtype=np.int32)
+                self.current(x, None, tmp)
+                out[...] = tmp
+            elif self.conv:
+                self._conv(x, out, np.int8, _INT8_ROWS)
+            else:
+                xa = np.ascontiguousarray(x.reshape(R, -1), dtype=np.int8)
+                intmm.matmul(self.mm, xa, self.w8, out.reshape(R, -1))
+            return
         if not self.conv:
             chunk = _GEMM_ROWS
             for s in range(0, R, chunk):
                 xf = x[s:s + chunk].astype(self.ftype)
                 np.copyto(out[s:s + chunk], xf @ self.w, casting="unsafe")
             return
+        self._conv(x, out, self.ftype, _GEMM_ROWS)
+
+    def _conv(self, x: np.ndarray, out: np.ndarray, dtype, rows: int) -> None:
+        """A convolution's currents: im2col products of ``rows`` rows in ``dtype``."""
+        R = x.shape[0]
         k, p = self.k, self.pad
         x = np.ascontiguousarray(x)  # the windows below assume (W, C) contiguous
         if p:
             x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
         _, h, w, c = x.shape
         ho, wo = h - k + 1, w - k + 1
-        chunk = max(1, _GEMM_ROWS // (ho * wo))  # im2col rows per product: cache-sized
+        chunk = max(1, rows // (ho * wo))  # im2col rows per product: cache-sized
         it = x.itemsize  # strides from the shape: numpy may report any stride for a size-1 axis
         s_img, s_row, s_col = h * w * c * it, w * c * it, c * it
         sp = self.split
-        if sp:  # output positions in (y/s, y%s, x%s, x/s) order
-            shape = (ho // sp, sp, sp, wo // sp, k, k * c)
-            strides = (sp * s_row, s_row, s_col, sp * s_col, s_row, it)
+        if sp:  # output positions in (y%s, x%s, y/s, x/s) order
+            shape = (sp, sp, ho // sp, wo // sp, k, k * c)
+            strides = (s_row, s_col, sp * s_row, sp * s_col, s_row, it)
         else:
             shape = (ho, wo, k, k * c)
             strides = (s_row, s_col, s_row, it)
-        buf = np.empty((min(chunk, R),) + shape, dtype=self.ftype)
+        buf = np.empty((min(chunk, R),) + shape, dtype=dtype)
         for s in range(0, R, chunk):
             xs = x[s:s + chunk]
             n = xs.shape[0]
@@ -218,12 +249,27 @@ class _Weighted:
                                                   writeable=False)
             b = buf[:n]
             np.copyto(b, win, casting="unsafe")
-            y = b.reshape(n * ho * wo, k * k * c) @ self.w
-            np.copyto(out[s:s + n].reshape(n * ho * wo, -1), y, casting="unsafe")
+            a = b.reshape(n * ho * wo, k * k * c)
+            if dtype == np.int8:
+                intmm.matmul(self.mm, a, self.w8, out[s:s + n].reshape(n * ho * wo, -1))
+            else:
+                np.copyto(out[s:s + n].reshape(n * ho * wo, -1), a @ self.w, casting="unsafe")
 
 
-def _prepare(model: Model) -> tuple[list, list]:
-    """The layers in simulation order: ``_Weighted``, ``("pool", size)`` or ``("flatten",)``."""
+def _fits_int8(x: np.ndarray) -> bool:
+    """Whether every value of the integer array ``x`` lies in [-128, 127]."""
+    if x.dtype == np.int8:
+        return True
+    if x.dtype == np.uint8:
+        return int(x.max(initial=0)) <= 127
+    return int(x.min(initial=0)) >= -128 and int(x.max(initial=0)) <= 127
+
+
+def _prepare(model: Model, mm=None) -> tuple[list, list]:
+    """The layers in simulation order: ``_Weighted``, ``("pool", size)`` or ``("flatten",)``.
+
+    ``mm``: torch for int8 products (golden/intmm.py) in the layers after the first, or None.
+    """
     shapes = model.shapes()
     bounds = iter(model.current_bounds())
     in_bounds = model.input_bounds()
@@ -236,7 +282,9 @@ def _prepare(model: Model) -> tuple[list, list]:
             if isinstance(nxt, SumPool) and len(shapes[i + 1]) == 3 and \
                     shapes[i + 1][1] % nxt.size == 0 and shapes[i + 1][2] % nxt.size == 0:
                 split = nxt.size
-            steps.append(_Weighted(layer, shapes[i], shapes[i + 1], perm, next(bounds), split))
+            first = not any(isinstance(st, _Weighted) for st in steps)
+            steps.append(_Weighted(layer, shapes[i], shapes[i + 1], perm, next(bounds), split,
+                                   in_bounds[i], None if first else mm))
             perm = None
         elif isinstance(layer, SumPool):
             steps.append(("pool", layer.size, _int_dtype(in_bounds[i + 1])))
@@ -252,9 +300,12 @@ def _prepare(model: Model) -> tuple[list, list]:
 
 def _count_rows(o: np.ndarray) -> np.ndarray:
     """Non-zero values of every (t, b) row of ``o`` (T, B, N)."""
-    if o.shape[2] < 4096:  # numpy's per-axis count, or one call per long row
+    if o.shape[2] < 512:
         return np.count_nonzero(o, axis=2)
     rows = o.reshape(-1, o.shape[2])
+    if hasattr(np, "bitwise_count"):  # numpy >= 2: the rows' bits packed, then counted
+        packed = np.packbits(rows != 0, axis=1)
+        return np.bitwise_count(packed).sum(axis=1, dtype=np.int64).reshape(o.shape[:2])
     return np.fromiter((np.count_nonzero(r) for r in rows), np.int64, len(rows)).reshape(
         o.shape[:2])
 
@@ -263,10 +314,21 @@ def _logical(o: np.ndarray, wl: "_Weighted") -> np.ndarray:
     """(Tc, B, *internal) spikes to (Tc, B, *logical shape)."""
     if not wl.conv:
         return o
-    if wl.split:
-        tc, b, h2, s, _, w2, c = o.shape
-        return o.transpose(0, 1, 6, 2, 3, 5, 4).reshape(tc, b, c, h2 * s, w2 * s)
+    if wl.split:  # (s, s, H/s, W/s, C): y = (y/s) s + y%s
+        tc, b, s, _, h2, w2, c = o.shape
+        return o.transpose(0, 1, 6, 4, 2, 5, 3).reshape(tc, b, c, h2 * s, w2 * s)
     return o.transpose(0, 1, 4, 2, 3)
+
+
+def _step_macs(model: Model) -> int:
+    """Multiply-adds of one image-step in the weighted layers after the first."""
+    shapes, total, first = model.shapes(), 0, True
+    for i, layer in enumerate(model.layers):
+        if hasattr(layer, "weight"):
+            if not first:
+                total += layer.weight.size * int(np.prod(shapes[i + 1][1:]))
+            first = False
+    return total
 
 
 def _batch_plan(model: Model, n_images: int, T: int, batch_size) -> tuple[int, int]:
@@ -408,7 +470,7 @@ def simulate(model: Model, images, T: int, *, batch_size: int | None = None,
     _check_exact(model)
     T = int(T)
     B, Tc = _batch_plan(model, images.shape[0], T, batch_size)
-    prepared = _prepare(model)
+    prepared = _prepare(model, intmm.backend(_step_macs(model) * T * images.shape[0]))
     starts = list(range(0, images.shape[0], B))
     bar = None
     if progress:

@@ -260,8 +260,12 @@ def constant_current_spikes(current: np.ndarray, params: NeuronParams, t0: int, 
         i_min = max(params.v_min, -((M + 1) * tn - 1)) - min(v0, -(tn - 1)) if v0 < tp else 0
     bad = (I > max(i_max, -1)) | (I < min(i_min, 0))
     If = I.reshape(-1)
+    badf = bad.reshape(-1)
     of = out.reshape(T, -1)
-    cum_type = np.int64 if end * M >= 2 ** 31 else np.int32
+    # the running sums of the neurons it reports stay within end * M in magnitude (the other
+    # neurons get rate 0 below): the narrowest type for them, the output's when it fits
+    cum_type = next(dt for dt in (out.dtype.type, np.int16, np.int32, np.int64)
+                    if np.issubdtype(dt, np.signedinteger) and end * M + 1 <= np.iinfo(dt).max)
     for s in range(0, If.size, block):  # everything per cache-sized block of neurons
         e = min(If.size, s + block)
         Ib = If[s:e]
@@ -276,6 +280,7 @@ def constant_current_spikes(current: np.ndarray, params: NeuronParams, t0: int, 
         else:
             rate[neg] = 0.0
             off[neg] = 0.0
+        rate[badf[s:e]] = 0.0  # the caller runs those: keep their sums small
         if v0 == 0:  # |u| grows from 1/(2 theta): the cast to int (trunc) is sgn * floor(u)
             acc = off + t0 * rate
             prev = np.zeros(e - s, dtype=cum_type)

@@ -5,7 +5,8 @@
 must not start BLAS threads of their own: on a busy machine, OpenBLAS threads that wait for
 each other cost several times the work. :func:`blas_single_thread` sets numpy's OpenBLAS to one
 thread for the duration (found among the loaded libraries; nothing happens where it is not
-found) and restores the previous count. Results never depend on any of this.
+found), and torch's intra-op threads too when torch is loaded (its int8 products,
+golden/intmm.py), and restores the previous counts. Results never depend on any of this.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import sys
 import threading
 
 __all__ = ["cpus", "blas_single_thread"]
@@ -78,6 +80,10 @@ def blas_single_thread():
             for setter, getter in _openblas():
                 _saved.append((setter, int(getter())))
                 setter(1)
+            torch = sys.modules.get("torch")
+            if torch is not None and hasattr(torch, "set_num_threads"):
+                _saved.append((torch.set_num_threads, int(torch.get_num_threads())))
+                torch.set_num_threads(1)
         _users += 1
     try:
         yield

@@ -287,3 +287,97 @@ def test_batch_size_is_checked_and_blas_threads_restored():
     with blas_single_thread():
         assert all(get() == 1 for _, get in _openblas())
     assert [get() for _, get in _openblas()] == before
+
+
+# --- the optional int8 back end (golden/intmm.py): same arrays, used where it may be --------
+
+@pytest.fixture
+def int8_on(monkeypatch):
+    """int8 products wherever the operands allow; counts the products that used them."""
+    from augsnn.golden import intmm
+    if intmm._load() is None:
+        pytest.fail("torch's exact int8 product is not usable here (torch missing, or its "
+                    "self-test failed): the int8 back end cannot be checked")
+    calls = {"int8": 0}
+    real = intmm.matmul
+
+    def counted(torch, a, w, out):
+        calls["int8"] += 1
+        return real(torch, a, w, out)
+
+    monkeypatch.setattr(intmm, "MODE", "on")
+    monkeypatch.setattr(intmm, "matmul", counted)
+    return calls
+
+
+def test_int8_products_match_the_reference(int8_on):
+    """Random models (both kinds, every seed) and the zoo, int8 products on: same arrays."""
+    fallback = 0
+    for seed in range(24):
+        for kind in ("dense", "conv"):
+            model = random_model(seed, kind)
+            rng = np.random.default_rng(100 + seed)
+            images = _images(rng, model, 5)
+            T = int(rng.integers(1, 20))
+            ref = reference(model, images, T)
+            before = int8_on["int8"]
+            assert_same(simulate(model, images, T, trace=True, batch_size=2), ref,
+                        f"int8 {kind} {seed}")
+            fallback += int8_on["int8"] == before
+    assert int8_on["int8"] > 100  # the int8 path ran ...
+    assert fallback > 0           # ... and some runs had operands outside int8 (float path)
+
+
+@pytest.mark.parametrize("name", ["net1-aug", "net2-aug"])
+def test_int8_zoo_models_match_the_reference(int8_on, name):
+    from augsnn.golden.datasets import load_mnist
+    model = load(name)
+    x, _ = load_mnist("test")
+    ref = reference(model, x[:3], 5)
+    int8_on["int8"] = 0
+    assert_same(simulate(model, x[:3], 5, trace=True), ref, name)
+    assert int8_on["int8"] > 0
+
+
+def test_int8_operand_checks():
+    from augsnn.golden import intmm
+    assert intmm.fits(1000, -128, 127) and not intmm.fits(1000, -129, 5)
+    assert not intmm.fits(1000, 0, 128) and not intmm.fits(2 ** 31 // 256, -1, 1)
+    assert network._fits_int8(np.array([-128, 127], dtype=np.int16))
+    assert not network._fits_int8(np.array([-129, 0], dtype=np.int16))
+    assert not network._fits_int8(np.array([128], dtype=np.int32))
+    assert network._fits_int8(np.array([127], dtype=np.uint8))
+    assert not network._fits_int8(np.array([128], dtype=np.uint8))
+
+
+def test_int8_back_end_off_and_refused(monkeypatch):
+    """MODE off, or a product that fails the self-test: NumPy only, same results."""
+    import torch
+    from augsnn.golden import intmm
+    model = load("net1-aug")
+    x = np.random.default_rng(1).integers(0, 256, (4,) + model.input_shape, dtype=np.uint8)
+    ref = reference(model, x, 3)
+    monkeypatch.setattr(intmm, "MODE", "off")
+    assert intmm.backend(1e15) is None
+    monkeypatch.setattr(intmm, "MODE", "on")
+    monkeypatch.setattr(intmm, "_torch", None)  # tried again, with a wrong kernel
+    monkeypatch.setattr(torch, "_int_mm", lambda a, b, out=None: torch.zeros(
+        a.shape[0], b.shape[1], dtype=torch.int32))
+    assert intmm.backend(1e15) is None
+    assert_same(simulate(model, x, 3), ref, "refused")
+    monkeypatch.setattr(intmm, "_torch", None)  # forget the refusal for later tests
+
+
+def test_int8_auto_mode_and_torch_threads_restored(monkeypatch):
+    import torch
+    from augsnn.golden import intmm
+    monkeypatch.setattr(intmm, "MODE", "auto")
+    assert intmm.backend(1.0) is not None  # torch is imported already: no import cost
+    monkeypatch.delitem(__import__("sys").modules, "torch")
+    assert intmm.backend(1.0) is None      # not imported, little work: NumPy
+    assert intmm.backend(intmm.MIN_MACS) is not None
+    monkeypatch.setitem(__import__("sys").modules, "torch", torch)
+    before = torch.get_num_threads()
+    model = random_model(1, "dense")
+    simulate(model, np.zeros((3,) + model.input_shape, dtype=np.uint8), 2, batch_size=1)
+    assert torch.get_num_threads() == before
