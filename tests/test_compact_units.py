@@ -222,3 +222,59 @@ def _split_beats(beats, before, answers, L, C):
                     break
         out[l] = seq[start:end]
     return out
+
+
+def test_fire_pipe_matches_golden_neuron():
+    """FirePipe alone: random membranes and inputs of two layers (double and single
+    threshold, different k) against golden.neuron.step, one neuron every two cycles."""
+    from augsnn.golden.neuron import step
+    from augsnn.hw.compact.fire import FirePipe
+    layers = [NeuronParams(theta_p=527, theta_n=4214, coef_bits=8, pot_bits=24, v_init=0),
+              NeuronParams(theta_p=60, theta_n=None, coef_bits=3, pot_bits=16, v_init=-3)]
+    kmax = 7
+    d_bits = max(max(p.theta_p, p.theta_n or 0) << (p.coef_bits - 2)
+                 for p in layers).bit_length()
+    dut = FirePipe(pot_bits=24, coef_bits=8, d_bits=d_bits)
+    rng = np.random.default_rng(4)
+    cases = []
+    for p in layers:
+        v = rng.integers(p.v_min, p.v_max + 1, size=60)
+        x = rng.integers(-(1 << 22), 1 << 22, size=60) >> rng.integers(0, 22, size=60)
+        v[:4] = [p.v_max, p.v_min, 0, p.theta_p]
+        x[:4] = [1 << 20, -(1 << 20), 0, 0]
+        cases.append((p, v, x))
+    got = []
+
+    async def bench(ctx):
+        for p, v, x in cases:
+            k = p.coef_bits - 1
+            ctx.set(dut.c_hi, p.v_max)
+            ctx.set(dut.c_lo, p.v_min)
+            ctx.set(dut.c_dp, p.theta_p << (k - 1))
+            ctx.set(dut.c_dn, (p.theta_n or 0) << (k - 1))
+            ctx.set(dut.c_hasneg, p.theta_n is not None)
+            ctx.set(dut.c_k, k)
+            out = []
+            for cycle in range(2 * len(v) + dut.LATENCY + 2):
+                ph, n = cycle % 2, cycle // 2
+                ctx.set(dut.ph, ph)
+                ctx.set(dut.i_valid, ph == 0 and n < len(v))
+                if ph == 0 and n < len(v):
+                    ctx.set(dut.i_v, int(v[n]))
+                    ctx.set(dut.i_x, int(x[n]))
+                if ph == 0 and ctx.get(dut.o_valid):
+                    out.append((ctx.get(dut.o_coef), ctx.get(dut.o_v), ctx.get(dut.o_nz)))
+                await ctx.tick()
+            got.append(out)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert kmax == 7
+    for (p, v, x), out in zip(cases, got):
+        o, v_new = step(v.astype(np.int64), x.astype(np.int64), p)
+        assert [c for c, _, _ in out] == o.tolist()
+        assert [w for _, w, _ in out] == v_new.tolist()
+        assert [nz for _, _, nz in out] == (o != 0).tolist()
+        assert (o != 0).sum() > 10 and (o < 0).sum() > 3 or p.theta_n is None
