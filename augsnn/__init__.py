@@ -10,3 +10,12 @@ Sub-packages (one import namespace, mapped from the top-level folders):
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``augsnn.convert``, ``augsnn.load`` and ``augsnn.SNN`` (:mod:`augsnn.api`), imported
+    on first use so that ``import augsnn`` stays light."""
+    if name in ("convert", "load", "SNN"):
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'augsnn' has no attribute {name!r}")

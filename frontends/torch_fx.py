@@ -1,7 +1,7 @@
 """Any traceable PyTorch module to the float layer list, through torch.fx.
 
-:func:`fx_float_layers` traces the module with ``torch.fx`` (``symbolic_trace``'s tracer with
-stack traces recorded, so every node knows the line of ``forward`` that made it), runs the
+:func:`fx_float_layers` traces the module with ``torch.fx`` (``symbolic_trace``'s tracer, noting
+for every node the line of ``forward`` that made it), runs the
 traced graph once on a zero batch to learn every node's shape, and walks the graph in order.
 The graph must be a chain (each node reads the output of the node before it); each node maps
 onto one float layer of :mod:`augsnn.golden.convert` or is an identity at inference:
@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import operator
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -77,24 +78,31 @@ def _name(target) -> str:
 
 
 def _source(node: fx.Node) -> str:
-    """``file:line`` of the user code that made ``node`` (the innermost frame recorded)."""
-    text = node.stack_trace or ""
-    where = None
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith('File "') and ", line " in line:
-            path = line[6:line.index('"', 6)]
-            if os.path.abspath(path).startswith(_TORCH_DIR):
-                continue  # the tracer's own frames
-            num = line.split(", line ", 1)[1].split(",", 1)[0]
-            where = f"{os.path.basename(path)}:{num}"
-    return where or "an unknown source line"
+    """``file:line`` of the user code that made ``node``."""
+    return node.meta.get("augsnn_source") or "an unknown source line"
+
+
+class _Tracer(fx.Tracer):
+    """``symbolic_trace``'s tracer that notes the user's line of every node.
+
+    (torch's own ``record_stack_traces`` symbolises whole tracebacks: seconds per trace.)
+    """
+
+    def create_node(self, *args, **kwargs):
+        node = super().create_node(*args, **kwargs)
+        frame = sys._getframe(1)
+        while frame is not None and (frame.f_code.co_filename.startswith(_TORCH_DIR)
+                                     or frame.f_code.co_filename == __file__):
+            frame = frame.f_back
+        if frame is not None:
+            node.meta["augsnn_source"] = (f"{os.path.basename(frame.f_code.co_filename)}:"
+                                          f"{frame.f_lineno}")
+        return node
 
 
 def trace(module: nn.Module) -> fx.GraphModule:
-    """``torch.fx`` trace of ``module`` with every node's stack trace recorded."""
-    tracer = fx.Tracer()
-    tracer.record_stack_traces = True
+    """``torch.fx`` trace of ``module``, every node's source line in ``meta``."""
+    tracer = _Tracer()
     try:
         graph = tracer.trace(module)
     except Exception as exc:  # noqa: BLE001 - whatever the tracer hits is the user's code
