@@ -24,7 +24,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["MODE", "MIN_MACS", "backend", "matmul", "fits"]
+__all__ = ["MODE", "MIN_MACS", "backend", "matmul", "fits", "weights"]
 
 MODE = "auto"  # "auto", "on" or "off"
 MIN_MACS = 4e10  # multiply-adds of a run past which importing torch (about 2 s) pays off
@@ -63,7 +63,8 @@ def _load():
 def _selftest(torch) -> bool:
     rng = np.random.default_rng(12345)
     cases = []
-    for m, k, n in ((1, 1, 1), (3, 7, 5), (37, 300, 64), (129, 1200, 10), (64, 2049, 33)):
+    for m, k, n in ((1, 1, 1), (3, 7, 5), (37, 300, 64), (129, 1200, 10), (64, 2049, 33),
+                    (100, 1728, 1), (1, 300, 64), (9000, 60, 8)):
         for fill in ("max", "min", "mixed", "random"):
             if fill == "max":
                 a, b = np.full((m, k), 127), np.full((k, n), 127)
@@ -76,14 +77,40 @@ def _selftest(torch) -> bool:
                 a, b = rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (k, n))
             cases.append((a.astype(np.int8), b.astype(np.int8)))
     for a, b in cases:
-        got = torch._int_mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-        if got.dtype != np.int32 or not np.array_equal(
-                got, a.astype(np.int64) @ b.astype(np.int64)):
+        # size-1 axes with a stride of 0, as numpy makes them ([:, None]): the wrapper fixes
+        # them (the kernel reads them: a weight column with stride 0 gives wrong sums)
+        a = np.ascontiguousarray(a.reshape(-1)[:, None].reshape(a.shape)) if a.shape[0] == 1 \
+            else a
+        b0 = np.ascontiguousarray(b[:, 0][:, None]) if b.shape[1] == 1 else b
+        got = np.empty((a.shape[0], b.shape[1]), dtype=np.int32)
+        matmul(torch, a, weights(torch, b0), got)
+        if not np.array_equal(got, a.astype(np.int64) @ b.astype(np.int64)):
             return False
     return True
 
 
+def _canonical(torch, t):
+    """``t`` (C-contiguous data) with the canonical strides of its shape."""
+    want, step = [], 1
+    for d in reversed(t.shape):
+        want.append(step)
+        step *= d
+    want = tuple(reversed(want))
+    return t if tuple(t.stride()) == want else t.as_strided(t.shape, want)
+
+
+def weights(torch, w: np.ndarray):
+    """An int8 (K, N) weight matrix as a torch tensor of its own (canonical strides)."""
+    t = torch.empty(w.shape, dtype=torch.int8)
+    t.copy_(torch.from_numpy(np.ascontiguousarray(w, dtype=np.int8)))
+    return _canonical(torch, t)
+
+
 def matmul(torch, a: np.ndarray, w, out: np.ndarray) -> None:
-    """``out = a @ w`` exactly: ``a`` int8 (M, K) C-contiguous, ``w`` an int8 torch tensor
+    """``out = a @ w`` exactly: ``a`` int8 (M, K) C-contiguous, ``w`` from :func:`weights`
     (K, N), ``out`` a C-contiguous int32 (M, N) array."""
-    torch._int_mm(torch.from_numpy(a), w, out=torch.from_numpy(out))
+    if not (a.flags.c_contiguous and out.flags.c_contiguous and a.dtype == np.int8
+            and out.dtype == np.int32):
+        raise ValueError("int8 product operands must be C-contiguous int8 and int32 arrays")
+    torch._int_mm(_canonical(torch, torch.from_numpy(a)), w,
+                  out=_canonical(torch, torch.from_numpy(out)))

@@ -176,8 +176,16 @@ class _Weighted:
         rowsum = int(np.abs(w.astype(np.int64)).reshape(w.shape[0], -1).sum(1).max(initial=0))
         if mm is not None and intmm.fits(rowsum, int(w.min(initial=0)), int(w.max(initial=0))):
             self.mm = mm
-            self.w8 = mm.from_numpy(self.w.astype(np.int8))
+            self.w8 = intmm.weights(mm, self.w.astype(np.int8))
             self.in8 = in_bound <= 127
+        # synops as an int8 product too: the non-zero inputs (0/1) times fan / g
+        self.fan8 = None
+        g = int(np.gcd.reduce(fan)) if fan.size else 0
+        if mm is not None and self.uniform_fan is None and g and fan.max() // g <= 127 and \
+                intmm.fits(int(fan.sum() // g), 0, 127):
+            self.fan8 = intmm.weights(mm, (fan // g).astype(np.int8)[:, None])
+            self.fan_g = g
+            self.fan_mm = mm
 
     def synops(self, x: np.ndarray, count=None) -> tuple[np.ndarray, np.ndarray]:
         """Synops of every row of ``x`` (rows: image-steps) and whether the row has an input.
@@ -189,7 +197,12 @@ class _Weighted:
                 count = _count_rows(x.reshape(1, x.shape[0], -1))[0]
             return count * self.uniform_fan, count > 0
         nz = x.reshape(x.shape[0], -1) != 0
-        syn = nz.astype(self.fan.dtype) @ self.fan
+        if self.fan8 is not None:
+            syn = np.empty((nz.shape[0], 1), dtype=np.int32)
+            intmm.matmul(self.fan_mm, nz.view(np.int8), self.fan8, syn)
+            syn = syn[:, 0].astype(np.int64) * self.fan_g
+        else:
+            syn = nz.astype(self.fan.dtype) @ self.fan
         return syn, syn > 0 if self.fan.min(initial=1) > 0 else nz.any(axis=1)
 
     def current(self, x: np.ndarray, rows_any: np.ndarray | None, out: np.ndarray) -> None:
@@ -208,8 +221,8 @@ class _Weighted:
                 tmp = np.empty(out.shape, dtype=np.int32)
                 self.current(x, None, tmp)
                 out[...] = tmp
-            elif self.conv:
-                self._conv(x, out, np.int8, _INT8_ROWS)
+            elif self.conv:  # int8 first: the windows are then copied without a cast
+                self._conv(x.astype(np.int8, copy=False), out, np.int8, _INT8_ROWS)
             else:
                 xa = np.ascontiguousarray(x.reshape(R, -1), dtype=np.int8)
                 intmm.matmul(self.mm, xa, self.w8, out.reshape(R, -1))

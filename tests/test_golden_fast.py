@@ -381,3 +381,23 @@ def test_int8_auto_mode_and_torch_threads_restored(monkeypatch):
     model = random_model(1, "dense")
     simulate(model, np.zeros((3,) + model.input_shape, dtype=np.uint8), 2, batch_size=1)
     assert torch.get_num_threads() == before
+
+
+def test_int8_product_with_numpy_size1_strides():
+    """numpy may give a size-1 axis a stride of 0 (``[:, None]``); torch's int8 kernel reads
+    that stride and then sums wrongly (seen with a (1728, 1) column): the wrapper fixes it."""
+    from augsnn.golden import intmm
+    torch = intmm._load()
+    rng = np.random.default_rng(7)
+    nz = rng.random((100, 1728)) < 0.3
+    fan = rng.integers(1, 26, 1728)
+    col = np.ascontiguousarray(fan.astype(np.int8)[:, None])
+    out = np.empty((100, 1), dtype=np.int32)
+    intmm.matmul(torch, nz.view(np.int8), intmm.weights(torch, col), out)
+    np.testing.assert_array_equal(out[:, 0], nz.astype(np.int64) @ fan)
+    row = np.ascontiguousarray(nz[:1].view(np.int8))
+    out1 = np.empty((1, 1), dtype=np.int32)
+    intmm.matmul(torch, row, intmm.weights(torch, col), out1)
+    assert out1[0, 0] == int(nz[0].astype(np.int64) @ fan)
+    with pytest.raises(ValueError, match="C-contiguous int8 and int32"):
+        intmm.matmul(torch, nz, intmm.weights(torch, col), out)
