@@ -128,8 +128,9 @@ def run_sharded(model, *, T: int, images: int, offset: int = 0, dataset=None,
     checkpoint : path
         Checkpoint folder; ``resume`` takes its finished chunks when its manifest matches.
     on_chunk : callable(event, pool) or None
-        Called after each chunk is checkpointed with ``{"chunk", "worker", "done", "total"}``
-        and the actor pool (``pool.actors``): the hook of the kill and interrupt tests.
+        Called after each chunk is checkpointed and its actor handed the next one, with
+        ``{"chunk", "actor" (index in ``pool.actors``), "worker", "done", "total"}`` and the
+        actor pool: the hook of the kill and interrupt tests.
     """
     from augsnn.golden.evaluate import load_test_images
 
@@ -153,9 +154,12 @@ def run_sharded(model, *, T: int, images: int, offset: int = 0, dataset=None,
     attempts = {}
     if todo:
         with ray_session(workers, address) as ray:
-            pool.start(ray, min(workers, len(todo)))
-            _dispatch(ray, pool, store, todo, ranges, digests, T, attempts, progress,
-                      len(resumed), images, on_chunk)
+            try:
+                pool.start(ray, min(workers, len(todo)))
+                _dispatch(ray, pool, store, todo, ranges, digests, T, attempts, progress,
+                          len(resumed), images, on_chunk)
+            finally:      # free their CPUs now, also in a Ray instance that lives on
+                pool.stop()
     chunks = [store.load(c) for c in range(len(ranges))]
     report = merge_reports(chunks)
     infos = pool.infos
@@ -189,6 +193,10 @@ class _Pool:
         # no object that may have gone out of scope)
         self.actors = [self._cls.remote(*self.args) for _ in range(n)]
         self.infos = _get_all(ray, [a.describe.remote() for a in self.actors])
+
+    def stop(self) -> None:
+        for actor in self.actors:
+            self._ray.kill(actor, no_restart=True)
 
     def replace(self, i: int) -> None:
         """Kill actor ``i`` for good (its CPU is freed) and start a fresh one in its place."""
@@ -249,9 +257,9 @@ def _dispatch(ray, pool, store, todo, ranges, digests, T, attempts, progress, do
             bar.update(ranges[cid][1] - ranges[cid][0])
             if result["worker"] not in pool.infos:
                 pool.infos.append(result["worker"])
-            if on_chunk is not None:
-                on_chunk({"chunk": cid, "worker": result["worker"], "done": finished,
-                          "total": len(ranges)}, pool)
             submit(i)
+            if on_chunk is not None:
+                on_chunk({"chunk": cid, "actor": i, "worker": result["worker"],
+                          "done": finished, "total": len(ranges)}, pool)
     finally:       # an interruption: the actors end with the Ray session (ray_session)
         bar.close()
