@@ -1,7 +1,7 @@
 """Golden-model throughput against SpikingJelly on the same network, and the GEMM ceiling.
 
 Usage: ``python bench/golden_bench.py [--models net2-aug net1-aug] [--T 32]
-[--images 1000 10000] [--pairs 2] [--json FILE]``.
+[--images 1000 10000] [--pairs 2] [--int8 auto|on|off] [--peer-threads N] [--json FILE]``.
 
 For each zoo model and image count it runs, interleaved (project, peer, project, peer, ...),
 :func:`augsnn.golden.network.simulate` on the first N MNIST test images and a SpikingJelly
@@ -14,6 +14,12 @@ multiply-adds per image (the first layer's once, every other layer's T times), i
 The load average (``os.getloadavg``) is printed with every pair: other work on the machine
 slows both sides. SpikingJelly comes with the ``bench`` extra (``pip install -e .[bench]``);
 without it the peer columns are skipped.
+
+The project runs with its default back end choice (``--int8 auto``): torch's exact int8
+products (golden/intmm.py) where the operands fit, since torch is imported here anyway (for
+the peer, before any timing; a fresh process that imports torch for the golden model pays
+about 2 s once). ``--int8 off`` measures the NumPy-only path. The int8 product rate is printed
+for information; the ceiling stays the float32 one.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import time
 
 import numpy as np
 
+from augsnn.golden import intmm
 from augsnn.golden.datasets import load_mnist
 from augsnn.golden.model import Dense
 from augsnn.golden.modelfile import load
@@ -68,6 +75,19 @@ def gemm_rate(n: int = 2048, repeats: int = 3) -> dict:
     except ImportError:
         pass
     return rates
+
+
+def int8_rate(n: int = 2048, repeats: int = 3) -> float | None:
+    """Best exact int8 product rate (multiply-adds/s, torch ``_int_mm``), or None."""
+    torch = intmm._load()
+    if torch is None:
+        return None
+    rng = np.random.default_rng(0)
+    a = rng.integers(-128, 128, (n, n)).astype(np.int8)
+    w = intmm.weights(torch, rng.integers(-128, 128, (n, n)).astype(np.int8))
+    out = np.empty((n, n), dtype=np.int32)
+    intmm.matmul(torch, a, w, out)
+    return n ** 3 / min(_timed(lambda: intmm.matmul(torch, a, w, out)) for _ in range(repeats))
 
 
 def _timed(f) -> float:
@@ -126,8 +146,11 @@ def main() -> None:
     p.add_argument("--peer-batch", type=int, default=500)
     p.add_argument("--peer-threads", type=int, default=None,
                    help="torch threads for the peer (default: torch's own choice)")
+    p.add_argument("--int8", choices=["auto", "on", "off"], default="auto",
+                   help="the golden model's int8 back end (golden/intmm.py; default auto)")
     p.add_argument("--json", help="write the results as JSON")
     args = p.parse_args()
+    intmm.MODE = args.int8
     try:
         import spikingjelly  # noqa: F401
         have_peer = True
@@ -143,8 +166,13 @@ def main() -> None:
         import torch
         print(f"spikingjelly peer: torch {torch.__version__}, {torch.get_num_threads()} threads, "
               f"batch {args.peer_batch}")
-    print(f"{cpus()} cores; float32 GEMM: " +
+    print(f"{cpus()} cores; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}; "
+          "float32 GEMM: " +
           ", ".join(f"{k} {v * 2 / 1e9:.0f} GFLOP/s" for k, v in rates[0].items()), flush=True)
+    i8 = int8_rate() if args.int8 != "off" else None
+    print("project back end: " + (f"int8 products via torch {intmm._load().__version__} where "
+                                  f"operands fit (int8 rate {i8 * 2 / 1e9:.0f} GOP/s), NumPy "
+                                  "elsewhere" if i8 else "NumPy only"), flush=True)
     rows = []
     for name in args.models:
         model = load(name)
@@ -164,6 +192,7 @@ def main() -> None:
             rows.append({"model": name, "T": args.T, "images": n, "project": ours,
                          "peer": peer, "load": loads, "macs_per_image": macs_per_image(model, args.T)})
     rates.append(gemm_rate())
+    print(f"load average at the end {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     rate = max(max(r.values()) for r in rates)
     print(f"\nfloat32 GEMM ceiling rate: {rate * 2 / 1e9:.0f} GFLOP/s (best of numpy/torch, "
           f"before and after); T = {args.T}; medians of {args.pairs} interleaved pairs")
