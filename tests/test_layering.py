@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # import name of each package folder (pyproject.toml's package-dir)
 PACKAGES = {"golden": "augsnn.golden", "repro": "augsnn.repro", "hw": "augsnn.hw",
-            "sim": "augsnn.sim", "boards": "augsnn.boards"}
+            "sim": "augsnn.sim", "boards": "augsnn.boards", "frontends": "augsnn.frontends"}
 
 
 def _module_name(path: Path) -> str:
@@ -101,7 +101,7 @@ def test_golden_imports_no_torch_outside_ann_and_no_matplotlib_at_module_level()
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("folder", ["golden", "repro", "hw", "sim", "boards"])
+@pytest.mark.parametrize("folder", ["golden", "repro", "hw", "sim", "boards", "frontends"])
 def test_only_command_modules_import_the_cli(folder):
     bad = [f"{_rel(path)}:{line} imports {mod}"
            for path in _sources(folder) if path.name != "commands.py"
@@ -109,7 +109,7 @@ def test_only_command_modules_import_the_cli(folder):
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("folder", ["golden", "hw", "sim", "boards"])
+@pytest.mark.parametrize("folder", ["golden", "hw", "sim", "boards", "frontends"])
 def test_libraries_do_not_import_the_experiments(folder):
     bad = [f"{_rel(path)}:{line} imports {mod}" for path in _sources(folder)
            for mod, _, line in _imports(path) if _is(mod, "augsnn.repro")]
@@ -143,7 +143,20 @@ def test_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
-@pytest.mark.parametrize("folder", ["golden", "repro"])
+def test_front_ends_sit_on_golden():
+    """frontends/ (docs/frontends.md) builds on golden/ and never on hw/sim/boards; golden/
+    reaches it only lazily, from ``ann.py`` (a traced module) and ``commands.py`` (the
+    ``.onnx``/``.nir`` branches of ``augsnn convert``)."""
+    bad = [f"{_rel(path)}:{line} imports {mod}" for path in _sources("golden")
+           for mod, top, line in _imports(path) if _is(mod, "augsnn.frontends")
+           and (top or path.name not in ("ann.py", "commands.py"))]
+    bad += [f"{_rel(path)}:{line} imports {mod}" for path in _sources("frontends")
+            for mod, _, line in _imports(path)
+            if any(_is(mod, f"augsnn.{p}") for p in ("hw", "sim", "boards", "repro"))]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("folder", ["golden", "repro", "frontends"])
 def test_no_import_cycle(folder):
     paths = _sources(folder)
     modules = {_module_name(p): p for p in paths}
