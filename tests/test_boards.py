@@ -91,18 +91,19 @@ def test_fits(net2, tiny):
     ulx = fit(net2, BOARDS["ulx3s-85f"], rx_fifo_depth=16)
     assert ulx.bram_blocks <= 208 and ulx.multipliers == 24 and ulx.engine == "lanes"
     ice = fit(net2, BOARDS["icebreaker"], rx_fifo_depth=16)
-    assert ice.engine == "compact" and ice.multipliers == 1
-    assert ice.spram_rows == (13653, 15828)                        # of 16384 per bank
-    assert ice.bram_blocks == 8                                    # placed: 8 (board-builds.md)
-    assert fit(tiny, BOARDS["icebreaker"], rx_fifo_depth=16).spram_rows == (1970, 20)
+    assert ice.engine == "compact" and ice.multipliers == 8
+    assert ice.spram_rows == (11445, 15466)                        # of 16384 per bank
+    assert ice.bram_blocks == 27                                   # 8 lanes x 2, maps, pixels
+    with pytest.raises(ValueError, match="needs at least two weighted layers"):
+        fit(tiny, BOARDS["icebreaker"], rx_fifo_depth=16)          # one layer: not compact
 
 
-def test_baud_rate_checks(tiny):
+def test_baud_rate_checks(net2):
     with pytest.raises(ValueError, match=r"^baud rate 10000000 is too fast for a 30 MHz clock"):
-        prepare(tiny, "icebreaker", baud=10_000_000)
+        prepare(net2, "icebreaker", baud=10_000_000)
     with pytest.raises(ValueError, match=r"^baud rate 2800000 is 2\.6% off at 30 MHz "
                                          r"\(divisor 11\); more than 2%$"):
-        prepare(tiny, "icebreaker", baud=2_800_000)
+        prepare(net2, "icebreaker", baud=2_800_000)
 
 
 @pytest.mark.parametrize("board,model,files,synth,cells", [
@@ -181,7 +182,7 @@ def test_real_build(tmp_path, board, model):
     assert (tmp_path / ("top.bin" if board == "icebreaker" else "top.bit")).stat().st_size > 0
     assert (tmp_path / "report.md").read_text().startswith(f"# {model} on {board}")
     if board == "icebreaker":
-        assert res["spram"]["used"] == 4 and res["multipliers"]["used"] >= 1
+        assert res["spram"]["used"] == 4 and res["multipliers"]["used"] == 8
 
 
 def _read(fd, n):

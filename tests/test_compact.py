@@ -56,25 +56,36 @@ def test_net2_plan():
     assert [(lp.cin, lp.hin, lp.cout, lp.hout, lp.kh, lp.pool) for lp in plan.layers] == [
         (1, 28, 12, 24, 5, 2), (12, 12, 64, 8, 5, 2), (1024, 1, 10, 1, 1, 1)]
     _regions_apart(plan)
-    for lp in plan.layers:   # the rows used in the same cycle are in different banks
-        n = lp.number
-        assert plan.regions[f"V{n}"][0] == plan.regions[f"W{n}"][0] == plan.swap[n]
-        assert plan.regions[f"X{n}"][0] == 1 - plan.swap[n]
-    assert plan.regions["counts"][0] == plan.regions["X2"][0]
-    assert plan.load_bytes == 29740 and plan.spike_depth == 1728 and plan.spike_bits == 10
+    reg = plan.regions
+    # the rows used in the same cycle are in different banks: V0 and W0 | X0 (layer 0's
+    # current and update), the last layer's V | the counts; a scatter layer's weights are
+    # in both banks at the same rows (one 8-byte group a row)
+    assert reg["V0"][0] == reg["W0"][0] == plan.swap[0] != reg["X0"][0]
+    assert reg["counts"][0] != reg["V2"][0] == plan.swap[2] and reg["V1"][0] == plan.swap[1]
+    for n in (1, 2):
+        assert reg[f"W{n}"][1:] == reg[f"W{n}h"][1:] and (reg[f"W{n}"][0], reg[f"W{n}h"][0]) == (0, 1)
+    assert plan.banks() == (11445, 15466)
+    assert [(lp.blocks, lp.pass_ranges()) for lp in plan.layers[1:]] == [
+        (8, [(0, 4), (4, 4)]), (2, [(0, 2)])]
+    assert plan.load_bytes == 35884 and plan.spike_depths == (1024, 1728)
+    assert plan.spike_bits == 10
     frame = weight_frame(plan)
-    assert frame[:2] == b"\x00\x00" and len(frame) == 2 + 29740
+    assert frame[:2] == b"\x00\x00" and len(frame) == 2 + 35884
     # the payload is each layer's weights in the engine's order: gather, then scatter order
     w1 = plan.layers[1].weight_bytes
     ref = load(resolve("net2-aug")).layers[2].weight          # (64, 12, 5, 5)
     assert np.frombuffer(w1, dtype=np.int8)[:64].tolist() == ref[:, 0, 0, 0].tolist()
     assert weight_checksum(plan) == sum(frame[2:]) % 2 ** 32
+    # layer 2 (10 channels): groups of 8, the second one padded with 6 zero weights
+    w2 = np.frombuffer(plan.layers[2].weight_bytes, dtype=np.int8).reshape(1024, 16)
+    ref2 = load(resolve("net2-aug")).layers[5].weight                # (10, 1024)
+    assert (w2[:, :10] == ref2.T).all() and not w2[:, 10:].any()
 
 
 def test_refusals():
     with pytest.raises(NotCompact, match=re.escape(
-            "net1-aug: its compact engine needs 603030 rows of 32 bits in SPRAM (19296960 bits; "
-            "the 19142400-bit weights alone take 598200 rows), at best 240610 + 362420 over "
+            "net1-aug: its compact engine needs 603620 rows of 32 bits in SPRAM (19315840 bits; "
+            "the 19142400-bit weights alone take 600000 rows), at best 418810 + 184810 over "
             "the two banks of 16384 rows, which hold 1048576 bits (4 SPRAM blocks)")):
         compact_plan(load(resolve("net1-aug")))
     m = _mixed_model()
@@ -90,6 +101,18 @@ def test_refusals():
                                          r"at least 3 output channels in a layer after the "
                                          r"first, not 2$"):
         compact_plan(small)
+    one = Model(name="mixed", method="aug", input_shape=(1, 12, 12), layers=[
+        Flatten(), Dense(np.ones((5, 144), np.int64), m.layers[4].neuron, 8)])
+    with pytest.raises(NotCompact, match=r"^mixed: the compact engine needs at least two "
+                                         r"weighted layers, not 1$"):
+        compact_plan(one)
+    wide = Model(name="wide", method="aug", input_shape=(1, 20, 20), layers=[
+        Conv2d(np.ones((3, 1, 2, 2), np.int64), m.layers[0].neuron, 8),
+        Conv2d(np.ones((3, 3, 2, 2), np.int64), m.layers[2].neuron, 8), Flatten(),
+        Dense(np.ones((4, 3 * 18 * 18), np.int64), m.layers[4].neuron, 8)])
+    with pytest.raises(NotCompact, match=r"^wide: weighted layer 1: its output map of 18x18 "
+                                         r"positions is more than the 256 rows"):
+        compact_plan(wide)
     mem = _mixed_model()
     mem.output = "membrane"
     with pytest.raises(NotCompact, match="spiking output layers only"):

@@ -25,7 +25,7 @@ import numpy as np
 
 from augsnn.golden.checks import signed_bits
 
-from ..plan import PlanError, answer_words
+from ..plan import HEADER_BYTES, PlanError, answer_words
 
 __all__ = ["BANK_ROWS", "BANKS", "CompactLayer", "CompactPlan", "compact_plan", "NotCompact",
            "weight_frame", "weight_checksum"]
@@ -34,15 +34,23 @@ __all__ = ["BANK_ROWS", "BANKS", "CompactLayer", "CompactPlan", "compact_plan", 
 BANK_ROWS = 16384
 #: Number of banks (the UP5K's four SPRAM blocks as two pairs).
 BANKS = 2
-#: Cycles one neuron's update takes besides its divider steps (read, wait, sum, saturate,
-#: abs, fire, write).
-UPDATE_OVERHEAD = 7
-#: Extra cycles per output-layer neuron (its count's read-modify-write).
-COUNT_CYCLES = 4
+#: Accumulator lanes of the scatter (one multiplier and one block-RAM bank each): a weight
+#: read from both SPRAM pairs (8 bytes) feeds all of them in one cycle.
+LANES = 8
+#: Rows of one accumulator lane (a 256 x 32 block RAM pair); a scatter pass covers as many
+#: 8-channel blocks of the output as fit.
+LANE_ROWS = 256
+#: Cycles per neuron of the update pipeline (a bank read and a write of its membrane).
+UPDATE_CYCLES = 2
+#: Cycles of an update pass besides two per neuron (start, pipeline fill and drain).
+UPDATE_PASS_CYCLES = 5
+#: Cycles of a scatter pass besides its scan and groups (start, pipeline drain).
+SCATTER_PASS_CYCLES = 7
+#: Cycles per non-zero spike-map entry and pass besides its groups (it is latched in the
+#: scan's own cycle; one more to move on).
+ENTRY_CYCLES = 1
 #: Cycles per first-layer neuron besides its multiply-accumulates (pipeline drain, write).
 CURRENT_OVERHEAD = 4
-#: Cycles per scatter synaptic operation (read-modify-write of a single-port accumulator).
-SYNOP_CYCLES = 2
 #: Cycles of the decision after every step besides one per class (docs/golden-model.md
 #: "Early exit": leader and runner-up from the counts, then stop or go on).
 DECIDE_CYCLES = 4
@@ -102,8 +110,40 @@ class CompactLayer:
         return self.neuron.coef_bits - 1
 
     @property
+    def blocks(self) -> int:
+        """Blocks of :data:`LANES` output channels (scatter layers)."""
+        return math.ceil(self.cout / LANES)
+
+    @property
+    def pass_blocks(self) -> int:
+        """Blocks a scatter pass covers (its accumulators fill at most a lane)."""
+        return max(1, min(self.blocks, LANE_ROWS // (self.hout * self.wout)))
+
+    @property
+    def passes(self) -> int:
+        """Scatter passes per step (each followed by the update of its neurons)."""
+        return 1 if self.number == 0 else math.ceil(self.blocks / self.pass_blocks)
+
+    def pass_ranges(self) -> list[tuple[int, int]]:
+        """``(first block, blocks)`` of every pass."""
+        if self.number == 0:
+            return [(0, self.blocks)]
+        return [(j, min(self.pass_blocks, self.blocks - j))
+                for j in range(0, self.blocks, self.pass_blocks)]
+
+    @property
     def weight_rows(self) -> int:
-        return math.ceil(len(self.weight_bytes) / 4)
+        """Rows of the weight region: layer 0, 4 bytes a row in one bank; later layers, one
+        8-byte group (a block of output channels) a row, its halves in both banks."""
+        if self.number == 0:
+            return math.ceil(len(self.weight_bytes) / 4)
+        return len(self.weight_bytes) // (4 * 2)
+
+    def mean_valid_positions(self) -> float:
+        """Kernel positions inside the output, averaged over the input entries."""
+        def span(n_in, k, n_out):
+            return sum(min(k - 1, i) - max(0, i - (n_out - 1)) + 1 for i in range(n_in)) / n_in
+        return span(self.hin, self.kh, self.hout) * span(self.win, self.kw, self.wout)
 
     def neuron_index(self) -> np.ndarray:
         """Engine neuron number of every neuron, shaped like the layer's output (raster)."""
@@ -126,7 +166,10 @@ class CompactPlan:
         other bank. That is the whole conflict rule: each cycle the engine reads or writes at
         most one ``V``/``W`` row and one ``X`` row.
     spike_depth, spike_bits : int
-        The spike map between layers (block RAM): entries and signed width.
+        The spike maps between layers (block RAM): most entries and signed width.
+    spike_depths : tuple of int
+        Entries of the two spike maps: map ``l % 2`` holds layer ``l``'s input (so a layer's
+        update can fill the next map while a later pass still reads its own).
     x_bits : int
         Signed width of the multiplier's input operand (pixels or pooled spike sums).
     """
@@ -138,6 +181,7 @@ class CompactPlan:
     swap: tuple
     spike_depth: int
     spike_bits: int
+    spike_depths: tuple
     x_bits: int
     n_classes: int
 
@@ -156,8 +200,8 @@ class CompactPlan:
 
     @property
     def load_bytes(self) -> int:
-        """Bytes of the weight frame's payload (every layer's weights, 4 bytes a row)."""
-        return 4 * sum(lp.weight_rows for lp in self.layers)
+        """Bytes of the weight frame's payload (every layer's weights, whole rows)."""
+        return len(self.weight_payload())
 
     def bank_rows(self) -> list[int]:
         used = [0] * BANKS
@@ -169,13 +213,13 @@ class CompactPlan:
         """The weight frame's payload: each layer's weight bytes padded to whole rows."""
         out = bytearray()
         for lp in self.layers:
-            out += lp.weight_bytes + bytes(4 * lp.weight_rows - len(lp.weight_bytes))
+            out += lp.weight_bytes + bytes(-len(lp.weight_bytes) % 4)
         return bytes(out)
 
     @property
     def multipliers(self) -> int:
-        """Multipliers of the design: the one multiply-accumulate unit."""
-        return 1
+        """Multipliers of the design: one per accumulator lane (lane 0's also gathers)."""
+        return LANES
 
     def memory_bits(self) -> int:
         """Bits of the two banks' regions (SPRAM)."""
@@ -191,9 +235,10 @@ class CompactPlan:
 
     def memories(self, rx_fifo_depth: int | None = None) -> list[tuple[str, int, int]]:
         """The block-RAM memories besides the SPRAM banks: ``(name, depth, width)``."""
-        out = [("pixels", max(2, self.pixels), 8),
-               ("spikes", max(2, self.spike_depth), self.spike_bits),
-               ("synop_fifo", 4, 14 + 8 + self.x_bits)]
+        out = [("pixels", max(2, self.pixels), 8)]
+        out += [(f"spikes{k}", max(2, d), self.spike_bits)
+                for k, d in enumerate(self.spike_depths)]
+        out += [(f"acc{i}", LANE_ROWS, 32) for i in range(LANES)]
         if rx_fifo_depth:
             out.append(("uart_rx_fifo", rx_fifo_depth, 8))
         return out
@@ -214,31 +259,40 @@ class CompactPlan:
             lines.append(f"  {name}: bank {bank}, rows {first}..{first + rows - 1}")
         return "\n".join(lines)
 
-    def cycles(self, synops: np.ndarray, T: int) -> np.ndarray:
+    def cycles(self, synops: np.ndarray, T) -> np.ndarray:
         """Cycle model per image from the golden model's synops ``(L, T, B)`` over the steps
         run; ``T``: the steps run (an int, or one per image under early exit).
 
-        The few cycles per non-zero scatter input (latching it, resuming the scan) are left
-        out, and so is pixel reception (it runs at the link's pace).
+        Exact but for the non-zero spike-map entries of a convolution, which the synops do
+        not give: they are estimated as synops / (cout x the mean number of valid kernel
+        positions of an input entry); each costs one cycle per pass.
         """
         synops = np.asarray(synops, dtype=np.int64)
+        T = np.asarray(T, dtype=np.int64)
         B = synops.shape[2]
         total = np.zeros(B, dtype=np.int64)
-        clear = sum(lp.neurons for lp in self.layers) + self.n_classes
         first = self.layers[0]
-        total += clear + first.neurons * (first.cin * first.kh * first.kw + CURRENT_OVERHEAD)
+        kmax = max(lp.k for lp in self.layers)
+        latency = 4 + 2 * ((kmax + 1) // 2)            # FirePipe.LATENCY
+        total += HEADER_BYTES + self.pixels             # the header and pixels, a byte a cycle
+        total += sum(lp.neurons for lp in self.layers)  # clear
+        total += first.neurons * (first.cin * first.kh * first.kw + CURRENT_OVERHEAD) + 1
+        per_step = self.n_classes + DECIDE_CYCLES       # the decision
         for lp in self.layers:
-            per_step = lp.neurons * (lp.k + UPDATE_OVERHEAD) + 1       # + the step's end
-            if lp.number == len(self.layers) - 1:
-                per_step += lp.neurons * COUNT_CYCLES
-            total += T * per_step
-            if lp.number == 0:
-                continue
-            scan = lp.cin * lp.hin * lp.win
-            total += T * (scan + 2) + SYNOP_CYCLES * synops[lp.number].sum(axis=0)
-        # After every step the decision (read the counts: leader, runner-up; early exit),
-        # then the first answer word.
-        total += T * (self.n_classes + DECIDE_CYCLES) + 1
+            last = lp.number == len(self.layers) - 1
+            for j0, nbk in lp.pass_ranges():
+                co = lp.cout if lp.number == 0 else min(lp.cout, LANES * (j0 + nbk)) - LANES * j0
+                per_step += UPDATE_CYCLES * co * lp.hout * lp.wout + UPDATE_PASS_CYCLES \
+                    + latency + (2 if last else 0)
+                if lp.number:
+                    per_step += 1 + lp.cin * lp.hin * lp.win + SCATTER_PASS_CYCLES
+        total += T * per_step
+        for lp in self.layers[1:]:
+            syn = synops[lp.number].sum(axis=0)
+            groups = syn * lp.blocks // lp.cout
+            entries = syn / (lp.cout * lp.mean_valid_positions())
+            total += groups + np.rint(ENTRY_CYCLES * lp.passes * entries).astype(np.int64)
+        total += 1                                       # the first answer word
         return total
 
 
@@ -320,10 +374,17 @@ def compact_plan(model) -> CompactPlan:
             elif not isinstance(other, Flatten):  # pragma: no cover - model validation
                 raise NotCompact(f"{name}: weighted layer {n}: unsupported layer "
                                  f"{type(other).__name__} after it")
+        if n > 0 and hout * wout > LANE_ROWS:
+            raise NotCompact(f"{name}: weighted layer {n}: its output map of {hout}x{wout} "
+                             f"positions is more than the {LANE_ROWS} rows of the compact "
+                             f"engine's accumulator lanes")
         if n == 0:
             order = w.reshape(cout, -1)                       # gather: [co][ci][ky][kx]
         else:
-            order = w.transpose(1, 2, 3, 0).reshape(-1)        # scatter: [ci][ky][kx][co]
+            # scatter: [ci][ky][kx][co], co padded to whole blocks of LANES channels
+            pad = -cout % LANES
+            order = np.concatenate([w, np.zeros((pad, cin, kh, kw), w.dtype)]) \
+                .transpose(1, 2, 3, 0)
         wb = np.asarray(order, dtype=np.int64).reshape(-1).astype(np.int8).tobytes()
         out.append(CompactLayer(
             number=n, kind=kind, cin=int(cin), hin=int(hin), win=int(win), cout=int(cout),
@@ -335,46 +396,62 @@ def compact_plan(model) -> CompactPlan:
     if last.neurons != n_classes:
         raise NotCompact(f"{name}: the output layer has {last.neurons} neurons for "
                          f"{n_classes} classes; the compact engine needs a 1x1 output")
-    # Banks: per layer, group G0 = V + W, group G1 = X (+ counts); try every assignment.
-    groups = []
-    for lp in out:
-        g0 = [(f"V{lp.number}", lp.neurons), (f"W{lp.number}", lp.weight_rows)]
-        g1 = [(f"X{lp.number}", lp.neurons)]
-        if lp is last:
-            g1.append(("counts", n_classes))
-        groups.append((g0, g1))
+    if len(out) < 2:
+        raise NotCompact(f"{name}: the compact engine needs at least two weighted layers, "
+                         f"not {len(out)}")
+    # Banks. The scatter layers' weights are in both banks at the same rows (an 8-byte
+    # group a row: bytes 0-3 in bank 0, 4-7 in bank 1), first. Layer 0 keeps V0 and W0 in
+    # one bank and its current X0 in the other; every later layer's V is in either bank
+    # and the counts are in the bank the last layer's V is not in. Try every assignment.
+    wrows = sum(lp.weight_rows for lp in out[1:])
+    first = out[0]
     best = None
     combos = itertools.product((0, 1), repeat=len(out)) if len(out) <= 12 else \
         [tuple(n % 2 for n in range(len(out)))]
     for swap in combos:
-        used = [0, 0]
-        for (g0, g1), s in zip(groups, swap):
-            used[s] += sum(r for _, r in g0)
-            used[1 - s] += sum(r for _, r in g1)
+        used = [wrows, wrows]
+        used[swap[0]] += first.neurons + first.weight_rows
+        used[1 - swap[0]] += first.neurons
+        for lp, b in zip(out[1:], swap[1:]):
+            used[b] += lp.neurons
+        used[1 - swap[-1]] += n_classes
         if best is None or max(used) < max(best[1]):
             best = (swap, used)
     swap, used = best
-    need = sum(sum(r for _, r in g0) + sum(r for _, r in g1) for g0, g1 in groups)
+    need = sum(used)
     if max(used) > BANK_ROWS:
-        wbits = sum(len(lp.weight_bytes) for lp in out) * 8
+        wbits = sum(int(layers[i].weight.size) for i in weighted) * 8
         raise NotCompact(
             f"{name}: its compact engine needs {need} rows of 32 bits in SPRAM ({need * 32} "
             f"bits; the {wbits}-bit weights alone take "
-            f"{sum(lp.weight_rows for lp in out)} rows), at best {used[0]} + {used[1]} over "
+            f"{first.weight_rows + 2 * wrows} rows), at best {used[0]} + {used[1]} over "
             f"the two banks of {BANK_ROWS} rows, which hold {BANKS * BANK_ROWS * 32} bits "
             f"(4 SPRAM blocks)")
-    regions, top = {}, [0, 0]
-    for (g0, g1), s in zip(groups, swap):
-        for bank, group in ((s, g0), (1 - s, g1)):
-            for rname, rows in group:
-                regions[rname] = (bank, top[bank], rows)
-                top[bank] += rows
+    regions, top = {}, [wrows, wrows]
+    row = 0
+    for lp in out[1:]:
+        regions[f"W{lp.number}"] = (0, row, lp.weight_rows)
+        regions[f"W{lp.number}h"] = (1, row, lp.weight_rows)
+        row += lp.weight_rows
+
+    def put(rname, bank, rows):
+        regions[rname] = (bank, top[bank], rows)
+        top[bank] += rows
+
+    put("V0", swap[0], first.neurons)
+    put("W0", swap[0], first.weight_rows)
+    put("X0", 1 - swap[0], first.neurons)
+    for lp, b in zip(out[1:], swap[1:]):
+        put(f"V{lp.number}", b, lp.neurons)
+    put("counts", 1 - swap[-1], n_classes)
     spike_bits = 2
-    depth = 1
+    depths = [1, 1]
     for lp in out[:-1]:
         spike_bits = max(spike_bits, max(2, signed_bits(lp.neuron.M * lp.pool ** 2)))
-        depth = max(depth, lp.pooled)
+        k = (lp.number + 1) % 2                 # the map of the next layer's input
+        depths[k] = max(depths[k], lp.pooled)
     x_bits = max(9, spike_bits)
     return CompactPlan(model_name=name, input_shape=tuple(model.input_shape), layers=tuple(out),
-                       regions=regions, swap=tuple(swap), spike_depth=depth,
-                       spike_bits=spike_bits, x_bits=x_bits, n_classes=n_classes)
+                       regions=regions, swap=tuple(swap), spike_depth=max(depths),
+                       spike_bits=spike_bits, spike_depths=tuple(depths), x_bits=x_bits,
+                       n_classes=n_classes)

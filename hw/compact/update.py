@@ -1,0 +1,136 @@
+"""The compact engine's update pass: one neuron every two cycles through FirePipe.
+
+Layer: ``hw`` (Amaranth), a part of :class:`~augsnn.hw.compact.accelerator.CompactAccelerator`
+(it shares the engine's signals through the namespace ``s``). An update pass walks the
+neurons of one scatter pass (layer 0: all of them) in raster order (channel, row, column):
+
+* issue side, cycles with ``ph`` low: read the membrane ``V[n]`` (port 0) and the step input,
+  for layer 0 the stored current ``X0[n]`` (port 1), for later layers the accumulator of the
+  neuron's lane (channel mod 8), which is cleared in the next cycle;
+* :class:`~augsnn.hw.compact.fire.FirePipe` saturates, fires and resets;
+* write side, cycles with ``ph`` high, ``LATENCY + 3`` cycles after the read: the membrane
+  back (port 0), the spike summed into its pooling window of the next layer's spike map
+  (read one cycle before), the trace beat and the event count; output-layer spikes go to the
+  counts (port 1: read at the cycle before the write, written two cycles after it).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Signal, signed
+
+from ..plan import WORD_BITS
+from .bank import ADDR_BITS
+from .fire import FirePipe
+from .plan import LANES
+
+__all__ = ["update_part"]
+
+
+def update_part(self, m, s):
+    """Build the update pass's datapath and its states ``UPD_RUN``, ``UPD_FLUSH``."""
+    p, layers = s.p, s.layers
+    kmax = s.kmax
+    fp = FirePipe(pot_bits=s.pot_max, coef_bits=kmax + 1, d_bits=s.d_bits)
+    m.submodules.fire = fp
+    ph = Signal()                               # free-running phase
+    m.d.sync += ph.eq(~ph)
+    # ---- issue side ---------------------------------------------------------------------
+    iss_on = Signal()
+    i_n = Signal.like(s.n)
+    vr, xr = Signal(ADDR_BITS), Signal(ADDR_BITS)
+    hw_max = max(lp.hout * lp.wout for lp in layers)
+    i_pos = Signal(range(max(2, hw_max)))
+    i_lsel = Signal(range(LANES))
+    i_la, i_lbase = Signal(8), Signal(8)
+    i_lsel_d, i_la_d = Signal.like(i_lsel), Signal.like(i_la)
+    iv1, iv2 = Signal(), Signal()
+    issue = Signal()
+    m.d.comb += issue.eq(iss_on & ~ph & s.in_upd)
+    m.d.sync += [iv1.eq(issue), iv2.eq(iv1), i_lsel_d.eq(i_lsel), i_la_d.eq(i_la)]
+    lane_x = Signal(signed(WORD_BITS))
+    m.d.sync += lane_x.eq(Array(rd.data for rd in s.lane_rd)[i_lsel_d])
+    with m.If(issue):
+        m.d.comb += [s.a0.eq(vr), s.upd_lane_ra.eq(i_la)]
+        with m.If(s.is_first):
+            m.d.comb += s.a1.eq(xr)
+        m.d.sync += [vr.eq(vr + 1), xr.eq(xr + 1), i_n.eq(i_n + 1)]
+        with m.If(i_pos == s.c_hw1):
+            m.d.sync += i_pos.eq(0)
+            with m.If(i_lsel == LANES - 1):
+                m.d.sync += [i_lsel.eq(0), i_lbase.eq(i_lbase + s.c_hw),
+                             i_la.eq(i_lbase + s.c_hw)]
+            with m.Else():
+                m.d.sync += [i_lsel.eq(i_lsel + 1), i_la.eq(i_lbase)]
+        with m.Else():
+            m.d.sync += [i_pos.eq(i_pos + 1), i_la.eq(i_la + 1)]
+        with m.If(i_n == s.p_nlast):
+            m.d.sync += iss_on.eq(0)
+    # the lane's accumulator is cleared the cycle after its read (later layers)
+    m.d.comb += s.upd_lane_wa.eq(i_la_d)
+    for i in range(LANES):
+        m.d.comb += s.upd_lane_we[i].eq(iv1 & ~s.is_first & (i_lsel_d == i))
+    m.d.comb += [fp.ph.eq(ph), fp.i_valid.eq(iv2), fp.i_v.eq(s.r0.as_signed())]
+    with m.If(s.is_first):
+        m.d.comb += fp.i_x.eq(s.r1.as_signed())
+    with m.Else():
+        m.d.comb += fp.i_x.eq(lane_x)
+    m.d.comb += [fp.c_hi.eq(s.c_hi), fp.c_lo.eq(s.c_lo), fp.c_dp.eq(s.c_dp),
+                 fp.c_dn.eq(s.c_dn), fp.c_hasneg.eq(s.c_hasneg), fp.c_k.eq(s.c_k)]
+
+    def start_update(first, layer=None):
+        """Enter an update pass (its first neuron issues at the next low phase); ``first``:
+        the layer's first pass (start its walk); ``layer``: the layer being set now (its
+        registers are not loaded yet)."""
+        m.d.sync += [iss_on.eq(1), i_pos.eq(0), i_lsel.eq(0), i_la.eq(0), i_lbase.eq(0),
+                     s.in_upd.eq(1)]
+        vb = s.v_base if layer is None else s.v_bases[layer]
+        xb = s.x_base if layer is None else s.x_bases[layer]
+        with m.If(first):
+            m.d.sync += [i_n.eq(0), vr.eq(vb), xr.eq(xb)]
+            s.start_walk(layer)
+
+    # ---- write side -----------------------------------------------------------------------
+    wr = Signal()
+    m.d.comb += wr.eq(fp.o_valid & ph & s.in_upd)
+    rd_map = Signal()                           # the spike-map read of the coming write
+    m.d.comb += rd_map.eq(fp.o_valid & ~ph)
+    m.d.comb += s.upd_sm_ra.eq(s.paddr)
+    # counts (output layer): read the cycle before the write, add, write two cycles after
+    o_w = Signal(signed(kmax + 1))
+    cw1, cw2 = Signal(), Signal()
+    cw_a = Signal(ADDR_BITS)
+    count_sum = Signal(WORD_BITS)
+    m.d.sync += [cw1.eq(wr & s.is_last), cw2.eq(cw1)]
+    with m.If(rd_map & s.is_last & s.in_upd):
+        m.d.comb += s.a1.eq(s.cp)
+    with m.If(wr):
+        m.d.sync += [o_w.eq(fp.o_coef), cw_a.eq(s.cp)]
+    with m.If(cw1):
+        m.d.sync += count_sum.eq(s.r1.as_signed() + o_w)
+    with m.If(cw2):
+        m.d.comb += [s.a1.eq(cw_a), s.d1.eq(count_sum), s.w1.eq(1)]
+    with m.If(wr):
+        m.d.comb += [s.a0.eq(s.vp), s.d0.eq(fp.o_v), s.w0.eq(1)]
+        with m.If(~s.is_last):
+            m.d.comb += [s.upd_sm_wa.eq(s.paddr), s.upd_sm_wd.eq(s.upd_sm_rd + fp.o_coef),
+                         s.upd_sm_we.eq(1)]
+        with m.If(fp.o_nz):
+            m.d.sync += [s.tr_valid.eq(1), s.tr_index.eq(s.n), s.tr_coef.eq(fp.o_coef),
+                         s.tr_done.eq(0)]
+            with m.Switch(s.li):
+                for l in range(len(layers)):
+                    with m.Case(l):
+                        m.d.sync += s.events[l].eq(s.events[l] + 1)
+        s.advance_walk()
+    s.__dict__.update(fp=fp, ph=ph, start_update=start_update, upd_wr=wr, iss_on=iss_on)
+
+    def states():
+        with m.State("UPD_RUN"):
+            with m.If(wr & (s.n == s.p_nlast)):
+                m.d.sync += s.in_upd.eq(0)
+                m.next = "UPD_FLUSH"
+        with m.State("UPD_FLUSH"):
+            # the last count's write (output layer) is two cycles after its neuron's write
+            with m.If(~cw1):
+                m.next = "UPD_DONE"
+    return states
