@@ -66,10 +66,17 @@ def images_digest(images: np.ndarray, labels: np.ndarray) -> str:
 class SimWorker:
     """A Ray actor: one Verilator build, then chunks of images (see the module docstring)."""
 
-    def __init__(self, model, digest: str, options: dict, cache_dir, dataset):
+    def __init__(self, model, digest: str, options: dict, cache_dir, dataset, generator: str):
         from augsnn.sim import accelerator as accel
+        from augsnn.sim.cache import generator_key
         if model.digest() != digest:
             raise ValueError(f"the model arrived with digest {model.digest()}, not {digest}")
+        here = generator_key().hexdigest()
+        if here != generator:
+            raise ValueError(f"{socket.gethostname()}: this worker's generator sources or tools "
+                             f"(hw/, Verilator, Amaranth, cocotb) differ from the driver's "
+                             f"(key {here[:16]}, driver {generator[:16]}): install the same "
+                             f"augsnn on every node")
         self.model, self.options, self.dataset = model, dict(options), dataset
         t0 = time.time()
         self.bld = accel.build(model, cache_dir=cache_dir, quiet=True, **self.options)
@@ -180,7 +187,9 @@ class _Pool:
     """The actors of a run; a dead one is replaced."""
 
     def __init__(self, model, options, cache_dir, dataset, workers):
-        self.args = (model, model.digest(), options, cache_dir, dataset)
+        from augsnn.sim.cache import generator_key
+        self.args = (model, model.digest(), options, cache_dir, dataset,
+                     generator_key().hexdigest())
         self.workers = workers
         self.actors, self.infos = [], []
         self._ray = self._cls = None

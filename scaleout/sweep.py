@@ -185,11 +185,16 @@ def _sim_point(model, point: dict, T: int, cache_dir) -> dict:
             "rtl_accuracy": rep["accuracy"], "build_dir": str(bld.dir)}
 
 
-def run_point(point: dict, key: str, out_dir, cache_dir=None) -> dict:
-    """Build or simulate one point; never raises: a failure is ``status: failed`` + reason."""
+def run_point(point: dict, key: str, out_dir, cache_dir=None, sources: str | None = None
+              ) -> dict:
+    """Build or simulate one point; never raises: a failure is ``status: failed`` + reason.
+    ``sources``: the driver's :func:`sources_key`, refused when this worker's differs."""
     t0 = time.time()
     row = {"key": key, **point, "status": "ok", "reason": ""}
     try:
+        if sources is not None and sources_key() != sources:
+            raise RuntimeError("this worker's augsnn sources or tool versions differ from the "
+                               "driver's: install the same augsnn on every node")
         from augsnn.golden.modelfile import load
         model = load(point["model"])
         T = point["T"] or int(model.meta.get("T") or 16)
@@ -240,7 +245,8 @@ def run_sweep(points: list[dict], *, out_dir, cache, workers: int, address=None,
         with ray_session(workers, address) as ray:
             task = ray.remote(num_cpus=1, max_retries=2)(run_point)
             refs = {task.remote(points[i], key, str(out_dir),
-                                str(Path(cache_dir).resolve()) if cache_dir else None): (i, key)
+                                str(Path(cache_dir).resolve()) if cache_dir else None,
+                                sources): (i, key)
                     for i, key in todo}
             while refs:
                 ready, _ = ray.wait(list(refs), num_returns=1)
@@ -252,10 +258,12 @@ def run_sweep(points: list[dict], *, out_dir, cache, workers: int, address=None,
                                "reason": f"worker lost: {type(exc).__name__}", "seconds": 0.0,
                                "cached": False}
                     continue
+                rows[i] = {**row, "cached": False}
+                if "differ from the driver's" in row["reason"]:
+                    continue                 # the worker's install, not the point: not cached
                 tmp = cache / f".{key}.{os.getpid()}.tmp"
                 tmp.write_text(json.dumps(row, indent=1))
                 os.replace(tmp, cache / f"{key}.json")
-                rows[i] = {**row, "cached": False}
                 log(f"augsnn sweep: point {i} ({_label(row)}): {row['status']}"
                     f"{': ' + row['reason'] if row['reason'] else ''} ({row['seconds']:.0f} s)")
     for row in rows:

@@ -19,7 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # import name of each package folder (pyproject.toml's package-dir)
 PACKAGES = {"golden": "augsnn.golden", "repro": "augsnn.repro", "hw": "augsnn.hw",
-            "sim": "augsnn.sim", "boards": "augsnn.boards", "frontends": "augsnn.frontends"}
+            "sim": "augsnn.sim", "boards": "augsnn.boards", "frontends": "augsnn.frontends",
+            "scaleout": "augsnn.scaleout"}
 
 
 def _module_name(path: Path) -> str:
@@ -101,7 +102,8 @@ def test_golden_imports_no_torch_outside_ann_and_no_matplotlib_at_module_level()
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("folder", ["golden", "repro", "hw", "sim", "boards", "frontends"])
+@pytest.mark.parametrize("folder", ["golden", "repro", "hw", "sim", "boards", "frontends",
+                                    "scaleout"])
 def test_only_command_modules_import_the_cli(folder):
     bad = [f"{_rel(path)}:{line} imports {mod}"
            for path in _sources(folder) if path.name != "commands.py"
@@ -109,7 +111,7 @@ def test_only_command_modules_import_the_cli(folder):
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("folder", ["golden", "hw", "sim", "boards", "frontends"])
+@pytest.mark.parametrize("folder", ["golden", "hw", "sim", "boards", "frontends", "scaleout"])
 def test_libraries_do_not_import_the_experiments(folder):
     bad = [f"{_rel(path)}:{line} imports {mod}" for path in _sources(folder)
            for mod, _, line in _imports(path) if _is(mod, "augsnn.repro")]
@@ -156,7 +158,15 @@ def test_front_ends_sit_on_golden():
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("folder", ["golden", "repro", "frontends"])
+def test_only_scaleout_imports_ray_and_only_when_it_runs():
+    bad = [f"{_rel(path)}:{line} imports {mod}{' at module level' if top else ''}"
+           for folder in PACKAGES for path in _sources(folder)
+           for mod, top, line in _imports(path)
+           if _is(mod, "ray") and (folder != "scaleout" or top)]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("folder", ["golden", "repro", "frontends", "scaleout"])
 def test_no_import_cycle(folder):
     paths = _sources(folder)
     modules = {_module_name(p): p for p in paths}
