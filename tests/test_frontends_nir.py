@@ -201,7 +201,6 @@ def test_snntorch_if_network_in_golden_model_and_rtl(tmp_path):
     from snntorch import utils as snn_utils
     from snntorch.export_nir import export_to_nir
 
-    from augsnn.sim.accelerator import compare, run_images
     torch.manual_seed(0)
 
     def leaky(n, out=False):
@@ -245,7 +244,7 @@ def test_snntorch_if_network_in_golden_model_and_rtl(tmp_path):
     print(f"snnTorch {acc_own:.1%}, golden {acc_golden:.1%}, same class {agree:.1%} "
           f"({n} images, T = {SNN_T})")
     assert acc_own > 0.8 and abs(acc_golden - acc_own) <= 0.01 and agree >= 0.98
-    run = run_images(model, x_te[:3], SNN_T, lanes=8, quiet=True)
-    report = compare(model, x_te[:3], run, labels=y_te[:3])
+    import augsnn   # the API's simulate_rtl: sim.accelerator.run_images + compare
+    report = augsnn.load(tmp_path / "snt.npz").simulate_rtl(images=x_te[:3], T=SNN_T, lanes=8)
+    assert report["images"] == 3 and report["full_state_compared"]
     assert report["mismatches"] == 0 and report["spike_mismatches"] == 0
-    np.testing.assert_array_equal(run.pred, golden[:3])
