@@ -64,6 +64,11 @@ def register(subparsers) -> None:
     q.add_argument("--images", type=int, default=100)
     q.add_argument("--offset", type=int, default=0)
     q.add_argument("--T", type=int, help="time steps (default: the model's T)")
+    q.add_argument("--early-exit", metavar="MARGIN[,T_MIN]",
+                   help="per-image early exit, sent with every image: it stops once its "
+                        "leading output count is MARGIN ahead of the runner-up after at least "
+                        "T_MIN steps (docs/golden-model.md, \"Early exit\"); checked against "
+                        "the golden model's same rule")
     q.add_argument("--timeout", type=float, default=10.0, help="seconds per answer")
     q.add_argument("--json", metavar="FILE")
     q.set_defaults(func=cmd_board, outputs=("json",), inputs=("model",))
@@ -109,14 +114,18 @@ def cmd_board(args: argparse.Namespace) -> int:
         import serial
     except ImportError:
         raise CLIError("augsnn board needs pyserial: pip install pyserial") from None
+    from augsnn.golden.early_exit import ExitRule
     model = load(args.model)
     T = args.T if args.T is not None else int(model.meta.get("T") or 16)
     board = get_board(args.board)
     engine = get_engine(board.engine)
+    rule = ExitRule.parse(args.early_exit) if args.early_exit else None
+    if rule is not None and not engine.early_exit:
+        raise CLIError(f"--early-exit: the {board.name}'s {engine.title} has no early exit")
     ap = engine.plan(model, **engine.select(lanes=1))
     n_layers = len(ap.layers)
     x, y, idx = load_test_images(model, None, args.images, args.offset)
-    gold = expected_answers(model, x, T)
+    gold = expected_answers(model, x, T, rule)
     mismatches, correct, times = [], 0, []
     with serial.Serial(args.port, args.baud, timeout=args.timeout) as link:
         link.reset_input_buffer()
@@ -135,7 +144,7 @@ def cmd_board(args: argparse.Namespace) -> int:
                               log=lambda message: print(message, file=sys.stderr))
         for b in range(len(x)):
             t0 = time.time()
-            ans = reader.exchange(encode_image(T, x[b]), f"image {int(idx[b])}")
+            ans = reader.exchange(encode_image(T, x[b], rule), f"image {int(idx[b])}")
             times.append(time.time() - t0)
             want = gold[b]
             bad = differing_fields(ans, want)
@@ -145,12 +154,14 @@ def cmd_board(args: argparse.Namespace) -> int:
             bad = bad + [f"check: {p}" for p in ans["problems"]]
             correct += ans["class"] == int(y[b])
             print(f"image {int(idx[b])}: class {ans['class']} (label {int(y[b])}), "
-                  f"{ans['cycles']:,} cycles{'' if not bad else ', MISMATCH ' + ','.join(bad)}",
+                  f"{ans['steps']} steps, {ans['cycles']:,} cycles"
+                  f"{'' if not bad else ', MISMATCH ' + ','.join(bad)}",
                   file=sys.stderr)
         reader.finish()
     report = {"model": model.name, "board": board.name, "port": args.port, "images": len(x),
               "frame_slips": reader.slips,
-              "T": T,
+              "T": T, "early_exit": None if rule is None else rule.describe(),
+              "mean_steps": sum(g["steps"] for g in gold) / len(gold),
               "accuracy": correct / len(x), "mismatches": len(mismatches),
               "first_mismatches": mismatches[:10],
               "seconds_per_image": sum(times) / len(times)}

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-__all__ = ["encode_image", "answer_bytes", "decode_answer", "expected_answers", "differing_fields",
+__all__ = ["encode_image", "decode_image", "answer_bytes", "decode_answer", "expected_answers", "differing_fields",
            "encode_weights", "WEIGHT_ANSWER_BYTES", "answer_limits", "answer_problems",
            "AnswerReader", "AnswerTimeout"]
 
@@ -66,6 +66,17 @@ def encode_image(T: int, pixels, rule=None) -> bytes:
                              f"{px.min()!r}..{px.max()!r}")
         px = px.astype(np.uint8)
     return _u16(T) + _u16(margin) + _u16(t_min) + px.reshape(-1).tobytes()
+
+
+def decode_image(request: bytes):
+    """Split one request into ``(T, rule, pixels)``: the header's ``T``, its early-exit
+    rule (an :class:`~augsnn.golden.early_exit.ExitRule`, ``None`` for margin 0) and the
+    pixel bytes (for board emulators and tests)."""
+    from augsnn.golden.early_exit import ExitRule
+    from augsnn.hw.plan import HEADER_BYTES
+    h = [request[i] | request[i + 1] << 8 for i in range(0, HEADER_BYTES, 2)]
+    rule = ExitRule(h[1], max(1, h[2])) if h[1] else None
+    return h[0], rule, bytes(request[HEADER_BYTES:])
 
 
 def answer_bytes(n_classes: int, n_layers: int) -> int:

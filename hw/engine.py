@@ -47,6 +47,9 @@ class Engine:
         The plan options it takes besides the model (:meth:`select` keeps only those).
     answer_gaps : bool
         Its answer stream may drop ``valid`` between words (testbenches allow it).
+    early_exit : bool
+        It honours the early-exit rule of the image header (docs/golden-model.md, "Early
+        exit"); an engine that does not must not be sent one.
     """
 
     name = ""
@@ -55,6 +58,7 @@ class Engine:
     cycles_name = "cycle bound"
     options: tuple = ()
     answer_gaps = False
+    early_exit = False
 
     def select(self, **options) -> dict:
         """The subset of ``options`` this engine takes (``None`` values dropped)."""

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augsnn.golden.early_exit import ExitRule
+
 from .cache import default_cache_dir, generator_key
 
 __all__ = ["Build", "AccelRun", "build", "build_bundle", "run_images", "run_parts", "compare",
@@ -201,7 +203,12 @@ class AccelRun:
     spikes : list of L lists (per image) of (steps, neurons) int arrays, or None
         Every layer's spikes at every step in the core's neuron layout (trace ports).
     steps : int array (L, N)
-        ``done`` beats seen per layer and image (must be T).
+        ``done`` beats seen per layer and image (T; with early exit at least ``used``: the
+        earlier layers may have run ahead before the image stopped).
+    used : int array (N,)
+        The steps each image ran (the answer's steps word: T, or fewer with early exit).
+    rule : ExitRule or None
+        The early-exit rule sent with the images.
     sim_seconds : float
         Wall time of the simulation.
     """
@@ -216,6 +223,8 @@ class AccelRun:
     steps: np.ndarray | None
     sim_seconds: float
     build: Build | None = field(default=None, repr=False)
+    used: np.ndarray | None = None
+    rule: object = None
 
     @property
     def out(self) -> np.ndarray | None:
@@ -260,8 +269,9 @@ def _unpack_part(plan, T: int, n_images: int, data: dict, trace: bool) -> tuple:
     counts = _signed(res[:, 1:1 + nc], 32)
     events = res[:, 1 + nc:1 + nc + nl].T.copy()
     cycles = res[:, -1]
+    used = res[:, -2]
     if not trace:
-        return pred, counts, events, cycles, None, None
+        return pred, counts, events, cycles, used, None, None
     spikes, steps = [], np.zeros((nl, n_images), dtype=np.int64)
     for l, lp in enumerate(plan.layers):
         ib, cb, L = _trace_widths(lp)
@@ -283,7 +293,7 @@ def _unpack_part(plan, T: int, n_images: int, data: dict, trace: bool) -> tuple:
                 arr[st, index[beat] + k] = coef[beat, k]
             per_image.append(arr)
         spikes.append(per_image)
-    return pred, counts, events, cycles, spikes, steps
+    return pred, counts, events, cycles, used, spikes, steps
 
 
 def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False,
@@ -295,7 +305,8 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
     jobs : dict of str to (images, T) or (images, T, traffic)
         Per part name: uint8 images ``(N, *input_shape)``, the number of time steps and
         optionally ``traffic``: ``{"stall_in": p, "stall_out": p, "seed": s}`` (idle input
-        cycles and result back-pressure, for handshake tests).
+        cycles and result back-pressure, for handshake tests) and ``"early_exit": [margin,
+        t_min]`` (the rule sent in every image header).
 
     Returns
     -------
@@ -351,11 +362,13 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
                 if got != want:
                     raise RuntimeError(f"{info.model.name}: the {info.engine.title} answered the "
                                        f"weight frame with {got}, expected the checksum {want}")
-            pred, counts, events, cycles, spikes, steps = _unpack_part(
+            pred, counts, events, cycles, used, spikes, steps = _unpack_part(
                 info.plan, int(T), len(images), data, info.trace)
+            rule = (jobs[name][2] if len(jobs[name]) > 2 else {}).get("early_exit")
             runs[name] = AccelRun(T=int(T), plan=info.plan, pred=pred, counts=counts,
                                   events=events, cycles=cycles, spikes=spikes, steps=steps,
-                                  sim_seconds=wall, build=bld)
+                                  sim_seconds=wall, build=bld, used=used,
+                                  rule=ExitRule(*rule) if rule else None)
         return runs
     finally:
         for paths in files.values():
@@ -384,19 +397,27 @@ def _check_images(info: PartInfo, images: np.ndarray, T) -> None:
 
 def run_images(model, images, T: int, lanes: int = 8, *, trace: bool = True,
                build: Build | None = None, cache_dir=None, progress: int = 10,
-               quiet: bool = False) -> AccelRun:
+               quiet: bool = False, early_exit=None) -> AccelRun:
     """Run uint8 ``images`` through the accelerator for ``T`` steps (building it if needed).
 
     This is the hook of ``augsnn demo``: the result has, per image, the class (``pred``),
-    the output counts, the events of every layer and the cycles, plus (``trace=True``) every
-    layer's spikes at every step.
+    the output counts, the events of every layer, the steps run and the cycles, plus
+    (``trace=True``) every layer's spikes at every step. ``early_exit``: an
+    :class:`~augsnn.golden.early_exit.ExitRule` sent with every image (the engine must
+    support it: ``engine.early_exit``).
     """
     bld = build if build is not None else globals()["build"](model, lanes=lanes, trace=trace,
                                                               cache_dir=cache_dir, quiet=quiet)
     name = next(iter(bld.parts)) if len(bld.parts) == 1 else None
     if name is None:
         raise ValueError("run_images needs a build of one accelerator; use run_parts")
-    return run_parts(bld, {name: (images, T)}, progress=progress, quiet=quiet)[name]
+    options = {}
+    if early_exit is not None:
+        engine = bld.part(name).engine
+        if not getattr(engine, "early_exit", False):
+            raise ValueError(f"the {engine.title} has no early exit")
+        options["early_exit"] = [early_exit.margin, early_exit.t_min]
+    return run_parts(bld, {name: (images, T, options)}, progress=progress, quiet=quiet)[name]
 
 
 def compare(model, images, run: AccelRun, *, indices=None, labels=None, chunk: int = 25,
@@ -408,6 +429,7 @@ def compare(model, images, run: AccelRun, *, indices=None, labels=None, chunk: i
     layer's output shape), expected, actual), per-layer counts, class/count/event checks,
     cycles per image, the efficiency bound and the efficiency.
     """
+    from augsnn.golden.early_exit import apply as exit_apply
     from augsnn.golden.network import simulate
     images = np.asarray(images)
     n = len(images)
@@ -425,37 +447,54 @@ def compare(model, images, run: AccelRun, *, indices=None, labels=None, chunk: i
         if len(report_list) < max_report:
             report_list.append({"kind": kind, **kw})
 
+    used_all = []
     for s in range(0, n, chunk):
         part = slice(s, min(n, s + chunk))
         g = simulate(model, images[part], T, trace=run.spikes is not None)
-        synops.append(g.synops)
-        g_pred.append(g.pred)
-        g_counts.append(g.counts)
-        g_events.append(g.events.sum(axis=1))
-        for b_local in range(part.stop - part.start):
+        # Expected per image: the golden run cut at its exit step (all T without a rule).
+        B = part.stop - part.start
+        if run.rule is not None:
+            ex = exit_apply(g, run.rule)
+            e_pred, e_counts, e_events, e_steps = ex.pred, ex.counts, ex.events, ex.steps
+        else:
+            e_pred, e_counts, e_events = g.pred, g.counts, g.events.sum(axis=1)
+            e_steps = np.full(B, T, dtype=np.int64)
+        ran = np.arange(T)[:, None] < e_steps[None, :]                    # (T, B)
+        synops.append(g.synops * ran[None])
+        used_all.append(e_steps)
+        g_pred.append(e_pred)
+        g_counts.append(e_counts)
+        g_events.append(e_events)
+        for b_local in range(B):
             b = s + b_local
             img_id = int(indices[b])
-            if int(run.pred[b]) != int(g.pred[b_local]):
+            u = int(e_steps[b_local])
+            if run.used is not None and int(run.used[b]) != u:
+                bad_steps += 1
+                note("steps run", image=img_id, expected=u, actual=int(run.used[b]))
+            if int(run.pred[b]) != int(e_pred[b_local]):
                 bad_class += 1
-                note("class", image=img_id, expected=int(g.pred[b_local]), actual=int(run.pred[b]))
-            if not np.array_equal(run.counts[b], g.counts[b_local]):
+                note("class", image=img_id, expected=int(e_pred[b_local]), actual=int(run.pred[b]))
+            if not np.array_equal(run.counts[b], e_counts[b_local]):
                 bad_counts += 1
-                note("counts", image=img_id, expected=g.counts[b_local].tolist(),
+                note("counts", image=img_id, expected=e_counts[b_local].tolist(),
                      actual=run.counts[b].tolist())
-            ev = g.events[:, :, b_local].sum(axis=1)
+            ev = e_events[:, b_local]
             if not np.array_equal(run.events[:, b], ev):
                 bad_events += 1
                 note("events", image=img_id, expected=ev.tolist(), actual=run.events[:, b].tolist())
             if run.spikes is None:
                 continue
             for l, lp in enumerate(plan.layers):
-                if run.steps[l, b] != T:
+                # Every layer ends the steps run; with early exit the earlier layers may
+                # have ended more (they run ahead), never fewer.
+                if run.steps[l, b] != T if run.rule is None else run.steps[l, b] < u:
                     bad_steps += 1
-                    note("steps", image=img_id, layer=l, expected=T, actual=int(run.steps[l, b]))
+                    note("steps", image=img_id, layer=l, expected=u, actual=int(run.steps[l, b]))
                 hw = run.spikes[l][b]
                 idx = lp.neuron_index()
-                got = hw[:T][:, idx]                               # (T, *shape)
-                exp = g.trace[l][:, b_local]
+                got = hw[:u][:, idx]                               # (u, *shape)
+                exp = g.trace[l][:u, b_local]
                 diff = np.argwhere(got != exp)
                 # Spikes of padding neurons are not compared (they never leave the core).
                 per_layer[l] += len(diff)
@@ -466,12 +505,14 @@ def compare(model, images, run: AccelRun, *, indices=None, labels=None, chunk: i
                          expected=int(exp[tuple(d)]), actual=int(got[tuple(d)]))
                 # Per-step output counts follow from the output layer's spikes; checked too.
             if run.spikes is not None:
-                out = run.spikes[-1][b][:T][:, plan.layers[-1].neuron_index()]
-                if not np.array_equal(np.cumsum(out, axis=0), np.cumsum(g.out[:, b_local], axis=0)):
+                out = run.spikes[-1][b][:u][:, plan.layers[-1].neuron_index()]
+                if not np.array_equal(np.cumsum(out, axis=0),
+                                      np.cumsum(g.out[:u, b_local], axis=0)):
                     note("per-step counts", image=img_id)
     synops = np.concatenate(synops, axis=2)
-    bound = plan.cycles(synops, T)          # the engine's cycle model (bound)
-    critical = plan.critical(synops, T)
+    used = np.concatenate(used_all)
+    bound = plan.cycles(synops, used)       # the engine's cycle model (bound)
+    critical = plan.critical(synops, used)
     cycles = run.cycles.astype(np.int64)
     pred = np.concatenate(g_pred)
     labels_ok = None
@@ -497,6 +538,8 @@ def compare(model, images, run: AccelRun, *, indices=None, labels=None, chunk: i
         "critical_efficiency": float(critical.sum() / cycles.sum()),
         "synops_per_image": [float(x) for x in synops.sum(axis=1).mean(axis=1)],
         "events_per_image": [float(x) for x in run.events.mean(axis=1)],
+        "early_exit": None if run.rule is None else run.rule.describe(),
+        "mean_steps": float(used.mean()),
         "sim_seconds": round(run.sim_seconds, 1),
     }
 

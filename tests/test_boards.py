@@ -9,7 +9,9 @@ import pytest
 
 from augsnn.boards.build import build, prepare
 from augsnn.boards.pll import ecp5_pll, ice40_pll
-from augsnn.boards.protocol import answer_bytes, decode_answer, encode_image
+from augsnn.boards.protocol import answer_bytes, decode_answer, decode_image, encode_image
+from augsnn.golden.early_exit import ExitRule
+from augsnn.hw.plan import HEADER_BYTES
 from augsnn.boards.targets import BOARDS, DoesNotFit, blocks_for, fit
 from augsnn.cli import main
 from augsnn.golden.datasets import load_dataset
@@ -49,11 +51,17 @@ def test_pll_refuses_impossible_clock():
 def test_protocol_roundtrip():
     px = np.arange(784) % 256
     req = encode_image(300, px.astype(np.uint8))
-    assert req[:2] == bytes([300 & 0xFF, 300 >> 8]) and req[2:] == px.astype(np.uint8).tobytes()
-    words = np.array([7, 5, (1 << 32) - 3, 0, 11, 12, 99], dtype="<u4")
+    assert req[:6] == bytes([300 & 0xFF, 300 >> 8, 0, 0, 0, 0])
+    assert req[6:] == px.astype(np.uint8).tobytes()
+    assert decode_image(req) == (300, None, px.astype(np.uint8).tobytes())
+    req = encode_image(8, px.astype(np.uint8), ExitRule(700, 3))
+    assert req[:6] == bytes([8, 0, 700 & 0xFF, 700 >> 8, 3, 0])
+    assert decode_image(req)[:2] == (8, ExitRule(700, 3))
+    words = np.array([7, 5, (1 << 32) - 3, 0, 11, 12, 6, 99], dtype="<u4")
     ans = decode_answer(words.tobytes(), n_classes=3, n_layers=2)
-    assert ans == {"class": 7, "counts": [5, -3, 0], "events": [11, 12], "cycles": 99}
-    with pytest.raises(ValueError, match=r"^an answer of this model is 28 bytes, got 27$"):
+    assert ans == {"class": 7, "counts": [5, -3, 0], "events": [11, 12], "steps": 6,
+                   "cycles": 99}
+    with pytest.raises(ValueError, match=r"^an answer of this model is 32 bytes, got 31$"):
         decode_answer(words.tobytes()[:-1], n_classes=3, n_layers=2)
     with pytest.raises(ValueError, match=r"^T must be an integer between 1 and 65535, not 0$"):
         encode_image(0, px)
@@ -208,16 +216,17 @@ def _fake_board(fd, model, T, n_images, corrupt=False, weights=False):
                       ).to_bytes(4, "little"))
         if corrupt == "weights":
             return
-    need = 2 + int(np.prod(model.input_shape))
+    need = HEADER_BYTES + int(np.prod(model.input_shape))
     for _ in range(n_images):
         buf = b""
         while len(buf) < need:
             buf += os.read(fd, need - len(buf))
-        t = buf[0] | buf[1] << 8
-        x = np.frombuffer(buf[2:], dtype=np.uint8).reshape((1,) + tuple(model.input_shape))
+        t, rule, pixels = decode_image(buf)
+        assert rule is None
+        x = np.frombuffer(pixels, dtype=np.uint8).reshape((1,) + tuple(model.input_shape))
         g = simulate(model, x, t)
         words = [int(g.pred[0]) + (1 if corrupt else 0), *(int(c) for c in g.counts[0]),
-                 *(int(e) for e in g.events[:, :, 0].sum(axis=1)), 1234]
+                 *(int(e) for e in g.events[:, :, 0].sum(axis=1)), t, 1234]
         os.write(fd, np.array([w & 0xFFFFFFFF for w in words], dtype="<u4").tobytes())
 
 

@@ -423,11 +423,11 @@ class FakeBoard:
         return False
 
     def write(self, request: bytes):
-        from augsnn.boards.protocol import expected_answers
-        T = request[0] | request[1] << 8
-        pixels = np.frombuffer(request[2:], np.uint8)[None]
-        ans = expected_answers(self.model, pixels, T)[0]
-        words = [ans["class"], *ans["counts"], *ans["events"], self.cycles]
+        from augsnn.boards.protocol import decode_image, expected_answers
+        T, rule, raw = decode_image(request)
+        pixels = np.frombuffer(raw, np.uint8)[None]
+        ans = expected_answers(self.model, pixels, T, rule)[0]
+        words = [ans["class"], *ans["counts"], *ans["events"], ans["steps"], self.cycles]
         fault = self.faults.get(self.images)
         if fault == "cycles0":
             words[-1] = 0
@@ -478,9 +478,9 @@ def test_board_clean_link(model_file, tmp_path, monkeypatch, capsys):
 
 @pytest.mark.mnist
 @pytest.mark.parametrize("fault, message", [
-    ("twice", "frame slip: 52 byte(s) arrived after the previous answer (an answer sent twice "
+    ("twice", "frame slip: 56 byte(s) arrived after the previous answer (an answer sent twice "
               "or too long?); discarded before image 2"),
-    ("short", "frame slip: image 1: the answer was 7 of 52 bytes within 0.05 s; asking again"),
+    ("short", "frame slip: image 1: the answer was 7 of 56 bytes within 0.05 s; asking again"),
     ("stray", "frame slip: image 1: 1 stray byte(s) before the answer; resynchronised on the "
               "frame start"),
 ])
@@ -500,15 +500,15 @@ def test_board_checks_the_cycles_word(model_file, tmp_path, monkeypatch, capsys)
     assert code == 1
     assert report["mismatches"] == 1
     assert report["first_mismatches"][0]["fields"] == []
-    assert report["first_mismatches"][0]["checks"] == ["cycles 0 is not in [T=8, 2**31)"]
-    assert "MISMATCH check: cycles 0 is not in [T=8, 2**31)" in err
+    assert report["first_mismatches"][0]["checks"] == ["cycles 0 is not in [steps=8, 2**31)"]
+    assert "MISMATCH check: cycles 0 is not in [steps=8, 2**31)" in err
 
 
 @pytest.mark.mnist
 def test_board_that_stops_answering_times_out_clearly(model_file, tmp_path, monkeypatch,
                                                       capsys):
     code, err, report = run_board(model_file, tmp_path, monkeypatch, capsys, {1: "dead"})
-    assert_one_error(code, err, "board", "image 1: the board answered 7 of 52 bytes within "
+    assert_one_error(code, err, "board", "image 1: the board answered 7 of 56 bytes within "
                                          "0.05 s, twice (wrong port, baud or model?)")
     assert report is None                                          # no half-written report
 
@@ -517,7 +517,7 @@ def test_answer_problems_catch_a_misaligned_frame():
     from augsnn.boards.protocol import answer_limits, answer_problems, decode_answer
     model = load("tiny-aug")
     limits = answer_limits(model, 16)
-    words = [3] + [0, 0, 0, 9, 0, 0, 0, 0, 0, 0] + [12, 1234]
+    words = [3] + [0, 0, 0, 9, 0, 0, 0, 0, 0, 0] + [12, 16, 1234]
     good = np.array(words, "<u4").tobytes()
     n_layers = len(model.weighted)
     assert answer_problems(decode_answer(good, 10, n_layers), limits) == []

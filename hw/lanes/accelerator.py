@@ -29,13 +29,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Array, Cat, Module, Mux, ResetInserter, Signal, signed, unsigned
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from ..frames import result_layout
 from ..neuron_core import NeuronCore
-from ..plan import T_BITS, WORD_BITS
+from ..plan import HEADER_BYTES, T_BITS, WORD_BITS
 from .fanout import FanOut
 from .first_layer import FirstLayer
 from .layouts import beat_layout, core_output_layout, event_layout, popcount
@@ -44,6 +44,10 @@ from .serializer import EventSerializer
 from .walk import producer_walk
 
 __all__ = ["Accelerator", "write_verilog", "trace_signature", "plan_for"]
+
+#: Entries of each layer's event-count queue (how many steps a layer may run ahead of the
+#: output layer before it waits: ``SNAP_DEPTH - 4``).
+SNAP_DEPTH = 8
 
 
 def trace_signature(lp) -> wiring.Signature:
@@ -143,13 +147,18 @@ class Accelerator(wiring.Component):
         last = layers[-1]
 
         cores = self.cores()
+        # ``abort``: a one-cycle pulse that drops the rest of an image that exited early: every
+        # block of the datapath goes back to its reset state (memories keep their contents;
+        # the next image's CLEAR resets the membranes, FirstLayer zeroes its current).
+        abort = Signal()
         fans = []
         for lp, core in zip(layers, cores):
-            m.submodules[f"core{lp.number}"] = core
+            m.submodules[f"core{lp.number}"] = ResetInserter(abort)(core)
             fan = FanOut(lp, rom_backend=self._rom_backend, init_file=self._rom_files[lp.number])
-            m.submodules[f"fanout{lp.number}"] = fan
+            m.submodules[f"fanout{lp.number}"] = ResetInserter(abort)(fan)
             fans.append(fan)
         m.submodules.first = first = FirstLayer(layers[0], t_bits=T_BITS)
+        m.d.comb += first.abort.eq(abort)
         connect(m, fans[0].o, first.acc)
         connect(m, first.o, cores[0].i)
 
@@ -163,7 +172,12 @@ class Accelerator(wiring.Component):
             m.d.comb += [t.payload.eq(o.payload), t.valid.eq(o.valid & ready), o.ready.eq(ready)]
             return o.valid
 
+        # The events of layer l < L-1 are counted where walk l+1 takes them; after each of its
+        # steps the running count goes into a queue, read when the output layer ends that step
+        # (the earlier layers run ahead), so an early exit reports the events of the steps run.
         walks = [None]
+        snaps = []
+        events = [Signal(WORD_BITS, name=f"events{l}") for l in range(nl)]
         for lp in layers[1:]:
             prod = layers[lp.number - 1]
             _, h, w = lp.grid
@@ -171,19 +185,40 @@ class Accelerator(wiring.Component):
             walk = producer_walk(prod, beat)
             ser = EventSerializer(beat=beat, event=event_layout(lp.grid, lp.in_bits),
                                   lanes=prod.lanes)
-            m.submodules[f"walk{lp.number}"] = walk
-            m.submodules[f"serial{lp.number}"] = ser
+            m.submodules[f"walk{lp.number}"] = ResetInserter(abort)(walk)
+            m.submodules[f"serial{lp.number}"] = ResetInserter(abort)(ser)
+            snap = fifo.SyncFIFO(width=WORD_BITS, depth=SNAP_DEPTH)
+            m.submodules[f"snap{prod.number}"] = ResetInserter(abort)(snap)
+            hold = Signal(name=f"snap_hold{prod.number}")
+            m.d.sync += hold.eq(snap.level >= SNAP_DEPTH - 4)
             m.d.comb += walk.i.payload.eq(cores[prod.number].o.payload)
-            m.d.comb += walk.i.valid.eq(core_out(prod.number, walk.i.ready))
+            m.d.comb += walk.i.valid.eq(core_out(prod.number, walk.i.ready) & ~hold)
+            # A beat taken at cycle c is in events[l] from cycle c+2: the count two cycles
+            # after the done beat is exactly that of the steps up to it.
+            d1, d2 = Signal(name=f"snap_d1_{prod.number}"), Signal(name=f"snap_d2_{prod.number}")
+            m.d.sync += [d1.eq(walk.i.valid & walk.i.ready & walk.i.payload.done),
+                         d2.eq(d1 & ~abort)]
+            m.d.comb += [snap.w_data.eq(events[prod.number]), snap.w_en.eq(d2)]
+            m.d.sync += events[prod.number].eq(events[prod.number] + walk.events)
             connect(m, walk.o, ser.i)
             connect(m, ser.o, fans[lp.number].i)
             connect(m, fans[lp.number].o, cores[lp.number].i)
             walks.append(walk)
+            snaps.append(snap)
+        self._control(m, first, fans, walks, snaps, cores, events, abort, core_out)
+        return m
 
-        # --- Control: image frame in, steps, result frame out.
+    def _control(self, m, first, fans, walks, snaps, cores, events, abort, core_out):
+        """The image frame in, the steps and the early-exit decision, the result frame out."""
+        p = self._plan
+        nl = len(p.layers)
+        last = p.layers[-1]
         start = Signal()
         steps = Signal(T_BITS)
-        t_lo = Signal(8)
+        margin = Signal(T_BITS)
+        t_min = Signal(T_BITS)
+        header = Signal(8 * (HEADER_BYTES - 1))
+        hb = Signal(range(HEADER_BYTES))
         C, H, W = p.grid
         pc = Signal(range(max(2, C)))
         py = Signal(range(max(2, H)))
@@ -193,13 +228,16 @@ class Accelerator(wiring.Component):
         cycles = Signal(WORD_BITS)
         counting = Signal()
         counts = [Signal(signed(WORD_BITS), name=f"count{n}") for n in range(p.n_classes)]
-        events = [Signal(WORD_BITS, name=f"events{l}") for l in range(nl)]
+        ev_snap = [Signal(WORD_BITS, name=f"events_at_exit{l}") for l in range(nl - 1)]
         pred = Signal(range(max(2, p.n_classes)))
         best = Signal(signed(WORD_BITS))
+        second = Signal(signed(WORD_BITS))
+        has_second = Signal()
         cand = Signal(signed(WORD_BITS))
         cand_n = Signal(range(max(2, p.n_classes)))
         cand_valid = Signal()
         an = Signal(range(p.n_classes + 1))
+        gap = Signal(signed(WORD_BITS + 1))
         word = Signal(range(p.result_words + 1))
 
         m.d.comb += [
@@ -234,33 +272,36 @@ class Accelerator(wiring.Component):
                 r, k = divmod(n, last.lanes)
                 with m.If(beat.index == r * last.lanes):
                     m.d.sync += counts[n].eq(counts[n] + beat.coef[k])
-        with m.If(take & beat.done):
-            m.d.sync += dones.eq(dones + 1)
-        for l in range(nl - 1):
-            m.d.sync += events[l].eq(events[l] + walks[l + 1].events)
 
         idle = Signal()
         m.d.comb += self.busy.eq(~idle | first.busy
                                  | Cat(f.busy for f in fans).any()
                                  | Cat(w.busy for w in walks[1:]).any())
         counts_a = Array(counts)
-        words = Array([pred, *counts, *events, cycles])
+        words = Array([pred, *counts, *ev_snap, events[-1], dones, cycles])
+        early = Signal()       # the rule is on (margin != 0) and t_min steps have run
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += [self.i.ready.eq(1), idle.eq(1)]
                 with m.If(self.i.valid):
                     m.d.comb += start.eq(1)
-                    m.d.sync += [t_lo.eq(pixel), cycles.eq(1), counting.eq(1),
+                    # Bytes shift in at the top: after byte 4, bytes 0..4 are in order.
+                    m.d.sync += [header.eq(pixel << (8 * (HEADER_BYTES - 2))), hb.eq(1), cycles.eq(1), counting.eq(1),
                                  dones.eq(0), pixels_done.eq(0), pc.eq(0), py.eq(0), px.eq(0)]
                     m.d.sync += [c.eq(0) for c in counts]
                     m.d.sync += [e.eq(0) for e in events]
                     m.next = "HEADER"
             with m.State("HEADER"):
+                # Header bytes 1..5: T's high byte, the margin, t_min (least significant first).
                 m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
-                    tt = Cat(t_lo, pixel)
-                    m.d.sync += steps.eq(Mux(tt == 0, 1, tt))
-                    m.next = "PIXELS"
+                    m.d.sync += [header.eq(Cat(header[8:], pixel)), hb.eq(hb + 1)]
+                    with m.If(hb == HEADER_BYTES - 1):
+                        tt = header[:T_BITS]
+                        m.d.sync += [steps.eq(Mux(tt == 0, 1, tt)),
+                                     margin.eq(header[T_BITS:2 * T_BITS]),
+                                     t_min.eq(Cat(header[2 * T_BITS:], pixel))]
+                        m.next = "PIXELS"
             with m.State("PIXELS"):
                 m.d.comb += running.eq(1)
                 m.d.comb += [
@@ -282,19 +323,46 @@ class Accelerator(wiring.Component):
                         m.d.sync += px.eq(px + 1)
             with m.State("RUN"):
                 m.d.comb += running.eq(1)
-                with m.If(dones == steps):
-                    m.d.sync += [an.eq(0), pred.eq(0), cand_valid.eq(0)]
-                    m.next = "ARGMAX"
-            with m.State("ARGMAX"):
-                # Two stages (a short critical path): fetch counts[an] into a register, then
-                # compare the register with the best so far. Ties keep the lower index.
+                with m.If(take & beat.done):
+                    m.d.sync += dones.eq(dones + 1)
+                    m.next = "STEP"
+            with m.State("STEP"):
+                # The output layer ended step ``dones``: take every earlier layer's event count
+                # at that step, then decide (at T, or by the rule once it applies).
+                ready = Cat(s.r_rdy for s in snaps).all() if snaps else 1
+                with m.If(ready):
+                    for s, e in zip(snaps, ev_snap):
+                        m.d.comb += s.r_en.eq(1)
+                        m.d.sync += e.eq(s.r_data)
+                    m.d.sync += [early.eq((margin != 0) & (dones >= t_min)),
+                                 an.eq(0), pred.eq(0), cand_valid.eq(0), has_second.eq(0)]
+                    with m.If((dones == steps) | ((margin != 0) & (dones >= t_min))):
+                        m.next = "SCAN"
+                    with m.Else():
+                        m.next = "RUN"
+            with m.State("SCAN"):
+                # Leader (the first largest count) and runner-up (the largest of the others) in
+                # two stages: fetch counts[an] into a register, compare it with the best so far.
                 m.d.sync += [cand.eq(counts_a[an]), cand_n.eq(an),
                              cand_valid.eq(an < p.n_classes), an.eq(an + 1)]
-                with m.If(cand_valid & ((cand_n == 0) | (cand > best))):
-                    m.d.sync += [best.eq(cand), pred.eq(cand_n)]
+                with m.If(cand_valid):
+                    with m.If((cand_n == 0) | (cand > best)):
+                        m.d.sync += [best.eq(cand), pred.eq(cand_n), second.eq(best),
+                                     has_second.eq(cand_n != 0)]
+                    with m.Elif(~has_second | (cand > second)):
+                        m.d.sync += [second.eq(cand), has_second.eq(1)]
                 with m.If(an == p.n_classes):
-                    m.d.sync += [word.eq(0), counting.eq(0)]
+                    m.next = "GAP"
+            with m.State("GAP"):
+                m.d.sync += gap.eq(best - second)
+                m.next = "DECIDE"
+            with m.State("DECIDE"):
+                # A tie (gap 0) never stops an image; without a runner-up the rule holds.
+                with m.If((dones == steps) | (early & (~has_second | (gap >= margin)))):
+                    m.d.sync += [abort.eq(dones != steps), word.eq(0), counting.eq(0)]
                     m.next = "RESULT"
+                with m.Else():
+                    m.next = "RUN"
             with m.State("RESULT"):
                 m.d.comb += [
                     self.o.valid.eq(1),
@@ -305,7 +373,8 @@ class Accelerator(wiring.Component):
                     m.d.sync += word.eq(word + 1)
                     with m.If(word == p.result_words - 1):
                         m.next = "IDLE"
-        return m
+        with m.If(abort):
+            m.d.sync += abort.eq(0)
 
 
 def write_verilog(model, path, *, lanes: int | tuple = 8, name: str = "top", hex_dir=None,

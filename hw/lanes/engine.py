@@ -15,6 +15,7 @@ class LanesEngine(Engine):
     title = "accelerator"
     doc = "docs/accelerator.md"
     options = ("lanes", "padding", "memory_budget_bits")
+    early_exit = True
 
     def plan(self, model, *, lanes: int = 8, padding: bool = True,
              memory_budget_bits: int | None = None):

@@ -22,13 +22,15 @@ class FirstLayer(wiring.Component):
     one row are exact).
     After ``start``: ``CLEAR`` core 0; once ``go`` (all pixels integrated): ``T`` times, one
     pass over the rows sending ``INTEGRATE(row, current)`` to core 0, then ``FIRE``. The last
-    pass writes the current back as zero, ready for the next image.
+    pass writes the current back as zero, ready for the next image. ``abort`` (an image that
+    exited early) stops the steps and writes every row to zero (``rows`` cycles, after the
+    read-modify-write pipeline has drained); a ``start`` meanwhile is kept and served after.
 
     Members
     -------
     acc : In(stream(core input with product width))
     o : Out(stream(core 0 input))
-    start, go : In(1)
+    start, go, abort : In(1)
     steps : In(T_BITS)
     busy : Out(1)
         The read-modify-write pipeline holds a beat.
@@ -39,7 +41,7 @@ class FirstLayer(wiring.Component):
         super().__init__({
             "acc": In(stream.Signature(core_input_layout(lp, lp.product_bits))),
             "o": Out(stream.Signature(core_input_layout(lp, lp.acc_bits))),
-            "start": In(1), "go": In(1), "steps": In(t_bits),
+            "start": In(1), "go": In(1), "steps": In(t_bits), "abort": In(1),
             "busy": Out(1),
         })
 
@@ -72,7 +74,8 @@ class FirstLayer(wiring.Component):
         sweeping = Signal()
         # The read port belongs to the sweep while it runs (never the case in practice: the
         # sweep starts once every pixel is integrated).
-        m.d.comb += self.acc.ready.eq(~sweeping)
+        zeroing = Signal()
+        m.d.comb += self.acc.ready.eq(~sweeping & ~zeroing)
         m.d.sync += [q_valid.eq(self.acc.valid & self.acc.ready
                                 & (self.acc.payload.op == Op.INTEGRATE)),
                      q_row.eq(self.acc.payload.row), q_cur.eq(self.acc.payload.current),
@@ -81,7 +84,7 @@ class FirstLayer(wiring.Component):
                      w_valid.eq(p_valid), w_row.eq(p_row), w_data.eq(total),
                      w2_data.eq(w_data),
                      fwd1.eq(p_valid & (p_row == q_row)), fwd2.eq(w_valid & (w_row == q_row))]
-        m.d.comb += self.busy.eq(q_valid | p_valid | w_valid)
+        m.d.comb += self.busy.eq(q_valid | p_valid | w_valid | zeroing)
         base = Mux(fwd1, w_data, Mux(fwd2, w2_data, p_data))
         base = data.View(data.ArrayLayout(signed(cb), L), base)
         for k in range(L):
@@ -97,26 +100,53 @@ class FirstLayer(wiring.Component):
         last_step = Signal()
         zero_write = Signal()
 
+        zero_all = Signal()     # the zeroing after an abort writes row zr
+        zr = Signal(range(D + 1))
+        pending = Signal()      # a start during the zeroing after an abort
         m.d.comb += [
             rd.addr.eq(Mux(sweeping, sr, self.acc.payload.row)),
-            wr.addr.eq(Mux(zero_write, s1_row, w_row)),
-            wr.en.eq(w_valid | zero_write),
-            wr.data.eq(Mux(zero_write, 0, w_data)),
+            wr.addr.eq(Mux(zero_all, zr, Mux(zero_write, s1_row, w_row))),
+            wr.en.eq(w_valid | zero_write | zero_all),
+            wr.data.eq(Mux(zero_write | zero_all, 0, w_data)),
         ]
+
+        def on_abort():
+            # last in a state's body, so it overrides the state's own transition
+            with m.If(self.abort):
+                m.d.sync += zr.eq(0)
+                m.next = "ZERO"
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.next = "CLEAR"
+            with m.State("ZERO"):
+                m.d.comb += zeroing.eq(1)
+                with m.If(self.start):
+                    m.d.sync += pending.eq(1)
+                with m.If(~(q_valid | p_valid | w_valid)):
+                    m.d.comb += zero_all.eq(1)
+                    m.d.sync += zr.eq(zr + 1)
+                    with m.If(zr == D - 1):
+                        m.next = "ZERO_END"
+            with m.State("ZERO_END"):
+                m.d.comb += zeroing.eq(1)
+                with m.If(pending | self.start):
+                    m.d.sync += pending.eq(0)
+                    m.next = "CLEAR"
+                with m.Else():
+                    m.next = "IDLE"
             with m.State("CLEAR"):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.op.eq(Op.CLEAR)]
                 with m.If(self.o.ready):
                     m.next = "WAIT"
+                on_abort()
             with m.State("WAIT"):
                 with m.If(self.go):
                     m.d.sync += [t.eq(0), sr.eq(0), s1_valid.eq(0),
                                  last_step.eq(self.steps <= 1)]
                     m.next = "SWEEP"
+                on_abort()
             with m.State("SWEEP"):
                 m.d.comb += sweeping.eq(1)
                 adv = ~s1_valid | self.o.ready
@@ -135,6 +165,7 @@ class FirstLayer(wiring.Component):
                         m.d.sync += sr.eq(sr + 1)
                     with m.Else():
                         m.next = "FIRE"
+                on_abort()
             with m.State("FIRE"):
                 m.d.comb += [self.o.valid.eq(1), self.o.payload.op.eq(Op.FIRE)]
                 with m.If(self.o.ready):
@@ -143,4 +174,5 @@ class FirstLayer(wiring.Component):
                         m.next = "IDLE"
                     with m.Else():
                         m.next = "SWEEP"
+                on_abort()
         return m

@@ -430,12 +430,14 @@ def layer_work(plan, synops: np.ndarray, T: int) -> np.ndarray:
     """Lower bound on each layer's busy cycles per image, ``(L, N)``.
 
     ``ceil(S_l / lanes_l) + T * ceil(N_l / lanes_l)``: its synaptic updates, ``lanes_l``
-    per cycle, and one fire pass over its neurons per step.
+    per cycle, and one fire pass over its neurons per step. ``T``: the steps, one number or
+    one per image (the steps each ran, with early exit).
     """
     lanes = np.array([lp.lanes for lp in plan.layers])
     per_layer = synops.sum(axis=1)                                   # (L, N)
-    fire = np.array([T * math.ceil(lp.real_neurons / lp.lanes) for lp in plan.layers])
-    return -(-per_layer // lanes[:, None]) + fire[:, None]
+    steps = np.broadcast_to(np.asarray(T, dtype=np.int64), per_layer.shape[1:])
+    fire = np.array([math.ceil(lp.real_neurons / lp.lanes) for lp in plan.layers])
+    return -(-per_layer // lanes[:, None]) + fire[:, None] * steps[None, :]
 
 
 def cycle_bound(plan, synops: np.ndarray, T: int) -> np.ndarray:
