@@ -7,6 +7,10 @@ Sub-packages (one import namespace, mapped from the top-level folders):
 - ``augsnn.hw``: Amaranth generators (neuron core, network accelerator).
 - ``augsnn.sim``: cocotb + Verilator testbenches and RTL-vs-golden comparison.
 - ``augsnn.boards``: FPGA board targets and build reports.
+- ``augsnn.frontends``: torch.fx modules, ONNX and NIR in, NIR out (docs/frontends.md).
+
+``augsnn.convert(...)`` (:mod:`augsnn.api`) converts a module or a file and returns an
+:class:`~augsnn.api.SNN` with ``evaluate``, ``write_verilog``, ``simulate_rtl``, ``build``.
 """
 
 __version__ = "0.1.0"

@@ -66,6 +66,10 @@ def convert_nir(args, out: Path, command: str) -> int:
     if args.method not in (None, "datanorm"):
         raise ValueError(f"a NIR IF network converts as datanorm (binary spikes, one "
                          f"threshold), not --method {args.method}")
+    if args.pot_bits is not None or args.coef_bits not in (None, 2) or args.pow2_theta \
+            or args.output_mode != "spiking":
+        raise ValueError("a NIR graph takes only --weight-bits, --input-scale, --dataset and "
+                         "--name")
     image_shape = None
     if args.dataset is not None:
         from augsnn.golden import datasets
@@ -76,10 +80,6 @@ def convert_nir(args, out: Path, command: str) -> int:
     model, report = nir_model(args.checkpoint, name=args.name or out.stem,
                               weight_bits=args.weight_bits, input_scale=args.input_scale,
                               image_shape=image_shape, meta=meta)
-    if args.pot_bits is not None or args.coef_bits not in (None, 2) or args.pow2_theta \
-            or args.output_mode != "spiking":
-        raise ValueError("a NIR graph takes only --weight-bits, --input-scale, --dataset and "
-                         "--name")
     modelfile.save(model, out)
     print(model.summary())
     for line in report["notes"]:

@@ -167,7 +167,8 @@ def _layer(node, a, consts, shape, where):
     if op == "Relu":
         return {"type": "relu"}, shape
     if op == "LeakyRelu":
-        return {"type": "leaky_relu", "alpha": float(a.get("alpha", 0.01))}, shape
+        # ONNX stores the slope as float32: its shortest decimal (0.01, not 0.0099999998)
+        return {"type": "leaky_relu", "alpha": float(str(np.float32(a.get("alpha", 0.01))))}, shape
     if op == "AveragePool":
         ks = list(a.get("kernel_shape", []))
         if len(ks) != 2 or ks[0] != ks[1] or list(a.get("strides", [1, 1])) != ks \

@@ -3,7 +3,8 @@
 The only module of the package that imports torch. It builds the paper's networks from
 their topology strings (Table I), trains them reproducibly (seeded), saves checkpoints that
 load with ``torch.load(weights_only=True)``, and turns any supported ``nn.Sequential`` into
-the float layer list of :mod:`augsnn.golden.convert`.
+the float layer list of :mod:`augsnn.golden.convert` (any other module through torch.fx:
+:mod:`augsnn.frontends.torch_fx`, imported when needed; docs/frontends.md).
 
 Topology strings: ``784-1200-1200-10`` (dense; a leading number equal to the input size
 declares the flattened input), ``12c5-p2-64c5-p2-10`` (``NcK``: conv with N maps of KxK,

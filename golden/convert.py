@@ -2,9 +2,10 @@
 
 The rules and their decisions are those of docs/golden-model.md ("Conversion decisions").
 
-The front end (:mod:`augsnn.golden.ann`, torch) turns an ``nn.Sequential`` into the float
-layer list used here; everything below is NumPy, so a model from any framework converts once
-it is written as that list:
+The front ends (:mod:`augsnn.golden.ann` for an ``nn.Sequential``, :mod:`augsnn.frontends`
+for any torch.fx-traceable module and ONNX files; docs/frontends.md) turn a network into the
+float layer list used here; everything below is NumPy, so a model from any framework converts
+once it is written as that list:
 
 ``{"type": "dense", "weight": (out, in)}``, ``{"type": "conv2d", "weight": (oc, ic, k, k)}``
 (optional ``"padding": p``, zero padding on every side, default 0),

@@ -1,10 +1,10 @@
-"""NIR (docs/frontends.md): a network written by ``nir`` itself converts to the nn.Sequential
-route's model file; export -> nir.read -> import round trips; unrunnable nodes are refused;
-an IF network trained and exported by snnTorch runs in the golden model and the RTL."""
+"""NIR (docs/frontends.md): export -> nir.read -> import round trips; unrunnable nodes are
+refused; an IF network trained and exported by snnTorch runs in the golden model and the RTL.
+(A network written by ``nir`` itself giving the nn.Sequential route's model file:
+tests/test_frontends_torch.py.)"""
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import numpy as np
@@ -15,7 +15,7 @@ import nir
 from augsnn.cli import main
 from augsnn.frontends.nir_export import reader_differences, to_nir
 from augsnn.frontends.nir_import import nir_model
-from augsnn.golden import ann, convert, datasets, modelfile
+from augsnn.golden import convert, datasets, modelfile
 from augsnn.golden.network import simulate
 
 pytestmark = pytest.mark.mnist
@@ -30,77 +30,6 @@ def short_test_set(monkeypatch):
         x, y = full(name, split, *args, **kwargs)
         return (x[:500], y[:500]) if split == "test" else (x, y)
     monkeypatch.setattr(datasets, "load_dataset", load)
-
-
-def _same_layers(a, b):
-    with np.load(a, allow_pickle=False) as za, np.load(b, allow_pickle=False) as zb:
-        ha, hb = (json.loads(str(z["header"][()])) for z in (za, zb))
-        assert ha["layers"] == hb["layers"]
-        assert (ha["input_shape"], ha["method"], ha["output"]) == \
-            (hb["input_shape"], hb["method"], hb["output"])
-        assert sorted(za.files) == sorted(zb.files)
-        for key in za.files:
-            if key != "header":
-                np.testing.assert_array_equal(za[key], zb[key])
-                assert za[key].dtype == zb[key].dtype
-
-
-def _relu_net(seed):
-    torch.manual_seed(seed)
-    net = ann.build_net("4c5-p2-8c5-p2-10", (1, 28, 28), act="relu").eval()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.mul_(3)
-    return net
-
-
-def _nir_of(net, units):
-    """The ReLU ANN as an IF network, written with nir's own node classes.
-
-    Layer l's spikes stand for ``units[l]`` of activation (DataNorm's scale, Algorithm 1);
-    an IF of threshold ``units[l]`` fed by weights ``w_l * units[l-1]`` fires one spike per
-    ``units[l]`` of pre-activation. The first layer's input is ``pixels / 255``.
-    """
-    w = [m.weight.detach().numpy().astype(np.float64) for m in net
-         if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-    shapes = [(4, 24, 24), (8, 8, 8), (10,)]
-    prev = [1.0, units[0], units[1]]
-    nodes = {"in": nir.Input(input_type=np.array([1, 28, 28]))}
-    chain = ["in"]
-    for i in range(3):
-        wi = w[i] * prev[i]
-        if wi.ndim == 4:
-            nodes[f"c{i}"] = nir.Conv2d(input_shape=(28, 28) if i == 0 else (12, 12), weight=wi,
-                                        stride=1, padding=0, dilation=1, groups=1,
-                                        bias=np.zeros(wi.shape[0]))
-        else:
-            nodes["flat"] = nir.Flatten(input_type={"input": np.array([8, 4, 4])}, start_dim=0)
-            chain.append("flat")
-            nodes[f"c{i}"] = nir.Linear(weight=wi)
-        nodes[f"n{i}"] = nir.IF(r=np.ones(shapes[i]), v_threshold=np.full(shapes[i], units[i]))
-        chain += [f"c{i}", f"n{i}"]
-        if wi.ndim == 4:
-            nodes[f"p{i}"] = nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
-                                           padding=np.array([0, 0]))
-            chain.append(f"p{i}")
-    nodes["out"] = nir.Output(output_type=np.array([10]))
-    chain.append("out")
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])))
-
-
-def test_nir_written_by_nir_gives_the_sequential_model_file(tmp_path, capsys):
-    net = _relu_net(7)
-    calib = datasets.load_dataset("mnist", "train")[0][:300]
-    ref = tmp_path / "seq.npz"
-    modelfile.save(ann.convert_module(net, "datanorm", dataset="mnist", name="m",
-                                      calib_images=calib), ref)
-    units = convert.calibrate(ann.to_float_layers(net), calib)
-    nir.write(str(tmp_path / "g.nir"), _nir_of(net, units))
-    assert main(["convert", str(tmp_path / "g.nir"), "--dataset", "mnist",
-                 "-o", str(tmp_path / "nir.npz")]) == 0
-    out = capsys.readouterr().out
-    assert "largest weight error" in out and "assumed: IF neurons reset by subtracting" in out
-    _same_layers(ref, tmp_path / "nir.npz")
 
 
 def _random_datanorm(seed):

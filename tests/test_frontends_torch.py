@@ -37,10 +37,12 @@ def short_test_set(monkeypatch):
 
 
 class ConvNet(nn.Module):
-    """The issue's user network: ModuleList, F.leaky_relu, F.avg_pool2d, x.flatten(1)."""
+    """The issue's user network: ModuleList, F.leaky_relu (or F.relu), F.avg_pool2d,
+    x.flatten(1)."""
 
-    def __init__(self):
+    def __init__(self, act="leaky"):
         super().__init__()
+        self.act = act
         self.layers = nn.ModuleList([nn.Conv2d(1, 4, 5, bias=False),
                                      nn.Conv2d(4, 8, 5, bias=False)])
         self.drop = nn.Dropout(0.2)
@@ -48,7 +50,8 @@ class ConvNet(nn.Module):
 
     def forward(self, x):
         for conv in self.layers:
-            x = F.avg_pool2d(F.leaky_relu(conv(x), 0.125), 2)
+            x = conv(x)
+            x = F.avg_pool2d(F.leaky_relu(x, 0.125) if self.act == "leaky" else F.relu(x), 2)
         return self.head(self.drop(x.flatten(1)))
 
 
@@ -62,24 +65,25 @@ class MLP(nn.Module):
 
     def forward(self, x):
         x = x.view(x.size(0), -1)
-        x = self.act(self.fcs[0](x))
+        x = self.act(self.fcs[0](x)) if isinstance(self.act, nn.LeakyReLU) else \
+            torch.relu(self.fcs[0](x))
         return self.fcs[1](F.dropout(x, 0.1, training=self.training))
 
 
 NETS = {"conv": (ConvNet, "4c5-p2-8c5-p2-10"), "mlp": (MLP, "784-32-10")}
 
 
-def _model(seed, kind):
+def _model(seed, kind, act="leaky"):
     torch.manual_seed(seed)
-    net = NETS[kind][0]()
+    net = NETS[kind][0](act)
     with torch.no_grad():  # trained-looking scales, one value per seed
         for p in net.parameters():
             p.mul_(3)
     return net.eval()
 
 
-def _sequential(net, kind):
-    seq = ann.build_net(NETS[kind][1], (1, 28, 28))
+def _sequential(net, kind, act="leaky"):
+    seq = ann.build_net(NETS[kind][1], (1, 28, 28), act=act)
     seq.load_state_dict(dict(zip(seq.state_dict(), net.state_dict().values())))
     return seq.eval()
 
@@ -98,28 +102,74 @@ def _same_file(a, b):
                 assert za[key].dtype == zb[key].dtype
 
 
-@pytest.mark.parametrize("kind, method", [("conv", "aug"), ("mlp", "ter")])
-def test_four_routes_give_the_sequential_model_file(tmp_path, kind, method, capsys):
-    from augsnn.golden import datasets
-    net = _model(3, kind)
-    seq = _sequential(net, kind)
+def _nir_of(layers, units, input_shape):
+    """A ReLU float network as an IF network, written with nir's own node classes.
+
+    Layer l's spikes stand for ``units[l]`` of activation (Algorithm 1's scale, DataNorm): an
+    IF of threshold ``units[l]`` fed by weights ``w_l * units[l-1]`` fires one spike per
+    ``units[l]`` of pre-activation; the first layer's input is ``pixels / 255``.
+    """
+    import nir
+    nodes = {"in": nir.Input(input_type=np.array(input_shape))}
+    chain, shape, prev, i = ["in"], tuple(input_shape), 1.0, 0
+    for j, layer in enumerate(layers):
+        name = f"n{j}"
+        if layer["type"] in ("dense", "conv2d"):
+            w = layer["weight"] * prev
+            if w.ndim == 4:
+                nodes[name] = nir.Conv2d(input_shape=shape[1:], weight=w, stride=1, padding=0,
+                                         dilation=1, groups=1, bias=np.zeros(w.shape[0]))
+                shape = (w.shape[0], shape[1] - w.shape[2] + 1, shape[2] - w.shape[3] + 1)
+            else:
+                nodes[name] = nir.Linear(weight=w)
+                shape = (w.shape[0],)
+            nodes[name + "if"] = nir.IF(r=np.ones(shape), v_threshold=np.full(shape, units[i]))
+            chain += [name, name + "if"]
+            prev, i = units[i], i + 1
+        elif layer["type"] == "avgpool":
+            k = layer["size"]
+            nodes[name] = nir.AvgPool2d(kernel_size=np.array([k, k]), stride=np.array([k, k]),
+                                        padding=np.array([0, 0]))
+            shape = (shape[0], shape[1] // k, shape[2] // k)
+            chain.append(name)
+        elif layer["type"] == "flatten":
+            nodes[name] = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0)
+            shape = (int(np.prod(shape)),)
+            chain.append(name)
+    nodes["out"] = nir.Output(output_type=np.array(shape))
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain + ["out"], chain[1:] + ["out"])))
+
+
+@pytest.mark.parametrize("kind, act, method", [("conv", "leaky", "aug"), ("mlp", "leaky", "ter"),
+                                               ("conv", "relu", "datanorm")])
+def test_all_routes_give_the_sequential_model_file(tmp_path, kind, act, method, capsys):
+    """fx-traced module, state dict + --arch, ONNX export and (ReLU networks, which an IF
+    network expresses: DataNorm) NIR written by nir itself == the nn.Sequential route."""
+    import nir
+
+    from augsnn.golden import datasets, modelfile
+    net = _model(3, kind, act)
+    seq = _sequential(net, kind, act)
     calib = datasets.load_dataset("mnist", "train")[0][CALIB]
     opts = dict(dataset="mnist", name="m", calib_images=calib)
     ref = tmp_path / "seq.npz"
-    from augsnn.golden import modelfile
     modelfile.save(ann.convert_module(seq, method, **opts), ref)
     # 1. the custom module itself, traced with torch.fx
     modelfile.save(ann.convert_module(net, method, **opts), tmp_path / "fx.npz")
     _same_file(ref, tmp_path / "fx.npz")
-    # 2. its state dict (keys layers.0.weight ...) with --arch, on the command line
+    # 2. its state dict (keys layers.0.weight ...) with --arch: matched by order and shape
     torch.save(net.state_dict(), tmp_path / "sd.pt")
-    if method == "aug":
+    loaded, info = ann.load_checkpoint(tmp_path / "sd.pt", arch=NETS[kind][1], act=act)
+    assert info["key_mapping"][0][0] in ("layers.0.weight", "fcs.0.weight")
+    modelfile.save(ann.convert_module(loaded, method, **opts), tmp_path / "sd.npz")
+    _same_file(ref, tmp_path / "sd.npz")
+    if method == "aug":  # the same on the command line (full calibration: aug needs none)
         assert main(["convert", str(tmp_path / "sd.pt"), "--method", method, "--arch",
-                     NETS[kind][1], "--dataset", "mnist", "-o", str(tmp_path / "sd.npz")]) == 0
+                     NETS[kind][1], "--dataset", "mnist", "-o", str(tmp_path / "cli.npz")]) == 0
         out = capsys.readouterr().out
         assert "state dict: layers.0.weight -> 0.weight" in out
         assert "state dict: head.weight -> 7.weight" in out
-        _same_file(ref, tmp_path / "sd.npz")
+        _same_file(ref, tmp_path / "cli.npz")
     # 3. its ONNX export
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's notice
@@ -129,6 +179,15 @@ def test_four_routes_give_the_sequential_model_file(tmp_path, kind, method, caps
     assert shape == (1, 28, 28)
     modelfile.save(ann.convert_module(layers, method, **opts), tmp_path / "onnx.npz")
     _same_file(ref, tmp_path / "onnx.npz")
+    # 4. the same network as an IF network written by nir, through `augsnn convert g.nir`
+    if method == "datanorm":
+        float_layers = ann.to_float_layers(seq)
+        units = convert.calibrate(float_layers, calib)
+        nir.write(str(tmp_path / "g.nir"), _nir_of(float_layers, units, (1, 28, 28)))
+        assert main(["convert", str(tmp_path / "g.nir"), "--dataset", "mnist",
+                     "-o", str(tmp_path / "nir.npz")]) == 0
+        assert "largest weight error" in capsys.readouterr().out
+        _same_file(ref, tmp_path / "nir.npz")
 
 
 def test_state_dict_that_does_not_match_is_refused(tmp_path):
