@@ -184,6 +184,7 @@ def test_random_models_reach_every_corner():
     """The random models above saturate, cap at M, fire negative and use v_init != 0."""
     seen = {"saturated": False, "capped": False, "negative": False, "v_init": False,
             "membrane": False, "single": False}
+    coef_bits = set()
     for seed in range(24):
         for kind in ("dense", "conv"):
             model = random_model(seed, kind)
@@ -194,6 +195,7 @@ def test_random_models_reach_every_corner():
             seen["membrane"] |= model.output == "membrane"
             for layer, tr in zip(model.weighted, ref["trace"]):
                 n = layer.neuron
+                coef_bits.add(n.coef_bits)
                 seen["capped"] |= bool((np.abs(tr) == n.M).any())
                 seen["negative"] |= bool((tr < 0).any())
                 seen["v_init"] |= n.v_init != 0
@@ -205,6 +207,7 @@ def test_random_models_reach_every_corner():
             seen["saturated"] |= bool((cur > first.neuron.v_max).any() or
                                       (cur < first.neuron.v_min).any())
     assert all(seen.values()), seen
+    assert coef_bits == set(range(2, 17)), sorted(coef_bits)
 
 
 def test_time_windows_and_many_batches(monkeypatch):
