@@ -23,6 +23,7 @@ import numpy as np
 from augsnn.hw.emit import rom_files
 from augsnn.hw.engine import get_engine
 from augsnn.hw.lanes.plan import lanes_text
+from augsnn.hw.plan import HEADER_BYTES
 
 from .pll import ecp5_pll, ice40_pll
 from .protocol import answer_bytes
@@ -101,25 +102,69 @@ def prepare(model, board, *, lanes=None, clock_mhz: float | None = None,
                     top=BoardTop(board, design, pll), rom_files=files, engine=engine)
 
 
-def estimate_cycles(model, lanes: int, T: int, images: int = 100, engine: str = "lanes") -> dict:
-    """Cycles per image from the golden model's synops on the first test images.
+def estimate_cycles(model, lanes: int, T: int, images: int = 100, engine: str = "lanes",
+                    rule=None, source: str = "model") -> dict:
+    """Cycles per image on the first test images, at ``T`` or under the early-exit ``rule``.
 
-    The engine's cycle model (``plan.cycles``): for the lane accelerator the cycle bound of
-    docs/accelerator.md (``sum_l ceil(S_l/lanes) + T*ceil(N_l/lanes)``), which the RTL meets
-    within a few percent (``augsnn sim`` prints both); for the compact engine the model of
-    docs/compact-engine.md, checked against the RTL by the tests.
+    ``source="model"``: the engine's cycle model (``plan.cycles``) from the golden model's
+    synops (the steps each image runs): for the lane accelerator the cycle bound of
+    docs/accelerator.md (``sum_l ceil(S_l/lanes) + T*ceil(N_l/lanes)``), for the compact
+    engine the model of docs/compact-engine.md, checked against the RTL by the tests.
+    ``source="verilator"``: the accelerator simulated in Verilator (its cycles word), every
+    image compared with the golden model (a mismatch is an error).
     """
     from augsnn.golden.datasets import load_dataset
+    from augsnn.golden.early_exit import exit_steps
     from augsnn.golden.network import simulate
     dataset = model.meta.get("dataset", "mnist")
     x, _ = load_dataset(dataset, "test")
     x = x[:images]
-    res = simulate(model, x, T)
     eng = get_engine(engine)
-    bound = eng.plan(model, **eng.select(lanes=lanes)).cycles(np.asarray(res.synops), T)
-    return {"images": int(len(x)), "dataset": dataset, "T": int(T),
-            "mean": float(bound.mean()), "max": int(bound.max()),
-            "model": f"{eng.cycles_name} of {eng.doc}"}
+    out = {"images": int(len(x)), "dataset": dataset, "T": int(T),
+           "early_exit": None if rule is None else rule.describe()}
+    if source == "verilator":
+        from augsnn.sim.accelerator import compare, run_images
+        run = run_images(model, x, T, lanes=lanes, trace=False, progress=0, quiet=True,
+                         early_exit=rule)
+        rep = compare(model, x, run)
+        if rep["mismatches"]:
+            raise RuntimeError(f"{model.name}: the accelerator differs from the golden model on "
+                               f"{rep['mismatches']} counts (first: {rep['first_mismatches'][:1]})")
+        cycles = run.cycles.astype(np.int64)
+        out.update(mean=float(cycles.mean()), max=int(cycles.max()),
+                   mean_steps=float(rep["mean_steps"]),
+                   model=f"Verilator, {eng.title} compared with the golden model: 0 mismatches")
+        return out
+    res = simulate(model, x, T)
+    steps = np.full(len(x), T) if rule is None else exit_steps(res.out, rule)
+    synops = np.asarray(res.synops) * (np.arange(T)[:, None] < steps[None, :])[None]
+    bound = eng.plan(model, **eng.select(lanes=lanes)).cycles(synops, steps)
+    out.update(mean=float(bound.mean()), max=int(bound.max()), mean_steps=float(steps.mean()),
+               model=f"{eng.cycles_name} of {eng.doc}")
+    return out
+
+
+def exit_rule(model, T: int, early_exit):
+    """The early-exit rule of a build and its accuracy on the whole test set.
+
+    ``early_exit``: ``None`` (none), an :class:`~augsnn.golden.early_exit.ExitRule`, or
+    ``"auto"``: the rule with the fewest mean steps whose accuracy on the test set is within
+    0.1 point of the fixed-``T`` accuracy (:func:`augsnn.golden.early_exit.choose_rule`).
+    Returns ``(rule or None, {"fixed", "accuracy", "mean_steps", "images"} or None)``.
+    """
+    if early_exit is None:
+        return None, None
+    from augsnn.golden.datasets import load_dataset
+    from augsnn.golden.early_exit import apply, choose_rule
+    from augsnn.golden.network import simulate
+    x, y = load_dataset(model.meta.get("dataset", "mnist"), "test")
+    run = simulate(model, x, T)
+    if early_exit == "auto":
+        return choose_rule(run, y)
+    r = apply(run, early_exit)
+    return early_exit, {"fixed": float((run.pred == y).mean()),
+                        "accuracy": float((r.pred == y).mean()),
+                        "mean_steps": float(r.steps.mean()), "images": int(len(y))}
 
 
 _CELL_RE = re.compile(r"^\s+(\d+)\s+([A-Za-z_$][\w$]*)\s*$")
@@ -219,13 +264,27 @@ def _report_md(r: dict) -> str:
             + f") = **{r['images_per_s']['compute']:.1f} images/s** computing; "
             f"the UART link ({r['link_bytes']} bytes per image at {r['baud']} baud) allows "
             f"{r['images_per_s']['link']:.1f} images/s.")
+    e = r.get("early_exit")
+    if e:
+        lines += ["", (
+            f"With early exit ({e['rule']}; the host sends it with every image, `augsnn board "
+            f"--early-exit {e['margin']},{e['t_min']}`): {e['cycles']['mean']:,.0f} cycles per "
+            f"image, {e['cycles']['mean_steps']:.2f} steps of {c['T']} on average (same images) = "
+            f"**{e['compute']:.1f} images/s** computing; test-set accuracy "
+            f"{e['accuracy'] * 100:.2f}% vs {e['fixed'] * 100:.2f}% at T={c['T']} "
+            f"({e['images']:,} images).")]
     return "\n".join(lines) + "\n"
 
 
 def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float | None = None,
           baud: int | None = None, do_build: bool = True, cycles_images: int = 100,
-          seed: int = 1, command: str | None = None, log=None, abc: str = "abc9") -> dict:
+          seed: int = 1, command: str | None = None, log=None, abc: str = "abc9",
+          early_exit=None) -> dict:
     """Build the board design for ``model`` in ``out_dir``; return the report (a dict).
+
+    ``early_exit``: ``None``, an :class:`~augsnn.golden.early_exit.ExitRule` or ``"auto"``
+    (:func:`exit_rule`): the report adds the cycles and images/s under that rule (which the
+    host sends with every image: ``augsnn board --early-exit``) and its test-set accuracy.
 
     ``seed`` is nextpnr's placement seed (timing-driven placement is sensitive to it).
     ``abc``: the LUT mapper of the ECP5 flow: ``"abc9"`` (Yosys' default) or ``"classic"``
@@ -311,20 +370,34 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
         "timing": {"clock_mhz": p.pll.f_out_mhz, "fmax_mhz": fmax,
                    "met": fmax >= p.pll.f_out_mhz},
     })
-    T = int(model.meta.get("T", 0) or 0)
-    if T and cycles_images:
-        c = estimate_cycles(model, p.lanes, T, cycles_images, engine=board_.engine)
-        report["cycles"] = c
-        link_bytes = 2 + int(np.prod(model.input_shape)) + answer_bytes(
-            p.design.plan.n_classes, len(p.design.plan.layers))
-
-        report["link_bytes"] = link_bytes
-        report["images_per_s"] = {
-            "compute": p.pll.f_out_mhz * 1e6 / c["mean"],
-            "link": p.baud / (10 * link_bytes),
-        }
+    _throughput(report, model, p, cycles_images, early_exit, log)
     _write(out_dir, report, md=True)
     return report
+
+
+def _throughput(report: dict, model, p: Prepared, images: int, early_exit, log) -> None:
+    """Cycles per image (at T and with the early-exit rule) and images/s into ``report``."""
+    T = int(model.meta.get("T", 0) or 0)
+    if not (T and images):
+        return
+    engine = p.engine.name
+    # The lane engine's model is a bound; its cycles are measured in Verilator.
+    source = "verilator" if p.engine.cycles_name == "cycle bound" else "model"
+    print(f"augsnn build: cycles per image on {images} test images ({source}) ...", file=log,
+          flush=True)
+    c = estimate_cycles(model, p.lanes, T, images, engine=engine, source=source)
+    report["cycles"] = c
+    link_bytes = HEADER_BYTES + int(np.prod(model.input_shape)) + answer_bytes(
+        p.design.plan.n_classes, len(p.design.plan.layers))
+    report["link_bytes"] = link_bytes
+    report["images_per_s"] = {"compute": p.pll.f_out_mhz * 1e6 / c["mean"],
+                               "link": p.baud / (10 * link_bytes)}
+    rule, acc = exit_rule(model, T, early_exit) if p.engine.early_exit else (None, None)
+    if rule is not None:
+        ce = estimate_cycles(model, p.lanes, T, images, engine=engine, rule=rule, source=source)
+        report["early_exit"] = {"rule": rule.describe(), "margin": rule.margin,
+                                "t_min": rule.t_min, **acc, "cycles": ce,
+                                "compute": p.pll.f_out_mhz * 1e6 / ce["mean"]}
 
 
 def _utilisation_lines(tim: Path) -> str:

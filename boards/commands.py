@@ -43,6 +43,11 @@ def register(subparsers) -> None:
                         "round Yosys 0.70's ABC9 assertion, docs/boards.md) (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1,
                    help="nextpnr placement seed (default: %(default)s)")
+    p.add_argument("--early-exit", metavar="auto|none|MARGIN[,T_MIN]",
+                   help="also report cycles and images/s with per-image early exit: auto picks "
+                        "the rule with the fewest mean steps within 0.1 point of the fixed-T "
+                        "test-set accuracy (default: the board's: auto on the ulx3s-85f, none on "
+                        "the icebreaker)")
     p.add_argument("--no-synth", action="store_true",
                    help="write the build files and the fit check only (no tools run)")
     p.add_argument("--cycle-images", type=int, default=100, metavar="N",
@@ -91,9 +96,17 @@ def cmd_build(args: argparse.Namespace) -> int:
                    + (["--baud", str(args.baud)] if args.baud else [])
                    + (["--seed", str(args.seed)] if args.seed != 1 else [])
                    + (["--abc", args.abc] if args.abc != "abc9" else []))
+    from augsnn.golden.early_exit import ExitRule
+
+    from .targets import get_board
+    choice = args.early_exit if args.early_exit is not None else get_board(args.board).early_exit
+    early_exit = (None if choice in (None, "none") else "auto" if choice == "auto"
+                  else ExitRule.parse(choice))
+    if args.early_exit is not None:
+        cmd += f" --early-exit {args.early_exit}"
     report = build(model, args.board, out, lanes=args.lanes, clock_mhz=args.clock_mhz,
                    baud=args.baud, do_build=not args.no_synth, cycles_images=args.cycle_images,
-                   seed=args.seed, abc=args.abc, command=cmd)
+                   seed=args.seed, abc=args.abc, command=cmd, early_exit=early_exit)
     if not report["built"]:
         print(f"wrote the build files to {out} (no synthesis: --no-synth)")
         return 0

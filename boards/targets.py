@@ -64,6 +64,9 @@ class Board:
     engine : str
         The engine that runs on it (:mod:`augsnn.hw.engine`): ``lanes`` (the lane
         accelerator) or ``compact`` (weights loaded over the link).
+    early_exit : str or None
+        The build report's early-exit rule by default (``"auto"``: the rule with the fewest
+        mean steps within 0.1 point of the fixed-T accuracy; ``None``: none).
     """
 
     name: str
@@ -82,6 +85,7 @@ class Board:
     spram_blocks: int = 0
     logic_depth: int = 32
     engine: str = "lanes"
+    early_exit: str | None = None
 
     def platform_class(self):
         module, cls = self.platform.split(":")
@@ -100,7 +104,7 @@ BOARDS = {
         family="ecp5", device="LFE5U-85F-6BG381C", osc_mhz=25.0, clock_mhz=75.0, lanes=8,
         baud=1_000_000, luts=83640, bram_blocks=208,
         bram_geometries=((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
-        bram_bits=18432, multipliers=156, logic_depth=32),
+        bram_bits=18432, multipliers=156, logic_depth=32, early_exit="auto"),
 }
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from .checks import check_int
 
-__all__ = ["ExitRule", "ExitResult", "exit_steps", "apply"]
+__all__ = ["ExitRule", "ExitResult", "exit_steps", "apply", "choose_rule"]
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,32 @@ def apply(run, rule: ExitRule) -> ExitResult:
     events = (np.asarray(run.events, dtype=np.int64) * ran[None]).sum(axis=1)
     synops = (np.asarray(run.synops, dtype=np.int64) * ran[None]).sum(axis=1)
     return ExitResult(steps=steps, pred=pred, counts=counts, events=events, synops=synops)
+
+
+def choose_rule(run, labels, *, tolerance: float = 0.001,
+                margins=range(1, 65), t_mins=(1, 2, 3)) -> tuple[ExitRule | None, dict]:
+    """The rule with the fewest mean steps whose accuracy is within ``tolerance`` (a fraction:
+    0.001 = 0.1 point) of the full run's, from ``run`` (a
+    :class:`~augsnn.golden.network.RunResult` of ``T_max`` steps) and the ``labels``;
+    ``None`` when no rule saves a step.
+
+    Returns the rule and ``{"fixed": accuracy at T_max, "accuracy": with the rule,
+    "mean_steps": ..., "images": B}``.
+    """
+    out = np.asarray(run.out, dtype=np.int64)
+    labels = np.asarray(labels)
+    T, B, _ = out.shape
+    pred_t = np.asarray(run.pred_per_step)                   # (T, B)
+    fixed = float((pred_t[-1] == labels).mean())
+    best, info = None, {"fixed": fixed, "accuracy": fixed, "mean_steps": float(T),
+                        "images": int(B)}
+    for t_min in t_mins:
+        for margin in margins:
+            rule = ExitRule(margin, t_min)
+            steps = exit_steps(out, rule)
+            acc = float((pred_t[steps - 1, np.arange(B)] == labels).mean())
+            mean = float(steps.mean())
+            if acc >= fixed - tolerance and mean < info["mean_steps"]:
+                best, info = rule, {"fixed": fixed, "accuracy": acc, "mean_steps": mean,
+                                    "images": int(B)}
+    return best, info
