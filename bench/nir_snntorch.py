@@ -48,6 +48,7 @@ def main() -> int:
     from augsnn.sim.accelerator import compare, run_images
 
     torch.manual_seed(args.seed)
+    torch.set_num_threads(1)  # as the test: tiny products, and results depend on the threads
 
     def leaky(n, out=False):
         return snn.Leaky(beta=torch.ones(n), threshold=torch.ones(n), init_hidden=True,

@@ -149,13 +149,18 @@ def test_snntorch_if_network_in_golden_model_and_rtl(tmp_path):
     x_tr, y_tr = datasets.load_dataset("mnist", "train")
     x_te, y_te = datasets.load_dataset("mnist", "test")
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    for s in range(0, 12800, 128):
-        loss = torch.nn.functional.cross_entropy(
-            counts(torch.from_numpy(x_tr[s:s + 128]).float() / 255),
-            torch.from_numpy(y_tr[s:s + 128].astype(np.int64)))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny products: threads only contend (minutes on a busy machine)
+    try:
+        for s in range(0, 12800, 128):
+            loss = torch.nn.functional.cross_entropy(
+                counts(torch.from_numpy(x_tr[s:s + 128]).float() / 255),
+                torch.from_numpy(y_tr[s:s + 128].astype(np.int64)))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
     n = 500  # the test set's first 500 images (the fixture above)
     with torch.no_grad():
         own = counts(torch.from_numpy(x_te[:n]).float() / 255).argmax(1).numpy()
