@@ -69,6 +69,11 @@ def register(subparsers) -> None:
                         "with the golden model")
     p.add_argument("--divisor", type=int, default=8, metavar="N",
                    help="with --uart: clock cycles per UART bit (default: %(default)s)")
+    p.add_argument("--early-exit", metavar="MARGIN[,T_MIN]",
+                   help="per-image early exit, sent in every image header: an image stops once "
+                        "its leading output count is MARGIN ahead of the runner-up after at "
+                        "least T_MIN steps (docs/golden-model.md, \"Early exit\"); compared with "
+                        "the golden model's same rule")
     p.add_argument("--workers", type=int, default=None, metavar="K",
                    help="shard the images over K Ray actors (a local Ray instance, or the "
                         "cluster of --address); the report is the one-process report "
@@ -105,7 +110,10 @@ def _table(report: dict) -> str:
         (f"  {report.get('cycle_model', 'cycle bound')}: "
          f"{report['bound_per_image']:,.0f} cycles/image -> efficiency "
          f"{report['efficiency'] * 100:.1f}% of the measured cycles (busiest layer alone: "
-         f"{report['critical_efficiency'] * 100:.1f}%)"),
+         f"{report['critical_efficiency'] * 100:.1f}%, the cycles are "
+         f"{1 / report['critical_efficiency']:.2f}x its bound)"),
+        *([f"  early exit ({report['early_exit']}): {report['mean_steps']:.2f} steps/image of "
+           f"T={report['T']}"] if report.get("early_exit") else []),
         f"  synops/image per layer: {[round(s) for s in report['synops_per_image']]}, "
         f"events/image per layer: {[round(e, 1) for e in report['events_per_image']]}",
         f"  wall time: build {report['build_seconds']:.0f} s"
@@ -141,6 +149,15 @@ def cmd_sim(args: argparse.Namespace) -> int:
         lanes=args.lanes, padding=not args.no_padding, memory_budget_bits=args.memory_budget_bits))
     print(plan.describe(), file=sys.stderr)
     args.lanes = plan.lanes
+    rule = None
+    if args.early_exit:
+        from augsnn.golden.early_exit import ExitRule
+        rule = ExitRule.parse(args.early_exit)
+        if not engine.early_exit:
+            raise ValueError(f"--early-exit: the {engine.title} has no early exit")
+        if args.uart or args.workers is not None:
+            raise ValueError("--early-exit applies to the plain simulation (not --uart or "
+                             "--workers)")
     if args.uart:
         if args.workers is not None:
             raise ValueError("--workers does not apply to --uart (one board design, one link)")
@@ -155,7 +172,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     bld = accel.build(model, lanes=args.lanes, trace=not args.no_trace,
                       padding=not args.no_padding, cache_dir=args.cache_dir, engine=args.engine)
     t1 = time.time()
-    run = accel.run_images(model, x, T, args.lanes, build=bld, progress=args.progress)
+    run = accel.run_images(model, x, T, args.lanes, build=bld, progress=args.progress,
+                           early_exit=rule)
     t2 = time.time()
     report = accel.compare(model, x, run, indices=idx, labels=y)
     t3 = time.time()
