@@ -99,7 +99,7 @@ def load(model) -> SNN:
     return SNN.of(load_file(model))
 
 
-def convert(source, method: str | None = "aug", *, dataset: str | None = "mnist",
+def convert(source, method: str | None = "aug", *, dataset: str | None = None,
             name: str | None = None, arch: str | None = None, weight_bits: int = 8,
             trust: bool = False, input_scale: float = 1 / 255, calib_images=None,
             **kwargs) -> SNN:
@@ -110,8 +110,10 @@ def convert(source, method: str | None = "aug", *, dataset: str | None = "mnist"
     ``arch``, a whole pickled module with ``trust=True``), an ``.onnx`` file, a ``.nir``
     graph (an IF network: ``method`` is ignored, the model is datanorm with M = 1;
     ``input_scale`` says what the graph's input is) or a model file (returned as it is).
-    ``kwargs`` go to :func:`augsnn.golden.convert.convert` (``coef_bits``, ``pot_bits``,
-    ``pow2_theta``, ``output``).
+    ``dataset``: the data set of calibration, the ANN's test accuracy and the image shape;
+    default the checkpoint's own, else ``mnist``. ``kwargs`` go to
+    :func:`augsnn.golden.convert.convert` (``coef_bits``, ``pot_bits``, ``pow2_theta``,
+    ``output``).
     """
     if isinstance(source, Model):
         return SNN.of(source)
@@ -123,13 +125,12 @@ def convert(source, method: str | None = "aug", *, dataset: str | None = "mnist"
             return load(path)
         if suffix == ".nir":
             from augsnn.frontends.nir_import import nir_model
-            image_shape = None
-            if dataset is not None:
-                from augsnn.golden.datasets import load_dataset
-                image_shape = load_dataset(dataset, "test")[0].shape[1:]
+            from augsnn.golden.datasets import load_dataset
+            dataset = dataset or "mnist"
             model, _ = nir_model(path, name=name, weight_bits=weight_bits,
-                                 input_scale=input_scale, image_shape=image_shape,
-                                 meta={"dataset": dataset} if dataset else None)
+                                 input_scale=input_scale,
+                                 image_shape=load_dataset(dataset, "test")[0].shape[1:],
+                                 meta={"dataset": dataset})
             return SNN.of(model)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
@@ -137,15 +138,15 @@ def convert(source, method: str | None = "aug", *, dataset: str | None = "mnist"
         if suffix == ".onnx":
             from augsnn.frontends.onnx_import import onnx_float_layers
             from augsnn.golden.datasets import load_dataset
-            source, _ = onnx_float_layers(path, load_dataset(dataset, "test")[0].shape[1:])
+            source, _ = onnx_float_layers(path, load_dataset(dataset or "mnist", "test")[0]
+                                          .shape[1:])
         else:
             source, ck = ann.load_checkpoint(path, arch=arch, trust=trust)
             dataset = dataset or ck.get("meta", {}).get("dataset")
     from augsnn.golden import ann
     if method is None:
         raise ValueError("method is required (aug, ter or datanorm)")
-    if dataset is None:
-        raise ValueError("dataset is required (mnist, fashion-mnist, cifar10)")
+    dataset = dataset or "mnist"
     model = ann.convert_module(source, method, dataset=dataset, name=name or "model",
                                calib_images=calib_images, weight_bits=weight_bits, **kwargs)
     return SNN.of(model)
