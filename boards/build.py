@@ -124,7 +124,7 @@ def estimate_cycles(model, lanes: int, T: int, images: int = 100, engine: str = 
            "early_exit": None if rule is None else rule.describe()}
     if source == "verilator":
         from augsnn.sim.accelerator import compare, run_images
-        run = run_images(model, x, T, lanes=lanes, trace=False, progress=0, quiet=True,
+        run = run_images(model, x, T, lanes=lanes, trace=True, progress=0, quiet=True,
                          early_exit=rule)
         rep = compare(model, x, run)
         if rep["mismatches"]:
