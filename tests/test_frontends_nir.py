@@ -73,6 +73,21 @@ def test_round_trip_metadata_of_augmented_models(tmp_path, name, capsys):
         (n.M, n.theta_n if n.theta_n is not None else -1, n.pot_bits)
 
 
+def test_round_trip_of_a_membrane_output_model(tmp_path):
+    rng = np.random.default_rng(3)
+    layers = [{"type": "flatten"}, {"type": "dense", "weight": rng.normal(0, 0.1, (12, 64))},
+              {"type": "leaky_relu", "alpha": 0.125},
+              {"type": "dense", "weight": rng.normal(0, 0.3, (5, 12))}]
+    model = convert.convert(layers, "aug", input_shape=(1, 8, 8), output="membrane",
+                            coef_bits=4, name="mem")
+    nir.write(str(tmp_path / "m.nir"), to_nir(model))
+    g = nir.read(str(tmp_path / "m.nir"))
+    assert type(g.nodes["layer2.if"]).__name__ == "I"  # the non-spiking output layer
+    back, _ = nir_model(g)
+    assert back.digest() == model.digest() and back.output == "membrane"
+    assert any("does not fire" in n for n in reader_differences(model))
+
+
 def test_reader_differences_name_what_nir_cannot_say():
     model, _ = _random_datanorm(2)
     text = " ".join(reader_differences(model))
