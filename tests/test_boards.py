@@ -102,16 +102,15 @@ def test_fits(net2, tiny):
     assert ice.engine == "compact" and ice.multipliers == 8
     assert ice.spram_rows == (11445, 15466)                        # of 16384 per bank
     assert ice.bram_blocks == 27                                   # 8 lanes x 2, maps, pixels
-    with pytest.raises(ValueError, match="needs at least two weighted layers"):
-        fit(tiny, BOARDS["icebreaker"], rx_fifo_depth=16)          # one layer: not compact
+    assert fit(tiny, BOARDS["icebreaker"], rx_fifo_depth=16).spram_rows == (1970, 20)
 
 
-def test_baud_rate_checks(net2):
+def test_baud_rate_checks(tiny):
     with pytest.raises(ValueError, match=r"^baud rate 10000000 is too fast for a 30 MHz clock"):
-        prepare(net2, "icebreaker", baud=10_000_000)
+        prepare(tiny, "icebreaker", baud=10_000_000)
     with pytest.raises(ValueError, match=r"^baud rate 2800000 is 2\.6% off at 30 MHz "
                                          r"\(divisor 11\); more than 2%$"):
-        prepare(net2, "icebreaker", baud=2_800_000)
+        prepare(tiny, "icebreaker", baud=2_800_000)
 
 
 @pytest.mark.parametrize("board,model,files,synth,cells", [
@@ -182,7 +181,8 @@ def test_uart_design_matches_golden(model, lanes, engine):
 def test_real_build(tmp_path, board, model):
     """Yosys + nextpnr (YoWASP): the design fits, meets timing and gives a bitstream."""
     m = load(resolve(model))
-    r = build(m, board, tmp_path, cycles_images=10)
+    # The ULX3S at 8 lanes: the default folding takes too long to place and route for CI.
+    r = build(m, board, tmp_path, cycles_images=10, **({"lanes": 8} if board == "ulx3s-85f" else {}))
     assert r["built"] and r["timing"]["met"], r["timing"]
     res = r["resources"]
     assert 0 < res["logic"]["used"] <= res["logic"]["available"]

@@ -101,11 +101,6 @@ def test_refusals():
                                          r"at least 3 output channels in a layer after the "
                                          r"first, not 2$"):
         compact_plan(small)
-    one = Model(name="mixed", method="aug", input_shape=(1, 12, 12), layers=[
-        Flatten(), Dense(np.ones((5, 144), np.int64), m.layers[4].neuron, 8)])
-    with pytest.raises(NotCompact, match=r"^mixed: the compact engine needs at least two "
-                                         r"weighted layers, not 1$"):
-        compact_plan(one)
     wide = Model(name="wide", method="aug", input_shape=(1, 20, 20), layers=[
         Conv2d(np.ones((3, 1, 2, 2), np.int64), m.layers[0].neuron, 8),
         Conv2d(np.ones((3, 3, 2, 2), np.int64), m.layers[2].neuron, 8), Flatten(),

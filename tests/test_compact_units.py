@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
@@ -224,9 +225,10 @@ def _split_beats(beats, before, answers, L, C):
     return out
 
 
-def test_fire_pipe_matches_golden_neuron():
+@pytest.mark.parametrize("slot", [2, 4])
+def test_fire_pipe_matches_golden_neuron(slot):
     """FirePipe alone: random membranes and inputs of two layers (double and single
-    threshold, different k) against golden.neuron.step, one neuron every two cycles."""
+    threshold, different k) against golden.neuron.step, one neuron a slot."""
     from augsnn.golden.neuron import step
     from augsnn.hw.compact.fire import FirePipe
     layers = [NeuronParams(theta_p=527, theta_n=4214, coef_bits=8, pot_bits=24, v_init=0),
@@ -234,7 +236,7 @@ def test_fire_pipe_matches_golden_neuron():
     kmax = 7
     d_bits = max(max(p.theta_p, p.theta_n or 0) << (p.coef_bits - 2)
                  for p in layers).bit_length()
-    dut = FirePipe(pot_bits=24, coef_bits=8, d_bits=d_bits)
+    dut = FirePipe(pot_bits=24, coef_bits=8, d_bits=d_bits, slot=slot)
     rng = np.random.default_rng(4)
     cases = []
     for p in layers:
@@ -249,20 +251,19 @@ def test_fire_pipe_matches_golden_neuron():
         for p, v, x in cases:
             k = p.coef_bits - 1
             ctx.set(dut.c_hi, p.v_max)
-            ctx.set(dut.c_lo, p.v_min)
             ctx.set(dut.c_dp, p.theta_p << (k - 1))
             ctx.set(dut.c_dn, (p.theta_n or 0) << (k - 1))
             ctx.set(dut.c_hasneg, p.theta_n is not None)
             ctx.set(dut.c_k, k)
             out = []
-            for cycle in range(2 * len(v) + dut.LATENCY + 2):
-                ph, n = cycle % 2, cycle // 2
-                ctx.set(dut.ph, ph)
+            for cycle in range(slot * len(v) + dut.LATENCY + slot):
+                ph, n = cycle % slot, cycle // slot
+                ctx.set(dut.cnt, ph)
                 ctx.set(dut.i_valid, ph == 0 and n < len(v))
                 if ph == 0 and n < len(v):
                     ctx.set(dut.i_v, int(v[n]))
                     ctx.set(dut.i_x, int(x[n]))
-                if ph == 0 and ctx.get(dut.o_valid):
+                if ph == dut.LATENCY % slot and ctx.get(dut.o_valid):
                     out.append((ctx.get(dut.o_coef), ctx.get(dut.o_v), ctx.get(dut.o_nz)))
                 await ctx.tick()
             got.append(out)
@@ -278,3 +279,21 @@ def test_fire_pipe_matches_golden_neuron():
         assert [w for _, w, _ in out] == v_new.tolist()
         assert [nz for _, _, nz in out] == (o != 0).tolist()
         assert (o != 0).sum() > 10 and (o < 0).sum() > 3 or p.theta_n is None
+
+
+def test_single_layer_in_amaranth_sim():
+    """A one-layer net (its current and its counts on one bank port: a neuron every four
+    cycles), with an early exit."""
+    rng = np.random.default_rng(8)
+    model = Model(name="one", method="aug", input_shape=(1, 8, 8), layers=[
+        Flatten(), Dense(rng.integers(-60, 61, size=(4, 64)).astype(np.int64),
+                         NeuronParams(theta_p=3000, theta_n=5000, coef_bits=3, pot_bits=20,
+                                      v_init=1), 8)], meta={"dataset": "mnist"})
+    images = _images(2)
+    T = 4
+    rule = early_exit.ExitRule(3, 2)
+    answers, beats = _run_engine(model, [(x, T, rule) for x in images])
+    steps = _check_answers(model, images, T, rule, answers, beats)
+    gold = simulate(model, images, T)
+    cycles = compact_plan(model).cycles(gold.synops, steps)     # (no scatter layer)
+    assert [w[-1] for w in answers] == pytest.approx(cycles.tolist(), rel=0.03)

@@ -22,6 +22,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..frames import result_layout
 from ..neuron_core import output_layout
+from augsnn.golden.checks import signed_bits, unsigned_bits
+
 from ..plan import T_BITS, WORD_BITS
 from .bank import ADDR_BITS, Bank
 from .lanes import lanes_part
@@ -144,6 +146,8 @@ class CompactAccelerator(wiring.Component):
             values = [int(v) for v in values]
             if isinstance(shape, range):
                 shape = range(min(0, min(values)), max(2, shape.stop, max(values) + 1))
+            if len(set(values)) == 1:           # the same in every layer: a constant
+                return Const(values[0], shape)
             r = Signal(shape, init=values[0])
             layer_regs.append((r, values, shape))
             return r
@@ -197,7 +201,6 @@ class CompactAccelerator(wiring.Component):
         cn = dict(
             N=const(lambda lp: lp.neurons - 1, range(n_max)),
             v_base=const(lambda lp: v_bases[lp.number], ADDR_BITS),
-            x_base=const(lambda lp: x_bases[lp.number], ADDR_BITS),
             w_rows=const(lambda lp: lp.weight_rows - 1, ADDR_BITS),
             is_last=const(lambda lp: lp.number == L - 1, 1),
             is_first=const(lambda lp: lp.number == 0, 1),
@@ -211,19 +214,17 @@ class CompactAccelerator(wiring.Component):
             c_wout1=const(lambda lp: lp.wout - 1, range(max(lp.wout for lp in layers))),
             c_hout=const(lambda lp: lp.hout, range(max(lp.hout for lp in layers) + 1)),
             c_wout=const(lambda lp: lp.wout, range(max(lp.wout for lp in layers) + 1)),
-            c_hw=const(lambda lp: lp.hout * lp.wout if lp.number else 0, 9),
-            c_hw1=const(lambda lp: lp.hout * lp.wout - 1 if lp.number else 0, 9),
-            c_nb=const(lambda lp: lp.blocks, ADDR_BITS),
+            c_hw=const(lambda lp: lp.hout * lp.wout if lp.number else 0, range(2)),
+            c_hw1=const(lambda lp: lp.hout * lp.wout - 1 if lp.number else 0, range(2)),
+            c_nb=const(lambda lp: lp.blocks, range(2)),
             c_nb1=const(lambda lp: lp.blocks - 1, range(max(lp.blocks for lp in layers))),
-            c_kwnb=const(lambda lp: lp.kw * lp.blocks, ADDR_BITS),
-            c_wstep=const(lambda lp: lp.kh * lp.kw * lp.blocks, ADDR_BITS),
-            c_wbase=const(lambda lp: w_firsts[lp.number], ADDR_BITS),
+            c_kwnb=const(lambda lp: lp.kw * lp.blocks, range(2)),
+            c_wstep=const(lambda lp: lp.kh * lp.kw * lp.blocks, range(2)),
             c_lastmask=const(lambda lp: (1 << (lp.cout - LANES * (lp.blocks - 1))) - 1, LANES),
             c_pool=const(lambda lp: lp.pool - 1, range(max(2, pool_max))),
             c_wp=const(lambda lp: lp.wp, range(max(2, max(lp.wp for lp in layers) + 1))),
             c_vinit=const(lambda lp: lp.neuron.v_init & 0xFFFFFFFF, WORD_BITS),
             c_hi=const(lambda lp: (1 << (lp.neuron.pot_bits - 1)) - 1, signed(pot_max + 1)),
-            c_lo=const(lambda lp: -(1 << (lp.neuron.pot_bits - 1)), signed(pot_max + 1)),
             c_dp=const(lambda lp: lp.neuron.theta_p << (lp.k - 1), d_bits),
             c_dn=const(lambda lp: (lp.neuron.theta_n or 0) << (lp.k - 1), d_bits),
             c_hasneg=const(lambda lp: lp.neuron.theta_n is not None, 1),
@@ -236,19 +237,20 @@ class CompactAccelerator(wiring.Component):
             hw = lp.hout * lp.wout
             for j0, nbk in lp.pass_ranges():
                 co_end = lp.cout if lp.number == 0 else min(lp.cout, LANES * (j0 + nbk))
-                passes.append((j0, nbk - 1, j0 + nbk == lp.blocks, j0 == 0, co_end * hw - 1))
+                passes.append((j0, nbk - 1, j0 + nbk == lp.blocks, j0 == 0, co_end * hw - 1,
+                               (w_firsts[lp.number] + j0) if lp.number else 0))
         gp = Signal(range(len(passes) + 1))
         p_j0 = Signal(range(max(2, max(x[0] for x in passes) + 1)))
         p_nb1 = Signal(range(max(2, max(x[1] for x in passes) + 1)))
         p_last, p_first = Signal(init=1), Signal(init=1)
         p_nlast = Signal(range(max(2, n_max)), init=passes[0][4])
-        tables = [_const_array([x[k] for x in passes] + [0], shape)
-                  for k, shape in enumerate((p_j0.shape(), p_nb1.shape(), 1, 1,
-                                             p_nlast.shape()))]
+        p_wrow = Signal(ADDR_BITS)            # the pass's first weight row (block j0)
+        regs_ = (p_j0, p_nb1, p_last, p_first, p_nlast, p_wrow)
+        tables = [_const_array([x[k] for x in passes] + [0], r.shape())
+                  for k, r in enumerate(regs_)]
 
         def set_pass(g):
-            m.d.sync += [gp.eq(g)] + [r.eq(t[g]) for r, t in
-                                       zip((p_j0, p_nb1, p_last, p_first, p_nlast), tables)]
+            m.d.sync += [gp.eq(g)] + [r.eq(t[g]) for r, t in zip(regs_, tables)]
 
         counts_base = reg["counts"][1]
         # ---- counters ------------------------------------------------------------------
@@ -260,7 +262,8 @@ class CompactAccelerator(wiring.Component):
         cycles, counting = Signal(WORD_BITS), Signal()
         with m.If(counting):
             m.d.sync += cycles.eq(cycles + 1)
-        events = [Signal(WORD_BITS, name=f"events{l}") for l in range(L)]
+        events = [Signal(min(WORD_BITS, unsigned_bits(lp.neurons * (2 ** T_BITS - 1))),
+                         name=f"events{lp.number}") for lp in layers]
         # trace outputs
         tr_valid, tr_done = Signal(), Signal()
         tr_index = Signal(range(max(2, n_max)))
@@ -274,10 +277,12 @@ class CompactAccelerator(wiring.Component):
                              port.payload.index.eq(tr_index),
                              port.payload.coef[0].eq(tr_coef),
                              port.payload.done.eq(tr_done)]
-        # the decision and the answer
+        # the decision and the answer (an output count is at most 65535 x M in magnitude)
+        count_bits = signed_bits((2 ** T_BITS - 1) * s.last.neuron.M)
         s.__dict__.update(
-            cls=Signal(range(max(2, C))), best=Signal(signed(WORD_BITS)),
-            cand=Signal(signed(WORD_BITS)), second=Signal(signed(WORD_BITS)), has2=Signal(),
+            cls=Signal(range(max(2, C))), best=Signal(signed(count_bits)),
+            cand=Signal(signed(count_bits)), second=Signal(signed(count_bits)), has2=Signal(),
+            count_bits=count_bits,
             ac=Signal(range(C + 4)), outw=Signal(WORD_BITS),
             word=Signal(range(p.result_words + 1)), ap1=Signal(ADDR_BITS))
         s.__dict__.update(cn)
@@ -285,7 +290,8 @@ class CompactAccelerator(wiring.Component):
             li=li, set_layer=set_layer, swap=swap, a0=a0, d0=d0, w0=w0, a1=a1, d1=d1, w1=w1,
             r0=r0, r1=r1, n_max=n_max, v_bases=v_bases, x_bases=x_bases, w_firsts=w_firsts,
             kmax=kmax, pot_max=pot_max, d_bits=d_bits, pool_max=pool_max, gp=gp, p_j0=p_j0,
-            p_nb1=p_nb1, p_last=p_last, p_first=p_first, p_nlast=p_nlast, set_pass=set_pass,
+            p_nb1=p_nb1, p_last=p_last, p_first=p_first, p_nlast=p_nlast, p_wrow=p_wrow,
+            set_pass=set_pass,
             counts_base=counts_base, T=T, t=t, t_lo=t_lo, rule=rule, rule_n=rule_n,
             last_step=last_step, cycles=cycles, counting=counting, events=events,
             tr_valid=tr_valid, tr_done=tr_done, tr_index=tr_index, tr_coef=tr_coef)
@@ -308,13 +314,13 @@ class CompactAccelerator(wiring.Component):
 
         def advance_walk():
             m.d.sync += [n.eq(n + 1), vp.eq(vp + 1), cp.eq(cp + 1)]
-            with m.If(ox == s.c_wout - 1):
+            with m.If(ox == s.c_wout1):
                 m.d.sync += [ox.eq(0), dx.eq(0)]
                 with m.If(dy == s.c_pool):
                     m.d.sync += [dy.eq(0), prow.eq(prow + s.c_wp), paddr.eq(prow + s.c_wp)]
                 with m.Else():
                     m.d.sync += [dy.eq(dy + 1), paddr.eq(prow)]
-                with m.If(oy == s.c_hout - 1):
+                with m.If(oy == s.c_hout1):
                     m.d.sync += oy.eq(0)
                 with m.Else():
                     m.d.sync += oy.eq(oy + 1)
@@ -422,7 +428,7 @@ class CompactAccelerator(wiring.Component):
         g_prow = Signal(range(max(2, p.pixels + hw0)))
         g_p = Signal(range(max(2, p.pixels + hw0)))
         g_issuing, g_wr, g_last = Signal(), Signal(), Signal()
-        g_acc = Signal(signed(WORD_BITS))
+        g_acc = Signal(signed(p.in_bits))
         g_wa = Signal(ADDR_BITS)
         w0_byte = s.reg["W0"][1] * 4
         with m.State("CLEAR"):
@@ -525,7 +531,8 @@ class CompactAccelerator(wiring.Component):
             # Read counts[ac] (port 1); compare the one read the cycle before. The leader is
             # the lowest index of the largest count, the runner-up the largest of the others.
             m.d.comb += a1.eq(cp)
-            m.d.sync += [s.ac.eq(s.ac + 1), cp.eq(cp + 1), s.cand.eq(r1)]   # counts[ac - 2]
+            m.d.sync += [s.ac.eq(s.ac + 1), cp.eq(cp + 1),
+                         s.cand.eq(r1[:s.count_bits])]                 # counts[ac - 2]
             with m.If(s.ac >= 3):                                      # cand: counts[ac - 3]
                 with m.If(s.ac == 3):
                     m.d.sync += [s.best.eq(s.cand), s.cls.eq(0), s.has2.eq(0)]
@@ -535,17 +542,22 @@ class CompactAccelerator(wiring.Component):
                 with m.Elif(~s.has2 | (s.cand > s.second)):
                     m.d.sync += [s.second.eq(s.cand), s.has2.eq(1)]
             with m.If(s.ac == C + 2):
-                m.next = "DECIDE"
+                m.next = "LEAD"
+        # docs/golden-model.md "Early exit": stop after step t + 1 when the margin is not 0,
+        # t + 1 >= t_min and leader - runner-up >= margin (a tie never stops); otherwise run
+        # to T. Each part registered (short paths).
+        margin, t_min = s.rule[:T_BITS], s.rule[T_BITS:]
+        lead = Signal(signed(s.count_bits + 1))
+        early = Signal()
+        decided = Signal()
+        with m.State("LEAD"):
+            m.d.sync += [lead.eq(s.best - s.second),
+                         early.eq((margin != 0) & (s.t + 1 >= t_min))]
+            m.next = "MARGIN"
+        with m.State("MARGIN"):
+            m.d.sync += decided.eq(early & (~s.has2 | (lead >= margin)))
+            m.next = "DECIDE"
         with m.State("DECIDE"):
-            # docs/golden-model.md "Early exit": stop after step t + 1 when the margin is not
-            # 0, t + 1 >= t_min and leader - runner-up >= margin (a tie never stops);
-            # otherwise run to T.
-            margin, t_min = s.rule[:T_BITS], s.rule[T_BITS:]
-            lead = Signal(signed(WORD_BITS + 2))
-            m.d.comb += lead.eq(s.best - s.second)
-            decided = Signal()
-            m.d.comb += decided.eq((margin != 0) & (s.t + 1 >= t_min)
-                                   & (~s.has2 | (lead >= margin)))
             with m.If(s.last_step | decided):
                 m.d.sync += [s.word.eq(0), s.ap1.eq(s.counts_base)]
                 m.next = "ANSWER"

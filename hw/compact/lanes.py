@@ -48,7 +48,7 @@ def lanes_part(self, m, s):
     # ---- the accumulator lanes ------------------------------------------------------------
     lane_rd, lane_wr = [], []
     for i in range(LANES):
-        mem = memory.Memory(shape=WORD_BITS, depth=LANE_ROWS, init=[])
+        mem = memory.Memory(shape=p.acc_bits, depth=LANE_ROWS, init=[])
         m.submodules[f"acc{i}"] = mem
         lane_rd.append(mem.read_port())
         lane_wr.append(mem.write_port())
@@ -60,7 +60,7 @@ def lanes_part(self, m, s):
     iss_row = Signal(ADDR_BITS)
     iss_a = Signal(LANE_BITS + 1)
     iss_x = Signal(signed(x_bits))
-    iss_mask = Signal(LANES)
+    iss_lastblk = Signal()
     m.d.sync += iss_v.eq(0)
     g_issue = Signal()                          # gather: comb from the CURRENT state
     w_byte = Signal(ADDR_BITS + 2)
@@ -74,25 +74,27 @@ def lanes_part(self, m, s):
     def stage(name):
         return dict(v=Signal(name=f"{name}_v"), a=Signal(LANE_BITS + 1, name=f"{name}_a"),
                     x=Signal(signed(x_bits), name=f"{name}_x"),
-                    mask=Signal(LANES, name=f"{name}_mask"), last=Signal(name=f"{name}_last"),
+                    lastblk=Signal(name=f"{name}_lastblk"), last=Signal(name=f"{name}_last"),
                     sel=Signal(2, name=f"{name}_sel"))
     s1, s2, s3, s4, s5 = (stage(f"s{k}") for k in range(1, 6))
     m.d.sync += [s1["v"].eq(iss_v | g_issue), s1["a"].eq(iss_a), s1["x"].eq(iss_x),
-                 s1["mask"].eq(iss_mask), s1["last"].eq(last_issue & g_issue),
+                 s1["lastblk"].eq(iss_lastblk), s1["last"].eq(last_issue & g_issue),
                  s1["sel"].eq(w_byte[:2])]
     for src, dst in ((s1, s2), (s2, s3), (s3, s4), (s4, s5)):
-        m.d.sync += [dst[k].eq(src[k]) for k in ("v", "a", "mask", "last", "sel")]
+        m.d.sync += [dst[k].eq(src[k]) for k in ("v", "a", "lastblk", "last", "sel")]
+    mask = Signal(LANES)
+    m.d.comb += mask.eq(Mux(s5["lastblk"], s.c_lastmask, Const((1 << LANES) - 1, LANES)))
     m.d.sync += [s2["x"].eq(Mux(use_pixel, s.pix_rd.data, s1["x"])), s3["x"].eq(s2["x"])]
     # c + 2: the group's bytes (lane 0: the gather's byte of the row on port 0)
     raw = Cat(s.b0.rdata, s.b1.rdata)
-    wb = [Signal(signed(8), name=f"wb{i}") for i in range(LANES)]
+    wb = [Signal(signed(8), name=f"wb{i}", reset_less=True) for i in range(LANES)]
     m.d.sync += wb[0].eq(Mux(use_pixel, s.r0.word_select(s2["sel"], 8), raw[0:8]))
     m.d.sync += [wb[i].eq(raw[8 * i:8 * i + 8]) for i in range(1, LANES)]
     # c + 3: the products, registered; the lanes read
-    prod = [Signal(signed(prod_bits), name=f"prod{i}") for i in range(LANES)]
+    prod = [Signal(signed(prod_bits), name=f"prod{i}", reset_less=True) for i in range(LANES)]
     m.d.sync += [prod[i].eq(wb[i] * s3["x"]) for i in range(LANES)]
     # c + 4: the sums (0 while an update pass clears the lanes); c + 5: the write
-    sums = [Signal(WORD_BITS, name=f"sum{i}") for i in range(LANES)]
+    sums = [Signal(p.acc_bits, name=f"sum{i}") for i in range(LANES)]
     for i in range(LANES):
         rd, wr = lane_rd[i], lane_wr[i]
         with m.If(in_upd):
@@ -102,7 +104,7 @@ def lanes_part(self, m, s):
         with m.Else():
             m.d.sync += sums[i].eq(rd.data.as_signed() + prod[i])
             m.d.comb += [rd.addr.eq(s3["a"]), wr.addr.eq(s5["a"]),
-                         wr.en.eq(s5["v"] & s5["mask"][i] & ~use_pixel)]
+                         wr.en.eq(s5["v"] & mask[i] & ~use_pixel)]
         m.d.comb += wr.data.eq(sums[i])
     # the gather's product, for the CURRENT state
     vD, lastD = Signal(), Signal()
@@ -116,7 +118,7 @@ def lanes_part(self, m, s):
 
     # ---- the scan of the spike map and the groups of an entry -------------------------------
     L = s.layers
-    sc = [lp for lp in L[1:]]
+    sc = list(L[1:]) or list(L[:1])             # (one layer: no scatter, placeholders)
     kh_max = max(lp.kh for lp in sc)
     kw_max = max(lp.kw for lp in sc)
     s_j = Signal(range(max(2, p.spike_depth)))
@@ -136,7 +138,7 @@ def lanes_part(self, m, s):
     c = s                                      # the per-layer constants (registers)
 
     def start_scatter():
-        base = c.c_wbase + c.p_j0
+        base = c.p_wrow
         m.d.sync += [s_j.eq(0), s_ci.eq(0), s_iy.eq(0), s_ix.eq(0), ky0.eq(0), ky1.eq(0),
                      kx0.eq(0), kx1.eq(0), s_cib.eq(base), s_rowb.eq(base), s_base.eq(base),
                      s_arow.eq(0), s_apos.eq(0)]
@@ -192,8 +194,7 @@ def lanes_part(self, m, s):
         with m.State("SCAT_EVENT"):
             m.d.comb += s.scat_sm_ra.eq(s_j)
             m.d.sync += [iss_v.eq(1), iss_row.eq(s_w), iss_a.eq(s_a), iss_x.eq(s_val),
-                         iss_mask.eq(Mux(s_jg == c.c_nb1, c.c_lastmask,
-                                         Const((1 << LANES) - 1, LANES)))]
+                         iss_lastblk.eq(s_jg == c.c_nb1)]
             with m.If(s_jj == c.p_nb1):
                 m.d.sync += [s_jj.eq(0), s_jg.eq(c.p_j0)]
                 with m.If(s_kx == kx1):

@@ -40,8 +40,10 @@ LANES = 8
 #: Rows of one accumulator lane (a 256 x 32 block RAM pair); a scatter pass covers as many
 #: 8-channel blocks of the output as fit.
 LANE_ROWS = 256
-#: Cycles per neuron of the update pipeline (a bank read and a write of its membrane).
-UPDATE_CYCLES = 2
+#: Cycles per neuron of the update pipeline (a slot: the membrane's read and write, the
+#: first layer's current read, an output count's read and write are on different cycles;
+#: FirePipe does 4 division steps a stage).
+UPDATE_CYCLES = 4
 #: Cycles of an update pass besides two per neuron (start, pipeline fill and drain).
 UPDATE_PASS_CYCLES = 5
 #: Cycles of a scatter pass besides its scan and groups (start, pipeline drain).
@@ -53,7 +55,7 @@ ENTRY_CYCLES = 1
 CURRENT_OVERHEAD = 4
 #: Cycles of the decision after every step besides one per class (docs/golden-model.md
 #: "Early exit": leader and runner-up from the counts, then stop or go on).
-DECIDE_CYCLES = 4
+DECIDE_CYCLES = 6
 
 
 class NotCompact(PlanError):
@@ -172,6 +174,10 @@ class CompactPlan:
         update can fill the next map while a later pass still reads its own).
     x_bits : int
         Signed width of the multiplier's input operand (pixels or pooled spike sums).
+    acc_bits : int
+        Signed width of the scatter layers' accumulators (their current bounds).
+    in_bits : int
+        Signed width of any layer's step input (the current bounds).
     """
 
     model_name: str
@@ -184,6 +190,8 @@ class CompactPlan:
     spike_depths: tuple
     x_bits: int
     n_classes: int
+    acc_bits: int = 32
+    in_bits: int = 32
 
     @property
     def pixels(self) -> int:
@@ -238,7 +246,7 @@ class CompactPlan:
         out = [("pixels", max(2, self.pixels), 8)]
         out += [(f"spikes{k}", max(2, d), self.spike_bits)
                 for k, d in enumerate(self.spike_depths)]
-        out += [(f"acc{i}", LANE_ROWS, 32) for i in range(LANES)]
+        out += [(f"acc{i}", LANE_ROWS, self.acc_bits) for i in range(LANES)]
         if rx_fifo_depth:
             out.append(("uart_rx_fifo", rx_fifo_depth, 8))
         return out
@@ -273,7 +281,7 @@ class CompactPlan:
         total = np.zeros(B, dtype=np.int64)
         first = self.layers[0]
         kmax = max(lp.k for lp in self.layers)
-        latency = 4 + 2 * ((kmax + 1) // 2)            # FirePipe.LATENCY
+        latency = 4 + UPDATE_CYCLES * -(-kmax // UPDATE_CYCLES)    # FirePipe.LATENCY
         total += HEADER_BYTES + self.pixels             # the header and pixels, a byte a cycle
         total += sum(lp.neurons for lp in self.layers)  # clear
         total += first.neurons * (first.cin * first.kh * first.kw + CURRENT_OVERHEAD) + 1
@@ -396,9 +404,6 @@ def compact_plan(model) -> CompactPlan:
     if last.neurons != n_classes:
         raise NotCompact(f"{name}: the output layer has {last.neurons} neurons for "
                          f"{n_classes} classes; the compact engine needs a 1x1 output")
-    if len(out) < 2:
-        raise NotCompact(f"{name}: the compact engine needs at least two weighted layers, "
-                         f"not {len(out)}")
     # Banks. The scatter layers' weights are in both banks at the same rows (an 8-byte
     # group a row: bytes 0-3 in bank 0, 4-7 in bank 1), first. Layer 0 keeps V0 and W0 in
     # one bank and its current X0 in the other; every later layer's V is in either bank
@@ -454,4 +459,6 @@ def compact_plan(model) -> CompactPlan:
     return CompactPlan(model_name=name, input_shape=tuple(model.input_shape), layers=tuple(out),
                        regions=regions, swap=tuple(swap), spike_depth=max(depths),
                        spike_bits=spike_bits, spike_depths=tuple(depths), x_bits=x_bits,
-                       n_classes=n_classes)
+                       n_classes=n_classes,
+                       acc_bits=max(signed_bits(int(b)) for b in cbounds[1:] or [1]),
+                       in_bits=max(signed_bits(int(b)) for b in cbounds))

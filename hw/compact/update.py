@@ -1,14 +1,14 @@
-"""The compact engine's update pass: one neuron every two cycles through FirePipe.
+"""The compact engine's update pass: one neuron a slot (``UPDATE_CYCLES``) through FirePipe.
 
 Layer: ``hw`` (Amaranth), a part of :class:`~augsnn.hw.compact.accelerator.CompactAccelerator`
 (it shares the engine's signals through the namespace ``s``). An update pass walks the
 neurons of one scatter pass (layer 0: all of them) in raster order (channel, row, column):
 
-* issue side, cycles with ``ph`` low: read the membrane ``V[n]`` (port 0) and the step input,
+* issue side, the slot's first cycle: read the membrane ``V[n]`` (port 0) and the step input,
   for layer 0 the stored current ``X0[n]`` (port 1), for later layers the accumulator of the
   neuron's lane (channel mod 8), which is cleared in the next cycle;
 * :class:`~augsnn.hw.compact.fire.FirePipe` saturates, fires and resets;
-* write side, cycles with ``ph`` high, ``LATENCY + 3`` cycles after the read: the membrane
+* write side, ``LATENCY + 3`` cycles after the read (never a slot's first cycle): the membrane
   back (port 0), the spike summed into its pooling window of the next layer's spike map
   (read one cycle before), the trace beat and the event count; output-layer spikes go to the
   counts (port 1: read at the cycle before the write, written two cycles after it).
@@ -21,7 +21,7 @@ from amaranth.hdl import Array, Signal, signed
 from ..plan import WORD_BITS
 from .bank import ADDR_BITS
 from .fire import FirePipe
-from .plan import LANES
+from .plan import LANES, UPDATE_CYCLES
 
 __all__ = ["update_part"]
 
@@ -30,10 +30,13 @@ def update_part(self, m, s):
     """Build the update pass's datapath and its states ``UPD_RUN``, ``UPD_FLUSH``."""
     p, layers = s.p, s.layers
     kmax = s.kmax
-    fp = FirePipe(pot_bits=s.pot_max, coef_bits=kmax + 1, d_bits=s.d_bits)
+    P = UPDATE_CYCLES
+    fp = FirePipe(pot_bits=s.pot_max, coef_bits=kmax + 1, d_bits=s.d_bits, x_bits=p.in_bits,
+                  slot=P)
     m.submodules.fire = fp
-    ph = Signal()                               # free-running phase
-    m.d.sync += ph.eq(~ph)
+    cnt = Signal(range(P))                      # free-running: the cycle of the slot
+    m.d.sync += cnt.eq(cnt + 1)
+    w_at = (3 + fp.LATENCY) % P                 # the write's cycle of the slot
     # ---- issue side ---------------------------------------------------------------------
     iss_on = Signal()
     i_n = Signal.like(s.n)
@@ -45,9 +48,9 @@ def update_part(self, m, s):
     i_lsel_d, i_la_d = Signal.like(i_lsel), Signal.like(i_la)
     iv1, iv2 = Signal(), Signal()
     issue = Signal()
-    m.d.comb += issue.eq(iss_on & ~ph & s.in_upd)
+    m.d.comb += issue.eq(iss_on & s.in_upd & (cnt == 0))
     m.d.sync += [iv1.eq(issue), iv2.eq(iv1), i_lsel_d.eq(i_lsel), i_la_d.eq(i_la)]
-    lane_x = Signal(signed(WORD_BITS))
+    lane_x = Signal(signed(p.acc_bits))
     m.d.sync += lane_x.eq(Array(rd.data for rd in s.lane_rd)[i_lsel_d])
     with m.If(issue):
         m.d.comb += [s.a0.eq(vr), s.upd_lane_ra.eq(i_la)]
@@ -69,12 +72,13 @@ def update_part(self, m, s):
     m.d.comb += s.upd_lane_wa.eq(i_la_d)
     for i in range(LANES):
         m.d.comb += s.upd_lane_we[i].eq(iv1 & ~s.is_first & (i_lsel_d == i))
-    m.d.comb += [fp.ph.eq(ph), fp.i_valid.eq(iv2), fp.i_v.eq(s.r0.as_signed())]
+    m.d.comb += [fp.cnt.eq(cnt - 2), fp.i_valid.eq(iv2),
+                 fp.i_v.eq(s.r0[:s.pot_max].as_signed())]
     with m.If(s.is_first):
-        m.d.comb += fp.i_x.eq(s.r1.as_signed())
+        m.d.comb += fp.i_x.eq(s.r1[:p.in_bits].as_signed())
     with m.Else():
         m.d.comb += fp.i_x.eq(lane_x)
-    m.d.comb += [fp.c_hi.eq(s.c_hi), fp.c_lo.eq(s.c_lo), fp.c_dp.eq(s.c_dp),
+    m.d.comb += [fp.c_hi.eq(s.c_hi), fp.c_dp.eq(s.c_dp),
                  fp.c_dn.eq(s.c_dn), fp.c_hasneg.eq(s.c_hasneg), fp.c_k.eq(s.c_k)]
 
     def start_update(first, layer=None):
@@ -84,16 +88,16 @@ def update_part(self, m, s):
         m.d.sync += [iss_on.eq(1), i_pos.eq(0), i_lsel.eq(0), i_la.eq(0), i_lbase.eq(0),
                      s.in_upd.eq(1)]
         vb = s.v_base if layer is None else s.v_bases[layer]
-        xb = s.x_base if layer is None else s.x_bases[layer]
+        xb = s.x_bases[0]                       # only layer 0 reads a stored current
         with m.If(first):
             m.d.sync += [i_n.eq(0), vr.eq(vb), xr.eq(xb)]
             s.start_walk(layer)
 
     # ---- write side -----------------------------------------------------------------------
     wr = Signal()
-    m.d.comb += wr.eq(fp.o_valid & ph & s.in_upd)
+    m.d.comb += wr.eq(fp.o_valid & (cnt == w_at) & s.in_upd)
     rd_map = Signal()                           # the spike-map read of the coming write
-    m.d.comb += rd_map.eq(fp.o_valid & ~ph)
+    m.d.comb += rd_map.eq(fp.o_valid & (cnt == (w_at - 1) % P))
     m.d.comb += s.upd_sm_ra.eq(s.paddr)
     # counts (output layer): read the cycle before the write, add, write two cycles after
     o_w = Signal(signed(kmax + 1))
@@ -122,7 +126,7 @@ def update_part(self, m, s):
                     with m.Case(l):
                         m.d.sync += s.events[l].eq(s.events[l] + 1)
         s.advance_walk()
-    s.__dict__.update(fp=fp, ph=ph, start_update=start_update, upd_wr=wr, iss_on=iss_on)
+    s.__dict__.update(fp=fp, start_update=start_update, upd_wr=wr, iss_on=iss_on)
 
     def states():
         with m.State("UPD_RUN"):
