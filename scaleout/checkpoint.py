@@ -18,7 +18,7 @@ import numpy as np
 __all__ = ["Checkpoints"]
 
 _ARRAYS = ("index", "label", "pred", "counts", "events", "cycles", "out", "synops", "bound",
-           "critical")
+           "critical", "steps")
 
 
 def _atomic_write(path: Path, write) -> None:

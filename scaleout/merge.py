@@ -25,13 +25,15 @@ class _RecordingPlan:
 
     def __init__(self, plan):
         self._plan = plan
-        self.rec_synops = self.rec_bound = self.rec_critical = None
+        self.rec_synops = self.rec_bound = self.rec_critical = self.rec_steps = None
 
     def __getattr__(self, name):
         return getattr(self._plan, name)
 
     def cycles(self, synops, T):
         self.rec_synops = np.asarray(synops)
+        # T: the steps run per image (an array with early exit) or one count for all
+        self.rec_steps = np.broadcast_to(np.asarray(T), self.rec_synops.shape[2:]).copy()
         self.rec_bound = np.asarray(self._plan.cycles(synops, T))
         return self.rec_bound
 
@@ -40,13 +42,15 @@ class _RecordingPlan:
         return self.rec_critical
 
 
-def simulate_chunk(model, bld, images, labels, indices, T: int) -> dict:
-    """Simulate ``images`` on the build ``bld`` and compare them with the golden model.
+def simulate_chunk(model, bld, images, labels, indices, T: int, early_exit=None) -> dict:
+    """Simulate ``images`` on the build ``bld`` and compare them with the golden model
+    (``early_exit``: an :class:`~augsnn.golden.early_exit.ExitRule` sent with every image).
 
     Returns a dict of plain arrays and the chunk's report (picklable, JSON for the report).
     """
     from augsnn.sim import accelerator as accel
-    run = accel.run_images(model, images, T, build=bld, progress=0, quiet=True)
+    run = accel.run_images(model, images, T, build=bld, progress=0, quiet=True,
+                           **({"early_exit": early_exit} if early_exit is not None else {}))
     out = run.out
     plan = run.plan
     recorder = _RecordingPlan(plan)
@@ -67,7 +71,7 @@ def simulate_chunk(model, bld, images, labels, indices, T: int) -> dict:
         "events": run.events.astype(np.int64), "cycles": run.cycles.astype(np.int64),
         "out": out if out is not None else np.zeros((T, len(images), n_classes), np.int64),
         "synops": recorder.rec_synops, "bound": recorder.rec_bound,
-        "critical": recorder.rec_critical,
+        "critical": recorder.rec_critical, "steps": recorder.rec_steps,
         "sim_seconds": float(run.sim_seconds), "compare_seconds": time.time() - t0,
     }
 
@@ -136,6 +140,8 @@ MERGE_RULES = {
         float(x) for x in _cat(cs, "synops", axis=2).sum(axis=1).mean(axis=1)],
     "events_per_image": lambda rs, cs: [
         float(x) for x in _cat(cs, "events", axis=1).mean(axis=1)],
+    "early_exit": _same("early_exit"),
+    "mean_steps": lambda rs, cs: float(_cat(cs, "steps").mean()),
     # wall time: the simulation time of all chunks together (they ran on several workers)
     "sim_seconds": lambda rs, cs: round(sum(c["sim_seconds"] for c in cs), 1),
 }

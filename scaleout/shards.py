@@ -87,7 +87,8 @@ class SimWorker:
     def describe(self) -> dict:
         return dict(self.info)
 
-    def run_chunk(self, cid: int, offset: int, n: int, T: int, digest: str) -> dict:
+    def run_chunk(self, cid: int, offset: int, n: int, T: int, digest: str,
+                  early_exit=None) -> dict:
         from augsnn.golden.evaluate import load_test_images
         x, y, idx = load_test_images(self.model, self.dataset, n, offset)
         got = images_digest(x, y)
@@ -95,7 +96,11 @@ class SimWorker:
             raise ValueError(f"chunk {cid}: the test images {offset}..{offset + n - 1} on "
                              f"{self.info['host']} have SHA-256 {got[:16]}, the driver's "
                              f"{digest[:16]} (its data-set cache differs)")
-        chunk = simulate_chunk(self.model, self.bld, x, y, idx, T)
+        rule = None
+        if early_exit is not None:
+            from augsnn.golden.early_exit import ExitRule
+            rule = ExitRule(*early_exit)
+        chunk = simulate_chunk(self.model, self.bld, x, y, idx, T, rule)
         chunk.update(chunk=cid, worker=self.info)
         return chunk
 
@@ -123,8 +128,8 @@ class ShardedRun:
 
 def run_sharded(model, *, T: int, images: int, offset: int = 0, dataset=None,
                 options: dict, workers: int, checkpoint, resume: bool = False, chunk=None,
-                cache_dir=None, address=None, progress: bool = True, on_chunk=None
-                ) -> ShardedRun:
+                cache_dir=None, address=None, progress: bool = True, on_chunk=None,
+                early_exit=None) -> ShardedRun:
     """Simulate test images ``offset .. offset+images`` on ``workers`` Ray actors.
 
     Parameters
@@ -132,6 +137,8 @@ def run_sharded(model, *, T: int, images: int, offset: int = 0, dataset=None,
     options : dict
         :func:`augsnn.sim.accelerator.build`'s options (``lanes``, ``trace``, ``padding``,
         ``engine``); they name the build (the cache key) and go into the manifest.
+    early_exit : ExitRule or None
+        Sent with every image (:func:`augsnn.sim.accelerator.run_images`).
     checkpoint : path
         Checkpoint folder; ``resume`` takes its finished chunks when its manifest matches.
     on_chunk : callable(event, pool) or None
@@ -149,6 +156,8 @@ def run_sharded(model, *, T: int, images: int, offset: int = 0, dataset=None,
     manifest = {"version": 1, "model": model.name, "model_digest": model.digest(), "T": int(T),
                 "options": options, "dataset": dataset or model.meta.get("dataset"),
                 "offset": offset, "images": images, "chunk": chunk,
+                "early_exit": None if early_exit is None else [early_exit.margin,
+                                                               early_exit.t_min],
                 "images_sha256": hashlib.sha256("".join(digests).encode()).hexdigest()}
     store = Checkpoints(checkpoint, manifest, resume=resume)
     resumed = [c for c in store.done() if c < len(ranges)] if resume else []
@@ -236,7 +245,7 @@ def _dispatch(ray, pool, store, todo, ranges, digests, T, attempts, progress, do
         a, b = ranges[cid]
         attempts[cid] = attempts.get(cid, 0) + 1
         ref = pool.actors[i].run_chunk.remote(cid, a + store.manifest["offset"], b - a, T,
-                                              digests[cid])
+                                              digests[cid], store.manifest["early_exit"])
         inflight[ref] = (cid, i)
 
     try:

@@ -155,15 +155,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
         rule = ExitRule.parse(args.early_exit)
         if not engine.early_exit:
             raise ValueError(f"--early-exit: the {engine.title} has no early exit")
-        if args.uart or args.workers is not None:
-            raise ValueError("--early-exit applies to the plain simulation (not --uart or "
-                             "--workers)")
+        if args.uart:
+            raise ValueError("--early-exit applies to the accelerator's simulation, not --uart")
     if args.uart:
         if args.workers is not None:
             raise ValueError("--workers does not apply to --uart (one board design, one link)")
         return _cmd_uart(args, model, T)
     if args.workers is not None:
-        return _cmd_sharded(args, model, T, engine, plan)
+        return _cmd_sharded(args, model, T, engine, plan, rule)
     for opt in ("address", "chunk", "checkpoint", "resume"):
         if getattr(args, opt):
             raise ValueError(f"--{opt} needs --workers")
@@ -217,7 +216,7 @@ def _cmd_uart(args: argparse.Namespace, model, T: int) -> int:
     return 0 if not r["mismatches"] and not r["lost"] else 1
 
 
-def _cmd_sharded(args: argparse.Namespace, model, T: int, engine, plan) -> int:
+def _cmd_sharded(args: argparse.Namespace, model, T: int, engine, plan, rule) -> int:
     """``--workers K``: the images sharded over Ray actors (augsnn.scaleout.shards)."""
     from types import SimpleNamespace
 
@@ -234,7 +233,7 @@ def _cmd_sharded(args: argparse.Namespace, model, T: int, engine, plan) -> int:
                     options=options, workers=args.workers, checkpoint=folder,
                     resume=args.resume, chunk=args.chunk,
                     cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
-                    address=args.address, progress=args.progress > 0)
+                    address=args.address, progress=args.progress > 0, early_exit=rule)
     print(f"augsnn sim: {r.chunks} chunks: {len(r.resumed)} from checkpoints, "
           f"{len(r.simulated)} simulated on {args.workers} worker(s) in {r.seconds:.1f} s",
           file=sys.stderr)
