@@ -2,8 +2,8 @@
 one-process report, a killed actor changes nothing, ``--resume`` skips finished chunks.
 
 Net2-AugMapping at 8 lanes on 6 MNIST test images (2 workers against one process), and
-tiny-aug at 16 lanes for the kill and resume tests (its chunks take a second: the time goes
-to the failure paths, not to simulation); both built with exactly the options of
+tiny-aug at 16 lanes with early exit for the kill and resume tests (its chunks take a second:
+the time goes to the failure paths, not to simulation); both built with exactly the options of
 tests/test_accelerator.py (same build cache ``sim_build/accel``, so the Verilator builds are
 shared). One local Ray instance (2 CPUs) serves the whole module.
 """
@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from augsnn.cli import main as cli_main
+from augsnn.golden.early_exit import ExitRule
 from augsnn.golden.modelfile import load
 from augsnn.scaleout.merge import MERGE_RULES, merge_reports
 from augsnn.scaleout.shards import chunk_ranges, default_chunk, run_sharded
@@ -29,8 +30,10 @@ TIMING = {"sim_seconds", "build_seconds", "build_cached", "build_dir", "run_seco
           "compare_seconds"}
 SIM = ["sim", "net2-aug", "--images", str(IMAGES), "--offset", str(OFFSET), "--lanes", "8",
        "--cache-dir", str(CACHE), "--progress", "0"]
+# tiny-aug with early exit (margin 5 of T=6: 2.17 steps per image on average)
 TINY = ["sim", "tiny-aug", "--images", str(IMAGES), "--offset", str(OFFSET), "--lanes", "16",
-        "--cache-dir", str(CACHE), "--progress", "0"]
+        "--cache-dir", str(CACHE), "--progress", "0", "--T", "6", "--early-exit", "5"]
+RULE = ExitRule(5)
 
 
 def test_chunks_cover_the_images_once():
@@ -125,13 +128,14 @@ def test_a_killed_actor_changes_nothing(ray_local, tiny_reference, tmp_path):
             ray_local.kill(pool.actors[event["actor"]], no_restart=False)
 
     model = load("tiny-aug")
-    r = run_sharded(model, T=2, images=IMAGES, offset=OFFSET, options=_tiny_options(),
+    r = run_sharded(model, T=6, images=IMAGES, offset=OFFSET, options=_tiny_options(),
                     workers=2, checkpoint=tmp_path / "ck", chunk=2, cache_dir=CACHE, progress=False,
-                    on_chunk=kill_the_other)
+                    on_chunk=kill_the_other, early_exit=RULE)
     assert killed
     pids = {w["pid"] for w in r.workers}
     assert killed[0] in pids and len(pids) >= 3        # a new process took over
     want, outputs = tiny_reference
+    assert 1 <= r.report["mean_steps"] < 6                # the images stopped early
     _same_report(r.report, {k: v for k, v in want.items() if k in r.report})
     for k in ("pred", "counts", "cycles", "out", "events"):
         np.testing.assert_array_equal(r.arrays[k], outputs[k], err_msg=k)
@@ -148,9 +152,9 @@ def test_resume_skips_the_finished_chunks(ray_local, tiny_reference, tmp_path, c
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_sharded(load("tiny-aug"), T=2, images=IMAGES, offset=OFFSET,
+        run_sharded(load("tiny-aug"), T=6, images=IMAGES, offset=OFFSET,
                     options=_tiny_options(), workers=1, checkpoint=ck, chunk=2,
-                    cache_dir=CACHE, progress=False, on_chunk=interrupt)
+                    cache_dir=CACHE, progress=False, on_chunk=interrupt, early_exit=RULE)
     first = sorted(ck.glob("chunk-*.npz"))
     assert [p.name for p in first] == ["chunk-00000.npz"]
     stamp = first[0].stat().st_mtime_ns
