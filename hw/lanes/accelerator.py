@@ -51,7 +51,11 @@ SNAP_DEPTH = 8
 
 
 def trace_signature(lp) -> wiring.Signature:
-    """A ``trace<l>`` port: ``valid`` and ``payload`` (NeuronCore output), no ``ready``."""
+    """A ``trace<l>`` port: ``valid`` and ``payload`` (NeuronCore output), no ``ready``.
+
+    Not ``stream.Signature(..., always_ready=True)``: its ``ready`` is a constant, which
+    Amaranth 0.5's Verilog back end refuses as a port of the top-level component (the
+    accelerator is the top of the simulated design)."""
     return wiring.Signature({"valid": Out(1), "payload": Out(core_output_layout(lp))})
 
 
