@@ -215,8 +215,7 @@ def run(v: np.ndarray, currents: np.ndarray, params: NeuronParams, out: np.ndarr
                 continue
             np.multiply(q, tp, out=qn)
             np.subtract(vb, qn, out=vb)
-            np.negative(vb, out=qn)
-            np.floor_divide(qn, tn, out=qn)
+            np.floor_divide(vb, -tn, out=qn)  # floor(-V / theta_n), one pass
             _uclip(qn, 0, M, out=qn)
             np.subtract(q, qn, out=of[t, s:e], casting="unsafe")
             np.multiply(qn, tn, out=qn)
