@@ -246,7 +246,7 @@ class CoreProofHarness(wiring.Component):
             with m.If(v & ~mk):
                 m.d.comb += Ac(row == tail_next + older_fire)
             with m.If(v & mk):
-                m.d.comb += Ac(tail_next + older_fire == D)
+                m.d.comb += [Ac(tail_next + older_fire == D), Ac(row == 0)]
                 for q in range(p):                      # nothing younger than a MARK
                     m.d.comb += Ac(~entries[q][0])
                 # Where a MARK can be: DRAIN counts its way down the pipeline.
@@ -256,6 +256,19 @@ class CoreProofHarness(wiring.Component):
                 if p == tail:
                     where = where | (st == IDLE) | (st == FIRE) | (st == CLEAR)
                 m.d.comb += Ac(where)
+        # A MARK carries zeros down the fire datapath (its beat's fields are 0).
+        stage_regs = {1: ["f1_v"], 2: ["f2_neg", "f2_mag"], F: ["t_coef", "t_v"]}
+        if c.divider:
+            for j in range(c.coef_bits - 1):
+                stage_regs[3 + j] = [f"d{j}_neg", f"d{j}_rem", f"d{j}_q"]
+        else:
+            stage_regs[3] = ["h_neg", "h_mag", "h_clamp"]
+            stage_regs[4] = ["g_neg", "g_rem", "g_q"]
+        for k in range(L):
+            m.d.comb += Ac(~mark_e[4] | (s3_val[k] == 0))
+            for n, names in stage_regs.items():
+                for name in names:
+                    m.d.comb += Ac(~mark_e[4 + n] | (S(f"l{k}_{name}") == 0))
         with m.Switch(st):
             with m.Case(FIRE):
                 # (With the previous sweep's MARK at the tail, the new sweep starts at 0.)

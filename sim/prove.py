@@ -2,14 +2,15 @@
 
 Layer: ``sim``. Imports nothing heavy at import time (Amaranth is loaded by the handler).
 
-    augsnn prove                 # the whole suite (2-4 minutes on 2 cores)
-    augsnn prove --list          # the checks and what each asserts
-    augsnn prove core-c2-match   # one check by name (any name from --list)
+    augsnn prove                         # the whole suite (a few minutes on 2 cores)
+    augsnn prove --list                  # the checks, proof or bounded, what each asserts
+    augsnn prove core-c2-proof-data      # one check by name (any name from --list)
 
-Each check is a bounded proof (SymbiYosys, ``smtbmc yices``): every assertion holds at every
-cycle up to the check's depth after power-on, for every input sequence (docs/formal.md).
-The mutant check passes when its broken core is refuted; the counterexample trace (VCD) is
-kept in the work folder.
+SymbiYosys with ``smtbmc yices`` (docs/formal.md). A ``proof`` is unbounded (k-induction,
+SBY ``mode prove``): every assertion holds at every cycle of every run. A ``bounded`` check
+(SBY ``mode bmc``) holds at every cycle up to its depth after power-on, for every input
+sequence; ``--list`` says why its depth covers what it checks. A mutant check passes when
+its broken core is refuted; the counterexample trace (VCD) is kept in the work folder.
 
 Exit status: 0 when every check gives its expected result, 1 when one does not, 2 on a
 usage error or a missing tool.
@@ -29,12 +30,13 @@ def register(subparsers) -> None:
     """Add the ``prove`` sub-command to the CLI's ``subparsers``."""
     p = subparsers.add_parser(
         "prove", help="formal checks of the neuron core and the UART receiver (SymbiYosys)",
-        description="Bounded proofs with SymbiYosys, Yosys-SMTBMC and Yices (PyPI packages): "
-                    "the neuron core against a reference model of docs/golden-model.md for two "
-                    "small "
-                    "parameter sets, the output stream rules, the UART receiver's byte "
-                    "stream, and a core with forwarding removed that must be refuted "
-                    "(docs/formal.md).")
+        description="Formal checks with SymbiYosys, Yosys-SMTBMC and Yices (PyPI packages): "
+                    "unbounded proofs (k-induction) of the neuron core against a reference "
+                    "model of docs/golden-model.md for two small parameter sets, of its output "
+                    "stream rules and FIFO, and of the UART receiver's stream rule; bounded "
+                    "checks (labelled, with their depth) of the core's bounded wait and the "
+                    "receiver's frames; cores with forwarding removed or a short drain that "
+                    "must be refuted (docs/formal.md).")
     add_arguments(p)
     p.set_defaults(func=_handler)
 
@@ -54,8 +56,9 @@ def _handler(args) -> int:
     by_name = {job.name: job for job in formal.SUITE}
     if args.list:
         for job in formal.SUITE:
-            expect = "refuted" if job.expect == "fail" else "holds"
-            print(f"{job.name:<40} depth {job.depth:>3}  {expect:<8} {job.about}")
+            print(f"{job.name:<40} {_kind(job):<18} {job.about}")
+            if job.why_bounded:
+                print(f"{'':<40} {'':<18} bounded: {job.why_bounded}")
         return 0
     unknown = [name for name in args.checks if name not in by_name]
     if unknown:
@@ -80,13 +83,16 @@ def _handler(args) -> int:
         nonlocal bad
         good = (res.status == "PASS") == (job.expect == "pass")
         bad += not good
-        if job.expect == "pass":
-            what = f"holds to depth {job.depth}" if res.ok else "FAILS"
+        if job.expect == "pass" and job.mode == "prove":
+            what = (f"proven (k-induction, k={job.depth})" if res.ok
+                    else "FAILS" if res.status == "FAIL" else "NOT PROVEN (induction)")
+        elif job.expect == "pass":
+            what = f"holds to depth {job.depth} (bounded)" if res.ok else "FAILS"
         else:
             what = (f"refuted at step {res.steps}" if not res.ok
                     else f"NOT refuted within depth {job.depth}")
-        print(f"{job.name:<40} {what:<26} {res.seconds:6.1f} s  {'ok' if good else 'UNEXPECTED'}",
-              flush=True)
+        print(f"{job.name:<40} {what:<34} {res.seconds:6.1f} s  "
+              f"{'ok' if good else 'UNEXPECTED'}", flush=True)
         if res.failed and (not good or job.expect == "fail"):
             for where in res.failed:
                 print(f"    failed: {where}: {_source_line(where)}")
@@ -105,8 +111,18 @@ def _handler(args) -> int:
         shutil.rmtree(root, ignore_errors=True)
     elif bad:
         print(f"work folders kept in {root}")
-    print(f"{len(jobs) - bad} of {len(jobs)} checks gave the expected result")
+    proofs = sum(job.mode == "prove" for job in jobs)
+    print(f"{len(jobs) - bad} of {len(jobs)} checks gave the expected result ({proofs} "
+          f"unbounded proofs, {len(jobs) - proofs} bounded checks or refutations)")
     return 0 if bad == 0 else 1
+
+
+def _kind(job) -> str:
+    if job.expect == "fail":
+        return f"refute, depth {job.depth}"
+    if job.mode == "prove":
+        return f"proof, k={job.depth}"
+    return f"bounded, depth {job.depth}"
 
 
 def _source_line(where: str) -> str:

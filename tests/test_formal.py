@@ -14,6 +14,8 @@ from augsnn.golden.neuron import NeuronParams, fire
 from augsnn.hw.neuron_core import NeuronCore, Op
 from augsnn.sim import formal, formal_ref
 from augsnn.sim.formal_core import CoreHarness, NoForwardCore, ShortDrainCore
+from augsnn.sim.formal_core_proof import CoreProofHarness
+from augsnn.sim.formal_mem import elaborate_open
 from augsnn.sim.formal_trace import golden_beats, read_vcd, replay_core
 from augsnn.sim.formal_uart import UartRxHarness
 from augsnn.sim.prove import main as prove_main
@@ -61,15 +63,22 @@ PASSING = [job for job in formal.SUITE if job.expect == "pass"]
                                               marks=[pytest.mark.slow] if j.slow else [])
                                  for j in PASSING])
 def test_check_holds(job, tmp_path):
-    res = formal.check(job.make(), name=job.name, depth=job.depth, workdir=tmp_path)
+    res = formal.check(job.make(), name=job.name, depth=job.depth, workdir=tmp_path,
+                       mode=job.mode)
     assert res.status == "PASS", (res.failed, res.log[-3000:])
 
 
 def test_suite_covers_two_cores_streams_and_a_mutant():
-    names = [job.name for job in formal.SUITE]
+    jobs = {job.name: job for job in formal.SUITE}
     for key in ("c2", "c3"):
-        assert f"core-{key}-match" in names and f"core-{key}-stable-order-live" in names
-    assert "uart-rx-free" in names and "uart-rx-frames" in names
+        # Unbounded: the core's control (order, room, stream rule), its data (the
+        # reference), its output FIFO.
+        for part in ("proof-control", "proof-data", "fifo"):
+            assert jobs[f"core-{key}-{part}"].mode == "prove"
+    assert jobs["uart-rx-free"].mode == "prove" and "uart-rx-frames" in jobs
+    # Every bounded check says why its depth covers what it checks.
+    assert all(job.why_bounded for job in formal.SUITE
+               if job.mode == "bmc" and job.expect == "pass")
     assert [job.expect for job in formal.SUITE].count("fail") == len(MUTANTS)
     c2, c3 = (formal.CORE_PARAMS[k] for k in ("c2", "c3"))
     assert {c2["coef_bits"], c3["coef_bits"]} == {2, 3} and c2["lanes"] == c3["lanes"] == 2
@@ -115,6 +124,51 @@ def test_mutant_is_refuted_with_a_real_counterexample(name, tmp_path):
         assert any(cmd["op"] == Op.FIRE.value for cmd in m_accepted[2:])
 
 
+def test_open_core_behaves_like_the_core():
+    # The proofs elaborate the core with register files for its memories
+    # (formal_mem.elaborate_open); in simulation both cores agree cycle for cycle.
+    rng = np.random.default_rng(5)
+    for key in ("c2", "c3"):
+        real, opened = (NeuronCore(**formal.CORE_PARAMS[key]) for _ in range(2))
+        frag, mems, _ = elaborate_open(opened)
+        assert len(mems) == real.lanes + 1       # the lane memories and the FIFO storage
+        m = Module()
+        m.submodules.real = real
+        m.submodules.opened = frag
+        width = real.i.payload.shape().size
+        seen = []
+
+        async def bench(ctx):
+            for _ in range(400):
+                valid, ready = int(rng.random() < 0.7), int(rng.random() < 0.6)
+                op = int(rng.choice([0, 0, 0, 1, 2, 3], p=[.3, .3, .2, .1, .05, .05]))
+                payload = (int(rng.integers(0, 1 << width)) & ~3) | op
+                for core in (real, opened):
+                    ctx.set(core.i.valid, valid)
+                    ctx.set(core.i.payload.as_value(), payload)
+                    ctx.set(core.o.ready, ready)
+                got = [(ctx.get(core.i.ready), ctx.get(core.o.valid),
+                        ctx.get(core.o.payload.as_value())) for core in (real, opened)]
+                assert got[0] == got[1]
+                seen.append(got[0][1] and ready)
+                await ctx.tick()
+
+        sim = Simulator(m)
+        sim.add_clock(1e-6)
+        sim.add_testbench(bench)
+        sim.run()
+        assert sum(seen) > 20                    # beats came out
+
+
+def test_proof_is_not_vacuous(tmp_path):
+    # The same proof of a core with the forwarding removed does not go through.
+    job = formal.core_proof_job("c2", "data", 2)
+    harness = CoreProofHarness(core_cls=NoForwardCore, part="data", **formal.CORE_PARAMS["c2"])
+    res = formal.check(harness, name=job.name, depth=job.depth, workdir=tmp_path, mode="prove")
+    assert res.status in ("FAIL", "UNKNOWN") and res.failed
+    assert all("formal_core_proof.py" in f for f in res.failed)
+
+
 def test_uart_check_is_not_vacuous(tmp_path):
     # A transmitter one cycle per bit too slow (25 %): the scoreboard must catch it.
     res = formal.check(UartRxHarness(divisor=4, line="frames", tx_divisor=5),
@@ -125,6 +179,11 @@ def test_uart_check_is_not_vacuous(tmp_path):
 def test_harness_and_cli_errors(capsys):
     with pytest.raises(ValueError, match=r"^line must be 'free' or 'frames', not 'noisy'$"):
         UartRxHarness(line="noisy")
+    with pytest.raises(ValueError, match=r"^mode must be 'bmc' or 'prove', not 'pdr'$"):
+        formal.check(CoreHarness(**formal.CORE_PARAMS["c2"]), name="x", depth=2,
+                     workdir=".", mode="pdr")
+    with pytest.raises(ValueError, match=r"^part must be one of control, data, all, not 'x'$"):
+        CoreProofHarness(part="x", **formal.CORE_PARAMS["c2"])
     with pytest.raises(ValueError, match=r"^depth must be an integer >= 1, not 0$"):
         formal.check(CoreHarness(**formal.CORE_PARAMS["c2"]), name="x", depth=0, workdir=".")
     assert prove_main(["no-such-check"]) == 2
