@@ -75,7 +75,7 @@ def _small_model() -> Model:
     ], meta={"dataset": "mnist"})
 
 
-def _run_engine(model, requests):
+def _run_engine(model, requests, timeout=20_000):
     """Send the weight frame, then each ``(image, T, rule)`` request; return the checksum
     answer, the answer words per request and each layer's trace beats ``(index, coef, done)``."""
     plan = compact_plan(model)
@@ -90,7 +90,8 @@ def _run_engine(model, requests):
         for image, T, rule in requests:
             for byte in encode_image(T, image, rule):
                 await stream_put(ctx, dut.i, byte)
-            words = await get_all(ctx, dut.o, count=n_words, rng=random.Random(1), stall=0.3)
+            words = await get_all(ctx, dut.o, count=n_words, rng=random.Random(1), stall=0.3,
+                                  timeout=timeout)
             assert words[-1]["last"] == 1 and not any(w["last"] for w in words[:-1])
             answers.append([w["data"] for w in words])
 

@@ -571,7 +571,7 @@ class CompactAccelerator(wiring.Component):
             # Word w: the class, counts[w-1] (read from the bank: two cycles), the events,
             # the steps run, the cycles. ``o.valid`` drops between words while a count is
             # fetched.
-            words = Array([Const(0, WORD_BITS)] * (1 + C) + s.events + [s.t + 1, s.cycles])
+            tail = Array(s.events + [s.t + 1, s.cycles])       # words 1 + C ...
             with m.If(s.word == 0):
                 m.d.sync += [s.outw.eq(s.cls), s.counting.eq(0)]
                 m.next = "ANSWER_SHOW"
@@ -579,7 +579,7 @@ class CompactAccelerator(wiring.Component):
                 m.d.comb += a1.eq(s.ap1)
                 m.next = "ANSWER_WAIT"
             with m.Else():
-                m.d.sync += s.outw.eq(words[s.word])
+                m.d.sync += s.outw.eq(tail[s.word - (1 + C)])
                 m.next = "ANSWER_SHOW"
         with m.State("ANSWER_WAIT"):
             m.d.comb += a1.eq(s.ap1)

@@ -14,7 +14,7 @@ registers. Every register is loaded at one ``cnt`` only, so each result holds fo
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -94,11 +94,16 @@ class FirePipe(wiring.Component):
             m.d.sync += [v0.eq(self.i_valid), ssum.eq(self.i_v + self.i_x)]
         # cnt 1: saturate once.
         v1, vsat = Signal(), Signal(signed(pot))
+        # ssum is out of range when a bit that c_hi does not cover differs from its sign
+        over = Signal()
+        above = ~self.c_hi[:len(ssum)].as_unsigned() if len(ssum) <= pot + 1 else \
+            Cat(~self.c_hi.as_unsigned(), Const(-1, len(ssum) - pot - 1))
+        m.d.comb += over.eq(((ssum.as_unsigned() ^ Mux(ssum[-1], -1, 0)) & above) != 0)
         with m.If(at(1)):
             m.d.sync += v1.eq(v0)
-            with m.If(ssum > self.c_hi):
+            with m.If(over & ~ssum[-1]):
                 m.d.sync += vsat.eq(self.c_hi)
-            with m.Elif(ssum < c_lo):
+            with m.Elif(over):
                 m.d.sync += vsat.eq(c_lo)
             with m.Else():
                 m.d.sync += vsat.eq(ssum)

@@ -23,7 +23,9 @@ pixel a cycle).
 The scan of the spike map keeps the kernel window of the current entry (first and last valid
 kernel row and column, the weight row and accumulator row of its first position) up to date
 as it moves, so an entry's groups start the cycle after it is found and no cycle is spent on
-kernel positions outside the output.
+kernel positions outside the output. The entries are registered before the scan tests them
+(it reads two ahead), so a non-zero entry costs three cycles besides its groups (one of
+them the scan's own).
 """
 
 from __future__ import annotations
@@ -171,15 +173,22 @@ def lanes_part(self, m, s):
             with m.Else():
                 m.d.sync += s_apos.eq(s_apos + 1)
 
+    # The spike map's entries are registered before the scan looks at them, so the scan
+    # reads two entries ahead; after a non-zero entry it primes again (two cycles).
+    sm_q = Signal(signed(p.spike_bits))
+    m.d.sync += sm_q.eq(s.scat_sm_rd)
+
     def states():
         with m.State("SCAT_PRIME"):
             m.d.comb += s.scat_sm_ra.eq(0)
             start_scatter()
+            m.next = "SCAT_PRIME2"
+        with m.State("SCAT_PRIME2"):
+            m.d.comb += s.scat_sm_ra.eq(1)
             m.next = "SCAT_SCAN"
         with m.State("SCAT_SCAN"):
-            val = s.scat_sm_rd                       # the entry s_j
+            val = sm_q                               # the entry s_j
             with m.If(val != 0):
-                m.d.comb += s.scat_sm_ra.eq(s_j)
                 with m.If(c.p_last):                 # the last pass consumes the entry
                     m.d.comb += [s.scat_sm_wa.eq(s_j), s.scat_sm_we.eq(1)]
                 m.d.sync += [s_val.eq(val), s_ky.eq(ky0), s_kx.eq(kx0), s_w.eq(s_base),
@@ -189,10 +198,9 @@ def lanes_part(self, m, s):
             with m.Elif(s_j == c.S_last):
                 m.next = "SCAT_DRAIN"
             with m.Else():
-                m.d.comb += s.scat_sm_ra.eq(s_j + 1)
+                m.d.comb += s.scat_sm_ra.eq(s_j + 2)
                 advance_scan()
         with m.State("SCAT_EVENT"):
-            m.d.comb += s.scat_sm_ra.eq(s_j)
             m.d.sync += [iss_v.eq(1), iss_row.eq(s_w), iss_a.eq(s_a), iss_x.eq(s_val),
                          iss_lastblk.eq(s_jg == c.c_nb1)]
             with m.If(s_jj == c.p_nb1):
@@ -219,7 +227,10 @@ def lanes_part(self, m, s):
             with m.Else():
                 m.d.comb += s.scat_sm_ra.eq(s_j + 1)
                 advance_scan()
-                m.next = "SCAT_SCAN"
+                m.next = "SCAT_NEXT2"
+        with m.State("SCAT_NEXT2"):
+            m.d.comb += s.scat_sm_ra.eq(s_j + 1)
+            m.next = "SCAT_SCAN"
         with m.State("SCAT_DRAIN"):
             with m.If(drained):
                 s.start_update(c.p_first)

@@ -49,8 +49,8 @@ UPDATE_PASS_CYCLES = 5
 #: Cycles of a scatter pass besides its scan and groups (start, pipeline drain).
 SCATTER_PASS_CYCLES = 7
 #: Cycles per non-zero spike-map entry and pass besides its groups (it is latched in the
-#: scan's own cycle; one more to move on).
-ENTRY_CYCLES = 1
+#: scan's own cycle; two more to move on and read the next entries again).
+ENTRY_CYCLES = 2
 #: Cycles per first-layer neuron besides its multiply-accumulates (pipeline drain, write).
 CURRENT_OVERHEAD = 4
 #: Cycles of the decision after every step besides one per class (docs/golden-model.md
@@ -293,7 +293,7 @@ class CompactPlan:
                 per_step += UPDATE_CYCLES * co * lp.hout * lp.wout + UPDATE_PASS_CYCLES \
                     + latency + (2 if last else 0)
                 if lp.number:
-                    per_step += 1 + lp.cin * lp.hin * lp.win + SCATTER_PASS_CYCLES
+                    per_step += 2 + lp.cin * lp.hin * lp.win + SCATTER_PASS_CYCLES
         total += T * per_step
         for lp in self.layers[1:]:
             syn = synops[lp.number].sum(axis=0)
