@@ -75,7 +75,7 @@ def test_suite_covers_two_cores_streams_and_a_mutant():
         # reference), its output FIFO.
         for part in ("proof-control", "proof-data", "fifo"):
             assert jobs[f"core-{key}-{part}"].mode == "prove"
-    assert jobs["uart-rx-free"].mode == "prove" and "uart-rx-frames" in jobs
+    assert jobs["uart-rx-free"].mode == jobs["uart-rx-frames"].mode == "prove"
     # Every bounded check says why its depth covers what it checks.
     assert all(job.why_bounded for job in formal.SUITE
                if job.mode == "bmc" and job.expect == "pass")
