@@ -227,6 +227,9 @@ def _get_all(ray, refs):
         return ray.get(refs)
     except ray.exceptions.RayTaskError as exc:
         raise RuntimeError(f"a simulation worker failed to start: {exc.cause}") from None
+    except ray.exceptions.RayActorError as exc:     # its constructor raised, or it died
+        text = " ".join(str(exc).split())
+        raise RuntimeError(f"a simulation worker failed to start: {text[:600]}") from None
 
 
 def _dispatch(ray, pool, store, todo, ranges, digests, T, attempts, progress, done_before,

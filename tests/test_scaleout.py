@@ -51,6 +51,17 @@ def test_merge_refuses_a_report_key_it_does_not_know():
     assert "first_mismatches" in MERGE_RULES
 
 
+def test_a_worker_refuses_another_model_or_generator():
+    """An actor checks what it was sent before building anything."""
+    from augsnn.scaleout.shards import SimWorker
+    from augsnn.sim.cache import generator_key
+    model = load("tiny-aug")
+    with pytest.raises(ValueError, match="arrived with digest"):
+        SimWorker(model, "0" * 16, _tiny_options(), CACHE, None, generator_key().hexdigest())
+    with pytest.raises(ValueError, match="differ from the driver's"):
+        SimWorker(model, model.digest(), _tiny_options(), CACHE, None, "f" * 64)
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     import ray
