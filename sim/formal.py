@@ -187,6 +187,7 @@ def fifo_job(key: str, depth: int, *, about: str = "") -> Job:
         from augsnn.hw.neuron_core import NeuronCore
         from .formal_fifo import FifoHarness
         core = NeuronCore(**CORE_PARAMS[key])
+        core._MustUse__used = True     # built for its FIFO's sizes only (no Amaranth warning)
         return FifoHarness(width=core.o.payload.shape().size, depth=core._fifo_depth)
     return Job(name=f"core-{key}-fifo", make=make, depth=depth, about=about, mode="prove")
 
