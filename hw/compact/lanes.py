@@ -139,45 +139,26 @@ def lanes_part(self, m, s):
     s_jg = Signal(range(max(2, max(lp.blocks for lp in sc))))
     c = s                                      # the per-layer constants (registers)
 
-    # The scan position's comparisons, registered with it (short paths): ix is the last
-    # column, iy the last row, iy < kh - 1, iy >= hout - 1, ix < kw - 1, ix >= wout - 1,
-    # j the last entry.
-    f_ixl, f_iyl, f_ky1, f_ky0, f_kx1, f_kx0, f_jl = (Signal(name=f"f_{n}") for n in (
-        "ixl", "iyl", "ky1", "ky0", "kx1", "kx0", "jl"))
-
-    def flags_x(ix):
-        m.d.sync += [f_ixl.eq(ix == c.c_win1), f_kx1.eq(ix < c.c_kw1),
-                     f_kx0.eq(ix >= c.c_wout1)]
-
-    def flags_y(iy):
-        m.d.sync += [f_iyl.eq(iy == c.c_hin1), f_ky1.eq(iy < c.c_kh1),
-                     f_ky0.eq(iy >= c.c_hout1)]
-
     def start_scatter():
         base = c.p_wrow
         m.d.sync += [s_j.eq(0), s_ci.eq(0), s_iy.eq(0), s_ix.eq(0), ky0.eq(0), ky1.eq(0),
                      kx0.eq(0), kx1.eq(0), s_cib.eq(base), s_rowb.eq(base), s_base.eq(base),
-                     s_arow.eq(0), s_apos.eq(0), f_jl.eq(c.S_last == 0)]
-        flags_x(0)
-        flags_y(0)
+                     s_arow.eq(0), s_apos.eq(0)]
 
     def advance_scan():
-        m.d.sync += [s_j.eq(s_j + 1), f_jl.eq(s_j + 1 == c.S_last)]
-        with m.If(f_ixl):
+        m.d.sync += s_j.eq(s_j + 1)
+        with m.If(s_ix == c.c_win1):
             m.d.sync += [s_ix.eq(0), kx0.eq(0), kx1.eq(0)]
-            flags_x(0)
-            with m.If(f_iyl):
+            with m.If(s_iy == c.c_hin1):
                 nxt = s_cib + c.c_wstep
                 m.d.sync += [s_iy.eq(0), ky0.eq(0), ky1.eq(0), s_ci.eq(s_ci + 1),
                              s_cib.eq(nxt), s_rowb.eq(nxt), s_base.eq(nxt), s_arow.eq(0),
                              s_apos.eq(0)]
-                flags_y(0)
             with m.Else():
                 m.d.sync += s_iy.eq(s_iy + 1)
-                flags_y(s_iy + 1)
-                with m.If(f_ky1):
+                with m.If(s_iy < c.c_kh1):
                     m.d.sync += ky1.eq(ky1 + 1)
-                with m.If(f_ky0):
+                with m.If(s_iy >= c.c_hout1):
                     m.d.sync += [ky0.eq(ky0 + 1), s_rowb.eq(s_rowb + c.c_kwnb),
                                  s_base.eq(s_rowb + c.c_kwnb), s_apos.eq(s_arow)]
                 with m.Else():
@@ -185,10 +166,9 @@ def lanes_part(self, m, s):
                                  s_apos.eq(s_arow + c.c_wout)]
         with m.Else():
             m.d.sync += s_ix.eq(s_ix + 1)
-            flags_x(s_ix + 1)
-            with m.If(f_kx1):
+            with m.If(s_ix < c.c_kw1):
                 m.d.sync += kx1.eq(kx1 + 1)
-            with m.If(f_kx0):
+            with m.If(s_ix >= c.c_wout1):
                 m.d.sync += [kx0.eq(kx0 + 1), s_base.eq(s_base + c.c_nb)]
             with m.Else():
                 m.d.sync += s_apos.eq(s_apos + 1)
@@ -215,7 +195,7 @@ def lanes_part(self, m, s):
                              s_wkx.eq(s_base), s_wky.eq(s_base), s_a.eq(s_apos),
                              s_akx.eq(s_apos), s_aky.eq(s_apos), s_jj.eq(0), s_jg.eq(c.p_j0)]
                 m.next = "SCAT_EVENT"
-            with m.Elif(f_jl):
+            with m.Elif(s_j == c.S_last):
                 m.next = "SCAT_DRAIN"
             with m.Else():
                 m.d.comb += s.scat_sm_ra.eq(s_j + 2)
@@ -242,7 +222,7 @@ def lanes_part(self, m, s):
                 m.d.sync += [s_jj.eq(s_jj + 1), s_jg.eq(s_jg + 1), s_w.eq(s_w + 1),
                              s_a.eq(s_a + c.c_hw)]
         with m.State("SCAT_NEXT"):
-            with m.If(f_jl):
+            with m.If(s_j == c.S_last):
                 m.next = "SCAT_DRAIN"
             with m.Else():
                 m.d.comb += s.scat_sm_ra.eq(s_j + 1)

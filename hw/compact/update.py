@@ -48,7 +48,11 @@ def update_part(self, m, s):
     i_lsel_d, i_la_d = Signal.like(i_lsel), Signal.like(i_la)
     iv1, iv2 = Signal(), Signal()
     issue = Signal()
-    m.d.comb += issue.eq(iss_on & s.in_upd & (cnt == 0))
+    # i_n changes only when a neuron issues (a slot apart), so its comparison with the
+    # pass's last neuron is registered; the first issue waits a cycle for it.
+    i_last, iss_go = Signal(), Signal()
+    m.d.sync += [i_last.eq(i_n == s.p_nlast), iss_go.eq(iss_on)]
+    m.d.comb += issue.eq(iss_on & iss_go & s.in_upd & (cnt == 0))
     m.d.sync += [iv1.eq(issue), iv2.eq(iv1), i_lsel_d.eq(i_lsel), i_la_d.eq(i_la)]
     lane_x = Signal(signed(p.acc_bits))
     m.d.sync += lane_x.eq(Array(rd.data for rd in s.lane_rd)[i_lsel_d])
@@ -66,8 +70,8 @@ def update_part(self, m, s):
                 m.d.sync += [i_lsel.eq(i_lsel + 1), i_la.eq(i_lbase)]
         with m.Else():
             m.d.sync += [i_pos.eq(i_pos + 1), i_la.eq(i_la + 1)]
-        with m.If(i_n == s.p_nlast):
-            m.d.sync += iss_on.eq(0)
+        with m.If(i_last):
+            m.d.sync += [iss_on.eq(0), iss_go.eq(0)]
     # the lane's accumulator is cleared the cycle after its read (later layers)
     m.d.comb += s.upd_lane_wa.eq(i_la_d)
     for i in range(LANES):
@@ -128,9 +132,14 @@ def update_part(self, m, s):
         s.advance_walk()
     s.__dict__.update(fp=fp, start_update=start_update, upd_wr=wr, iss_on=iss_on)
 
+    # Likewise the written neuron's comparison with the pass's last one (n changes only at a
+    # write, a slot apart; the first write comes LATENCY cycles after the pass starts).
+    n_last = Signal()
+    m.d.sync += n_last.eq(s.n == s.p_nlast)
+
     def states():
         with m.State("UPD_RUN"):
-            with m.If(wr & (s.n == s.p_nlast)):
+            with m.If(wr & n_last):
                 m.d.sync += s.in_upd.eq(0)
                 m.next = "UPD_FLUSH"
         with m.State("UPD_FLUSH"):
