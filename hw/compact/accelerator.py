@@ -442,13 +442,16 @@ class CompactAccelerator(wiring.Component):
                 m.d.sync += vp.eq(_const_array(s.v_bases + [0], ADDR_BITS)[s.li + 1])
                 with m.If(s.is_last):
                     s.set_layer(0)
-                    m.d.sync += [g_ci.eq(0), g_ky.eq(0), g_kx.eq(0), g_oy.eq(0), g_ox.eq(0),
-                                 g_n.eq(0), g_wco.eq(w0_byte), g_w.eq(w0_byte), g_pbase.eq(0),
-                                 g_orow.eq(0), g_pci.eq(0), g_prow.eq(0), g_p.eq(0),
-                                 g_issuing.eq(1), g_acc.eq(0)]
-                    m.next = "CURRENT"
+                    m.next = "CUR_INIT"
                 with m.Else():
                     s.set_layer(s.li + 1)
+        with m.State("CUR_INIT"):
+            # (a state of its own: the gather's registers are not loaded on CLEAR's end test)
+            m.d.sync += [g_ci.eq(0), g_ky.eq(0), g_kx.eq(0), g_oy.eq(0), g_ox.eq(0),
+                         g_n.eq(0), g_wco.eq(w0_byte), g_w.eq(w0_byte), g_pbase.eq(0),
+                         g_orow.eq(0), g_pci.eq(0), g_prow.eq(0), g_p.eq(0),
+                         g_issuing.eq(1), g_acc.eq(0)]
+            m.next = "CURRENT"
         with m.State("CURRENT"):
             # I[n] = sum over (ci, ky, kx) of w * pixel; one MAC a cycle, then a write.
             m.d.comb += [s.use_pixel.eq(1), s.pix_rd.addr.eq(g_p), s.issue.eq(g_issuing),

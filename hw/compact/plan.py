@@ -284,7 +284,7 @@ class CompactPlan:
         latency = 4 + UPDATE_CYCLES * -(-kmax // UPDATE_CYCLES)    # FirePipe.LATENCY
         total += HEADER_BYTES + self.pixels             # the header and pixels, a byte a cycle
         total += sum(lp.neurons for lp in self.layers)  # clear
-        total += first.neurons * (first.cin * first.kh * first.kw + CURRENT_OVERHEAD) + 1
+        total += first.neurons * (first.cin * first.kh * first.kw + CURRENT_OVERHEAD) + 2
         per_step = self.n_classes + DECIDE_CYCLES       # the decision
         for lp in self.layers:
             last = lp.number == len(self.layers) - 1
