@@ -77,15 +77,15 @@ def test_block_geometry():
 def test_net1_does_not_fit_the_up5k():
     with pytest.raises(DoesNotFit, match=re.escape(
             "net1-aug does not fit the icebreaker (iCE40UP5K-SG48): its compact engine needs "
-            "603030 rows of 32 bits in SPRAM (19296960 bits; the 19142400-bit weights alone "
-            "take 598200 rows), at best 240610 + 362420 over the two banks of 16384 rows, which "
+            "603620 rows of 32 bits in SPRAM (19315840 bits; the 19142400-bit weights alone "
+            "take 600000 rows), at best 418810 + 184810 over the two banks of 16384 rows, which "
             "hold 1048576 bits (4 SPRAM blocks)")):
         prepare(load(resolve("net1-aug")), "icebreaker")
 
 
 @pytest.mark.parametrize("board,need", [
     ("ulx3s-85f", r" at 8 lanes: its accelerator needs \d+ block RAMs"),
-    ("icebreaker", r": its compact engine needs 603030 rows of 32 bits in SPRAM"),
+    ("icebreaker", r": its compact engine needs 603620 rows of 32 bits in SPRAM"),
 ])
 def test_build_cli_refuses_before_writing(tmp_path, capsys, board, need):
     out = tmp_path / "b"
