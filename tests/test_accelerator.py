@@ -179,7 +179,7 @@ def test_net2_plan_figures():
         ("conv2d", 24 * 24 * 2, 2, 25 * 2), ("conv2d", 8 * 8 * 8, 8, 12 * 25 * 8),
         ("dense", 2, 2, 1024 * 2)]
     assert [lp.in_max for lp in p.layers] == [255, 127 * 4, 127 * 4]
-    assert p.result_words == 1 + 10 + 3 + 1
+    assert p.result_words == 1 + 10 + 3 + 2          # class, counts, events, steps, cycles
     assert p.memory["weights"] == (50 + 2400 + 2048) * 64
     two_pools = plan(model_pools_1d()[0], lanes=1)
     assert two_pools.layers[0].pool == 4 and two_pools.layers[1].grid == (2, 2, 2)
