@@ -17,7 +17,7 @@ import random
 
 from amaranth.lib import data
 
-__all__ = ["plain", "stream_put", "stream_get", "put_all", "get_all"]
+__all__ = ["plain", "stream_put", "stream_get", "put_all", "get_all", "watch"]
 
 #: Cycles a single transfer may wait before :class:`TimeoutError` (a hung design).
 TIMEOUT = 20_000
@@ -100,3 +100,15 @@ async def get_all(ctx, stream, *, count: int | None = None, until=None,
         out.append(await stream_get(ctx, stream, timeout=timeout))
         if until is not None and until(out[-1]):
             return out
+
+
+async def watch(ctx, ports, sink) -> None:
+    """Call ``sink(n, payload)`` for every beat on the ports (``valid`` high at a clock edge),
+    ``n`` the port's index: a background testbench for ports without ``ready`` (the
+    accelerators' ``trace<l>``). ``payload`` is the sampled value (fields readable as
+    ``payload.index``, ``payload.coef[k]``)."""
+    async for _, _, *values in ctx.tick().sample(*(p.valid for p in ports),
+                                                  *(p.payload for p in ports)):
+        for n, (valid, payload) in enumerate(zip(values[:len(ports)], values[len(ports):])):
+            if valid:
+                sink(n, payload)

@@ -22,7 +22,7 @@ from augsnn.hw.compact.accelerator import CompactAccelerator
 from augsnn.hw.compact.bank import Bank
 from augsnn.boards.protocol import encode_image
 from augsnn.hw.compact.plan import compact_plan, weight_checksum, weight_frame
-from augsnn.sim.stream_sim import get_all, stream_get, stream_put
+from augsnn.sim.stream_sim import get_all, stream_get, stream_put, watch
 
 
 def test_bank_contract():
@@ -96,13 +96,8 @@ def _run_engine(model, requests, timeout=20_000):
             answers.append([w["data"] for w in words])
 
     async def tracer(ctx):
-        ports = [getattr(dut, f"trace{l}") for l in range(len(plan.layers))]
-        async for _, _, *values in ctx.tick().sample(*(p.valid for p in ports),
-                                                      *(p.payload for p in ports)):
-            valid, payload = values[:len(ports)], values[len(ports):]
-            for l, (v, beat) in enumerate(zip(valid, payload)):
-                if v:
-                    beats[l].append((int(beat.index), int(beat.coef[0]), int(beat.done)))
+        await watch(ctx, [getattr(dut, f"trace{l}") for l in range(len(plan.layers))],
+                    lambda l, b: beats[l].append((int(b.index), int(b.coef[0]), int(b.done))))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

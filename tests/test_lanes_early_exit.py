@@ -21,7 +21,7 @@ from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.network import simulate
 from augsnn.golden.neuron import NeuronParams
 from augsnn.hw.lanes.accelerator import Accelerator
-from augsnn.sim.stream_sim import get_all, stream_put
+from augsnn.sim.stream_sim import get_all, stream_put, watch
 
 T = 6
 LANES = (2, 4, 2)
@@ -71,14 +71,9 @@ def _run(model, requests):
             answers.append([w["data"] for w in words])
 
     async def tracer(ctx):
-        ports = [getattr(dut, f"trace{l}") for l in range(len(plan.layers))]
-        async for _, _, *values in ctx.tick().sample(*(p.valid for p in ports),
-                                                      *(p.payload for p in ports)):
-            valid, payload = values[:len(ports)], values[len(ports):]
-            for l, (v, beat) in enumerate(zip(valid, payload)):
-                if v:
-                    coef = [int(c) for c in beat.coef]
-                    beats[l].append((current[0], int(beat.index), coef, int(beat.done)))
+        await watch(ctx, [getattr(dut, f"trace{l}") for l in range(len(plan.layers))],
+                    lambda l, b: beats[l].append((current[0], int(b.index),
+                                                  [int(c) for c in b.coef], int(b.done))))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
