@@ -20,7 +20,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..frames import result_layout
+from ..frames import FrameReceiver, ResultSender, result_layout
 from ..neuron_core import output_layout
 from augsnn.golden.checks import signed_bits, unsigned_bits
 
@@ -97,6 +97,14 @@ class CompactAccelerator(wiring.Component):
         p = self._plan
         s = SimpleNamespace(C=p.n_classes, L=len(p.layers), first=p.layers[0],
                             last=p.layers[-1], layers=p.layers, m=m, p=p, reg=p.regions)
+        # The frames: a byte a cycle in (header, then the pixels or the weights), the answer
+        # out; the receiver takes the next frame once the answer's last word has gone.
+        m.submodules.receiver = s.rx = FrameReceiver((1, 1, p.pixels), weight_frames=True,
+                                                     position="index")
+        m.submodules.sender = s.tx = ResultSender(p.result_words)
+        wiring.connect(m, wiring.flipped(self.i), s.rx.i)
+        wiring.connect(m, s.tx.o, wiring.flipped(self.o))
+        m.d.comb += s.rx.done.eq(s.tx.done)
         self._memories(m, s)
         self._registers(m, s)
         self._walker(m, s)
@@ -255,8 +263,6 @@ class CompactAccelerator(wiring.Component):
         counts_base = reg["counts"][1]
         # ---- counters ------------------------------------------------------------------
         T, t = Signal(T_BITS), Signal(T_BITS)
-        t_lo = Signal(8)
-        rule, rule_n = Signal(2 * T_BITS), Signal(2)     # the early-exit margin and t_min
         last_step = Signal()                 # registered t == T - 1 (T holds T - 1)
         m.d.sync += last_step.eq(t == T)
         cycles, counting = Signal(WORD_BITS), Signal()
@@ -284,7 +290,7 @@ class CompactAccelerator(wiring.Component):
             cand=Signal(signed(count_bits)), second=Signal(signed(count_bits)), has2=Signal(),
             count_bits=count_bits,
             ac=Signal(range(C + 4)), outw=Signal(WORD_BITS),
-            word=Signal(range(p.result_words + 1)), ap1=Signal(ADDR_BITS))
+            word=s.tx.index, ap1=Signal(ADDR_BITS))
         s.__dict__.update(cn)
         s.__dict__.update(
             li=li, set_layer=set_layer, swap=swap, a0=a0, d0=d0, w0=w0, a1=a1, d1=d1, w1=w1,
@@ -292,7 +298,7 @@ class CompactAccelerator(wiring.Component):
             kmax=kmax, pot_max=pot_max, d_bits=d_bits, pool_max=pool_max, gp=gp, p_j0=p_j0,
             p_nb1=p_nb1, p_last=p_last, p_first=p_first, p_nlast=p_nlast, p_wrow=p_wrow,
             set_pass=set_pass,
-            counts_base=counts_base, T=T, t=t, t_lo=t_lo, rule=rule, rule_n=rule_n,
+            counts_base=counts_base, T=T, t=t,
             last_step=last_step, cycles=cycles, counting=counting, events=events,
             tr_valid=tr_valid, tr_done=tr_done, tr_index=tr_index, tr_coef=tr_coef)
 
@@ -335,47 +341,29 @@ class CompactAccelerator(wiring.Component):
 
     # ---- states -----------------------------------------------------------------------
     def _frame_states(self, m, s):
-        """IDLE .. PIXELS: the frame header, the weight frame, the pixels."""
-        p = s.p
-        pixel = self.i.payload
+        """IDLE, FRAME: the frame's header, then its pixels or the weights; LOAD_ACK."""
+        p, rx, tx = s.p, s.rx, s.tx
         checksum, wbuf = Signal(WORD_BITS), Signal(24)
         nb, half = Signal(2), Signal()
         row, wrow = Signal(ADDR_BITS), Signal(ADDR_BITS)
-        pa = Signal(range(max(2, p.pixels)))
         with m.State("IDLE"):
-            m.d.comb += self.i.ready.eq(1)
-            with m.If(self.i.valid):
-                m.d.sync += [s.t_lo.eq(pixel), s.cycles.eq(1), s.counting.eq(1)]
-                m.next = "HEADER"
-        with m.State("HEADER"):
-            m.d.comb += self.i.ready.eq(1)
-            with m.If(self.i.valid):
-                tt = Cat(s.t_lo, pixel)
+            with m.If(rx.start):
                 s.set_layer(0)
-                m.d.sync += [wrow.eq(s.w_firsts[0]), s.T.eq(tt - 1), pa.eq(0), row.eq(0),
-                             nb.eq(0), half.eq(0), checksum.eq(0)]
-                with m.If(tt == 0):
-                    m.d.sync += s.counting.eq(0)
-                    m.next = "LOAD"
-                with m.Else():
-                    m.d.sync += s.rule_n.eq(0)
-                    m.next = "RULE"
-        with m.State("RULE"):
-            # Header bytes 2..5: the early-exit margin and t_min (kept in ``rule``).
-            m.d.comb += self.i.ready.eq(1)
-            with m.If(self.i.valid):
-                m.d.sync += [s.rule.eq(Cat(s.rule[8:], pixel)), s.rule_n.eq(s.rule_n + 1)]
-                with m.If(s.rule_n == 3):
-                    m.next = "PIXELS"
-        with m.State("LOAD"):
-            # Layer 0: 4 bytes a row in its V bank (port 0). Later layers: 8-byte groups,
-            # bytes 0-3 in bank 0 and 4-7 in bank 1 at the same row.
-            m.d.comb += self.i.ready.eq(1)
-            with m.If(self.i.valid):
-                m.d.sync += [checksum.eq(checksum + pixel), nb.eq(nb + 1),
-                             wbuf.eq(Cat(wbuf[8:], pixel))]
+                m.d.sync += [s.cycles.eq(1), s.counting.eq(1), wrow.eq(s.w_firsts[0]),
+                             row.eq(0), nb.eq(0), half.eq(0), checksum.eq(0)]
+                m.next = "FRAME"
+        with m.State("FRAME"):
+            m.d.comb += [rx.pixels.ready.eq(1), rx.weights.ready.eq(1)]
+            with m.If(rx.header.valid):
+                m.d.sync += s.T.eq(rx.header.payload.t - 1)
+            # A weight frame (T = 0). Layer 0: 4 bytes a row in its V bank (port 0). Later
+            # layers: 8-byte groups, bytes 0-3 in bank 0 and 4-7 in bank 1 at the same row.
+            byte = rx.weights.payload
+            with m.If(rx.weights.valid):
+                m.d.sync += [checksum.eq(checksum + byte), nb.eq(nb + 1),
+                             wbuf.eq(Cat(wbuf[8:], byte))]
                 with m.If(nb == 3):
-                    word = Cat(wbuf, pixel)
+                    word = Cat(wbuf, byte)
                     row_done = Signal()
                     with m.If(s.is_first | (half == s.swap)):
                         m.d.comb += [s.a0.eq(wrow), s.d0.eq(word), s.w0.eq(1)]
@@ -392,22 +380,22 @@ class CompactAccelerator(wiring.Component):
                         s.set_layer(s.li + 1)
                         with m.If(s.is_last):
                             m.next = "LOAD_ACK"
-        with m.State("LOAD_ACK"):
-            m.d.comb += [self.o.valid.eq(1), self.o.payload.data.eq(checksum),
-                         self.o.payload.last.eq(1)]
-            with m.If(self.o.ready):
+            # An image: its pixels into the pixel memory.
+            px = rx.pixels.payload
+            m.d.comb += [s.pix_wr.addr.eq(px.index), s.pix_wr.data.eq(px.value),
+                         s.pix_wr.en.eq(rx.pixels.valid)]
+            with m.If(rx.pixels.valid & px.last):
                 s.set_layer(0)
+                s.start_walk(0)
+                m.d.sync += [s.t.eq(0)] + [e.eq(0) for e in s.events]
+                m.next = "CLEAR"
+        with m.State("LOAD_ACK"):
+            # The weight frame's answer: one word, the sum of its payload bytes.
+            m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(checksum), tx.end.eq(1)]
+            with m.If(tx.done):
+                s.set_layer(0)
+                m.d.sync += s.counting.eq(0)
                 m.next = "IDLE"
-        with m.State("PIXELS"):
-            m.d.comb += [self.i.ready.eq(1), s.pix_wr.addr.eq(pa), s.pix_wr.data.eq(pixel),
-                         s.pix_wr.en.eq(self.i.valid)]
-            with m.If(self.i.valid):
-                m.d.sync += pa.eq(pa + 1)
-                with m.If(pa == p.pixels - 1):
-                    s.set_layer(0)
-                    s.start_walk(0)
-                    m.d.sync += [s.t.eq(0)] + [e.eq(0) for e in s.events]
-                    m.next = "CLEAR"
 
     def _current_states(self, m, s):
         """CLEAR (membranes to v_init, counts to 0) and CURRENT (the first layer's current)."""
@@ -549,7 +537,7 @@ class CompactAccelerator(wiring.Component):
         # docs/golden-model.md "Early exit": stop after step t + 1 when the margin is not 0,
         # t + 1 >= t_min and leader - runner-up >= margin (a tie never stops); otherwise run
         # to T. Each part registered (short paths).
-        margin, t_min = s.rule[:T_BITS], s.rule[T_BITS:]
+        margin, t_min = s.rx.fields.margin, s.rx.fields.t_min
         lead = Signal(signed(s.count_bits + 1))
         early = Signal()
         decided = Signal()
@@ -562,7 +550,7 @@ class CompactAccelerator(wiring.Component):
             m.next = "DECIDE"
         with m.State("DECIDE"):
             with m.If(s.last_step | decided):
-                m.d.sync += [s.word.eq(0), s.ap1.eq(s.counts_base)]
+                m.d.sync += s.ap1.eq(s.counts_base)
                 m.next = "ANSWER"
             with m.Else():
                 m.d.sync += s.t.eq(s.t + 1)
@@ -591,13 +579,11 @@ class CompactAccelerator(wiring.Component):
             m.d.sync += s.outw.eq(r1)
             m.next = "ANSWER_SHOW"
         with m.State("ANSWER_SHOW"):
-            m.d.comb += [self.o.valid.eq(1), self.o.payload.data.eq(s.outw),
-                         self.o.payload.last.eq(s.word == p.result_words - 1)]
-            with m.If(self.o.ready):
-                m.d.sync += s.word.eq(s.word + 1)
+            m.d.comb += [s.tx.i.valid.eq(1), s.tx.i.payload.eq(s.outw)]
+            with m.If(s.tx.i.ready):
                 with m.If(s.word != 0):
                     m.d.sync += s.ap1.eq(s.ap1 + 1)
-                with m.If(s.word == p.result_words - 1):
+                with m.If(s.tx.done):
                     s.set_layer(0)
                     m.next = "IDLE"
                 with m.Else():

@@ -11,14 +11,15 @@ in :mod:`augsnn.hw.lanes` (one file each).
 
 Streams (Verilog names after Amaranth's flattening in brackets):
 
-* ``i`` (``i__valid``, ``i__ready``, ``i__payload[7:0]``): one image per frame of bytes:
-  ``T`` (time steps, two bytes, least significant first; 0 counts as 1), then the
-  ``C*H*W`` pixels in C, H, W order.
+* ``i`` (``i__valid``, ``i__ready``, ``i__payload[7:0]``): one image per frame of bytes,
+  taken apart by :class:`~augsnn.hw.frames.FrameReceiver`: the header (``T``, time steps,
+  0 counts as 1; the early-exit margin; ``t_min``; two bytes each, least significant
+  first), then the ``C*H*W`` pixels in C, H, W order.
 * ``o`` (``o__payload`` = ``{last, data[31:0]}``): one result frame per image, 32-bit
-  words: the class (argmax of the output counts, ties to the lowest index), the
-  ``n_classes`` accumulated output coefficients (signed), the events (non-zero spikes) of
-  every weighted layer, the cycles from the first input byte to the first result word;
-  ``last`` marks the final word.
+  words, sent by :class:`~augsnn.hw.frames.ResultSender`: the class (argmax of the output
+  counts, ties to the lowest index), the ``n_classes`` accumulated output coefficients
+  (signed), the events (non-zero spikes) of every weighted layer, the steps run, the cycles
+  from the first input byte to the first result word; ``last`` marks the final word.
 * ``trace<l>`` (only with ``trace=True``): the spike beats of core ``l`` as they leave it
   (NeuronCore output layout: ``index``, ``coef[lanes]``, ``done``), one per cycle at most,
   without back-pressure (no ``ready``: the receiver takes every beat). For testbenches: the
@@ -33,9 +34,9 @@ from amaranth.hdl import Array, Cat, Module, Mux, ResetInserter, Signal, signed,
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from ..frames import result_layout
+from ..frames import FrameReceiver, ResultSender, result_layout
 from ..neuron_core import NeuronCore
-from ..plan import HEADER_BYTES, T_BITS, WORD_BITS
+from ..plan import T_BITS, WORD_BITS
 from .fanout import FanOut
 from .first_layer import FirstLayer
 from .layouts import beat_layout, core_output_layout, event_layout, popcount
@@ -217,16 +218,15 @@ class Accelerator(wiring.Component):
         p = self._plan
         nl = len(p.layers)
         last = p.layers[-1]
-        start = Signal()
+        m.submodules.receiver = rx = FrameReceiver(p.grid)
+        m.submodules.sender = tx = ResultSender(p.result_words)
+        wiring.connect(m, wiring.flipped(self.i), rx.i)
+        wiring.connect(m, tx.o, wiring.flipped(self.o))
+        m.d.comb += rx.done.eq(tx.done)
+        start = rx.start
         steps = Signal(T_BITS)
         margin = Signal(T_BITS)
         t_min = Signal(T_BITS)
-        header = Signal(8 * (HEADER_BYTES - 1))
-        hb = Signal(range(HEADER_BYTES))
-        C, H, W = p.grid
-        pc = Signal(range(max(2, C)))
-        py = Signal(range(max(2, H)))
-        px = Signal(range(max(2, W)))
         pixels_done = Signal()
         dones = Signal(T_BITS)
         cycles = Signal(WORD_BITS)
@@ -242,7 +242,6 @@ class Accelerator(wiring.Component):
         cand_valid = Signal()
         an = Signal(range(p.n_classes + 1))
         gap = Signal(signed(WORD_BITS + 1))
-        word = Signal(range(p.result_words + 1))
 
         m.d.comb += [
             first.start.eq(start), first.steps.eq(steps),
@@ -253,9 +252,15 @@ class Accelerator(wiring.Component):
         with m.If(counting):
             m.d.sync += cycles.eq(cycles + 1)
 
-        # Pixel events of the first layer.
-        ev = fans[0].i.payload
-        pixel = self.i.payload
+        # Pixel events of the first layer: the non-zero pixels (a zero pixel waits for FanOut
+        # 0 too, so the frame moves at the same pace whatever the image).
+        ev, pix = fans[0].i.payload, rx.pixels.payload
+        m.d.comb += [
+            rx.pixels.ready.eq(fans[0].i.ready),
+            fans[0].i.valid.eq(rx.pixels.valid & (pix.value != 0)),
+            ev.c.eq(pix.c), ev.y.eq(pix.y), ev.x.eq(pix.x), ev.coef.eq(pix.value),
+            ev.done.eq(0),
+        ]
 
         # Output layer: counts, events, steps (its beats come only while running).
         running = Signal()
@@ -286,45 +291,23 @@ class Accelerator(wiring.Component):
         early = Signal()       # the rule is on (margin != 0) and t_min steps have run
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += [self.i.ready.eq(1), idle.eq(1)]
-                with m.If(self.i.valid):
-                    m.d.comb += start.eq(1)
-                    # Bytes shift in at the top: after byte 4, bytes 0..4 are in order.
-                    m.d.sync += [header.eq(pixel << (8 * (HEADER_BYTES - 2))), hb.eq(1), cycles.eq(1), counting.eq(1),
-                                 dones.eq(0), pixels_done.eq(0), pc.eq(0), py.eq(0), px.eq(0)]
+                m.d.comb += idle.eq(1)
+                with m.If(rx.start):
+                    m.d.sync += [cycles.eq(1), counting.eq(1), dones.eq(0), pixels_done.eq(0)]
                     m.d.sync += [c.eq(0) for c in counts]
                     m.d.sync += [e.eq(0) for e in events]
                     m.next = "HEADER"
             with m.State("HEADER"):
-                # Header bytes 1..5: T's high byte, the margin, t_min (least significant first).
-                m.d.comb += self.i.ready.eq(1)
-                with m.If(self.i.valid):
-                    m.d.sync += [header.eq(Cat(header[8:], pixel)), hb.eq(hb + 1)]
-                    with m.If(hb == HEADER_BYTES - 1):
-                        tt = header[:T_BITS]
-                        m.d.sync += [steps.eq(Mux(tt == 0, 1, tt)),
-                                     margin.eq(header[T_BITS:2 * T_BITS]),
-                                     t_min.eq(Cat(header[2 * T_BITS:], pixel))]
-                        m.next = "PIXELS"
+                with m.If(rx.header.valid):
+                    hd = rx.header.payload
+                    m.d.sync += [steps.eq(Mux(hd.t == 0, 1, hd.t)), margin.eq(hd.margin),
+                                 t_min.eq(hd.t_min)]
+                    m.next = "PIXELS"
             with m.State("PIXELS"):
                 m.d.comb += running.eq(1)
-                m.d.comb += [
-                    self.i.ready.eq(fans[0].i.ready),
-                    fans[0].i.valid.eq(self.i.valid & (pixel != 0)),
-                    ev.c.eq(pc), ev.y.eq(py), ev.x.eq(px), ev.coef.eq(pixel), ev.done.eq(0),
-                ]
-                with m.If(self.i.valid & fans[0].i.ready):
-                    with m.If(px == W - 1):
-                        m.d.sync += px.eq(0)
-                        with m.If(py == H - 1):
-                            m.d.sync += [py.eq(0), pc.eq(pc + 1)]
-                            with m.If(pc == C - 1):
-                                m.d.sync += pixels_done.eq(1)
-                                m.next = "RUN"
-                        with m.Else():
-                            m.d.sync += py.eq(py + 1)
-                    with m.Else():
-                        m.d.sync += px.eq(px + 1)
+                with m.If(rx.pixels.valid & rx.pixels.ready & rx.pixels.payload.last):
+                    m.d.sync += pixels_done.eq(1)
+                    m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += running.eq(1)
                 with m.If(take & beat.done):
@@ -363,20 +346,14 @@ class Accelerator(wiring.Component):
             with m.State("DECIDE"):
                 # A tie (gap 0) never stops an image; without a runner-up the rule holds.
                 with m.If((dones == steps) | (early & (~has_second | (gap >= margin)))):
-                    m.d.sync += [abort.eq(dones != steps), word.eq(0), counting.eq(0)]
+                    m.d.sync += [abort.eq(dones != steps), counting.eq(0)]
                     m.next = "RESULT"
                 with m.Else():
                     m.next = "RUN"
             with m.State("RESULT"):
-                m.d.comb += [
-                    self.o.valid.eq(1),
-                    self.o.payload.data.eq(words[word]),
-                    self.o.payload.last.eq(word == p.result_words - 1),
-                ]
-                with m.If(self.o.ready):
-                    m.d.sync += word.eq(word + 1)
-                    with m.If(word == p.result_words - 1):
-                        m.next = "IDLE"
+                m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(words[tx.index])]
+                with m.If(tx.done):
+                    m.next = "IDLE"
         with m.If(abort):
             m.d.sync += abort.eq(0)
 
