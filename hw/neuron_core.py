@@ -15,6 +15,8 @@ from amaranth.lib.wiring import In, Out
 
 from augsnn.golden.checks import check_bool, check_int
 
+from .arith import division_step, magnitude, saturate, with_sign
+
 __all__ = ["Op", "NeuronCore", "input_layout", "output_layout"]
 
 
@@ -435,7 +437,7 @@ class NeuronCore(wiring.Component):
                         s1_fwd3, s1_fwd4, s1_fwd5, s2_fwd3, s3_write, t_write, t_row, out,
                         q_nz):
         W, P, K, M = self._wide_bits, self._pot_bits, self._coef_bits - 1, self.M
-        v_min, v_max = -(1 << (P - 1)), (1 << (P - 1)) - 1
+        v_max = (1 << (P - 1)) - 1
         double = self._theta_n is not None
 
         # (A one-row memory still gets a 1-bit address: a 0-bit one is not valid Verilog.)
@@ -485,13 +487,14 @@ class NeuronCore(wiring.Component):
 
         # Fire stage 1: saturate the wide value to the membrane range.
         f1_v = sig(signed(P), "f1_v")
-        m.d.sync += f1_v.eq(Mux(s3_val > v_max, v_max, Mux(s3_val < v_min, v_min, s3_val)))
+        m.d.sync += f1_v.eq(saturate(s3_val, v_max))
 
         # Fire stage 2: sign and magnitude. A single-threshold neuron never fires negative:
         # with a single threshold, a negative sign inhibits the quotient stages.
         f2_neg = sig(1, "f2_neg")
         f2_mag = sig(unsigned(P), "f2_mag")
-        m.d.sync += [f2_neg.eq(f1_v < 0), f2_mag.eq(Mux(f1_v < 0, -f1_v, f1_v))]
+        f1_neg, f1_mag = magnitude(f1_v)
+        m.d.sync += [f2_neg.eq(f1_neg), f2_mag.eq(f1_mag)]
 
         # Quotient stages: q = min(M, mag // theta), rem = mag - q * theta.
         neg, rem = f2_neg, f2_mag
@@ -511,8 +514,8 @@ class NeuronCore(wiring.Component):
                 nxt_q = sig(unsigned(K), f"d{n}_q")
                 m.d.sync += nxt_neg.eq(neg)
                 if ok_p or ok_n:
-                    diff = rem - Mux(neg, c_n if ok_n else c_p, c_p if ok_p else c_n)
-                    take = diff >= 0
+                    diff, take = division_step(
+                        rem, Mux(neg, c_n if ok_n else c_p, c_p if ok_p else c_n))
                     if not ok_p:
                         take = take & neg
                     if not ok_n:
@@ -553,8 +556,8 @@ class NeuronCore(wiring.Component):
         t_coef = sig(signed(self._coef_bits), "t_coef")
         t_v = sig(signed(P), "t_v")
         m.d.sync += [
-            t_coef.eq(Mux(neg, -q, q)),
-            t_v.eq(Mux(neg, -rem, rem)),
+            t_coef.eq(with_sign(neg, q)),
+            t_v.eq(with_sign(neg, rem)),
         ]
 
         # Memory write: INTEGRATE/CLEAR from S3, FIRE from the tail (never in the same cycle).

@@ -14,10 +14,11 @@ registers. Every register is loaded at one ``cnt`` only, so each result holds fo
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..arith import division_step, magnitude, saturate, with_sign
 from ..plan import WORD_BITS
 
 __all__ = ["FirePipe"]
@@ -88,25 +89,12 @@ class FirePipe(wiring.Component):
             return self.cnt == phase % P
         # cnt 0 (the input): the exact sum.
         v0, ssum = Signal(), Signal(signed(max(pot, self.x_bits) + 1))
-        c_lo = Signal(signed(pot + 1))
-        m.d.comb += c_lo.eq(~self.c_hi)
         with m.If(at(0)):
             m.d.sync += [v0.eq(self.i_valid), ssum.eq(self.i_v + self.i_x)]
-        # cnt 1: saturate once.
+        # cnt 1: saturate once (by the bits above the layer's membrane width).
         v1, vsat = Signal(), Signal(signed(pot))
-        # ssum is out of range when a bit that c_hi does not cover differs from its sign
-        over = Signal()
-        above = ~self.c_hi[:len(ssum)].as_unsigned() if len(ssum) <= pot + 1 else \
-            Cat(~self.c_hi.as_unsigned(), Const(-1, len(ssum) - pot - 1))
-        m.d.comb += over.eq(((ssum.as_unsigned() ^ Mux(ssum[-1], -1, 0)) & above) != 0)
         with m.If(at(1)):
-            m.d.sync += v1.eq(v0)
-            with m.If(over & ~ssum[-1]):
-                m.d.sync += vsat.eq(self.c_hi)
-            with m.Elif(over):
-                m.d.sync += vsat.eq(c_lo)
-            with m.Else():
-                m.d.sync += vsat.eq(ssum)
+            m.d.sync += [v1.eq(v0), vsat.eq(saturate(ssum, self.c_hi))]
         # cnt 2: magnitude and divisor into the divider's first stage.
         regs = []
         for s in range(self.stages + 1):
@@ -114,10 +102,9 @@ class FirePipe(wiring.Component):
                              div=Signal(d_bits, name=f"div{s}"), q=Signal(kmax, name=f"q{s}"),
                              neg=Signal(name=f"neg{s}"), nodiv=Signal(name=f"nodiv{s}")))
         first = regs[0]
-        is_neg = vsat < 0
+        is_neg, mag = magnitude(vsat)
         with m.If(at(2)):
-            m.d.sync += [first["v"].eq(v1), first["neg"].eq(is_neg),
-                         first["rem"].eq(Mux(is_neg, -vsat, vsat)),
+            m.d.sync += [first["v"].eq(v1), first["neg"].eq(is_neg), first["rem"].eq(mag),
                          first["div"].eq(Mux(is_neg, self.c_dn, self.c_dp)), first["q"].eq(0),
                          first["nodiv"].eq(is_neg & ~self.c_hasneg)]
         # Divider stages: stage s does steps P s .. P s + P - 1, one a cycle (cnt 3, 4, ...),
@@ -125,13 +112,14 @@ class FirePipe(wiring.Component):
         for s in range(self.stages):
             cur, nxt = regs[s], regs[s + 1]
             diff = Signal(signed(max(pot, d_bits) + 1), name=f"diff{s}")
-            m.d.comb += diff.eq(cur["rem"] - cur["div"])
+            step, fits = division_step(cur["rem"], cur["div"])
+            m.d.comb += diff.eq(step)
             active = Signal(name=f"active{s}")
             for i in range(P):
                 with m.If(at(3 + i)):
                     m.d.comb += active.eq(P * s + i < self.c_k)
             take = Signal(name=f"take{s}")
-            m.d.comb += take.eq(active & ~cur["nodiv"] & (diff >= 0))
+            m.d.comb += take.eq(active & ~cur["nodiv"] & fits)
             target_cur = Signal()
             m.d.comb += target_cur.eq(~at(2))
             for own, target in ((1, cur), (0, nxt)):
@@ -145,7 +133,7 @@ class FirePipe(wiring.Component):
         last = regs[-1]
         with m.If(at(3)):
             m.d.sync += [self.o_valid.eq(last["v"]),
-                         self.o_coef.eq(Mux(last["neg"], -last["q"], last["q"])),
+                         self.o_coef.eq(with_sign(last["neg"], last["q"])),
                          self.o_nz.eq(last["q"] != 0),
-                         self.o_v.eq(Mux(last["neg"], -last["rem"], last["rem"]))]
+                         self.o_v.eq(with_sign(last["neg"], last["rem"]))]
         return m
