@@ -24,7 +24,7 @@ import numpy as np
 
 from .neuron import NeuronParams
 
-__all__ = ["Dense", "Conv2d", "SumPool", "Flatten", "Model", "LAYER_TYPES", "METHODS",
+__all__ = ["Dense", "Conv2d", "SumPool", "Flatten", "Model", "Stage", "LAYER_TYPES", "METHODS",
            "ann_correct_mask"]
 
 METHODS = ("aug", "ter", "datanorm")
@@ -110,6 +110,41 @@ class Flatten:
 LAYER_TYPES = {cls.type: cls for cls in (Dense, Conv2d, SumPool, Flatten)}
 
 
+def _grid(shape) -> tuple:
+    """A shape as ``(C, H, W)``: ``(N,)`` is ``(N, 1, 1)``, ``(H, W)`` is ``(1, H, W)``."""
+    shape = tuple(int(v) for v in shape)
+    return {1: shape + (1, 1), 2: (1,) + shape}.get(len(shape), shape)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A weighted layer with the sum-poolings (and flattens) up to the next weighted layer:
+    what a hardware engine runs as one unit (:meth:`Model.stages`).
+
+    ``number``: its place among the weighted layers; ``index``: the layer's index in
+    ``Model.layers``; ``pools``: the sizes of the sum-poolings after it, in order (consecutive
+    poolings compose: ``pool``, their product, is the merged window); ``in_grid``: its input as
+    ``(C, H, W)`` before any flatten (the image's, or what the previous stage hands on);
+    ``in_shape``: its input as the layer takes it (flattened for a dense layer after a
+    convolution); ``out_grid``: its output ``(C, H, W)`` before pooling (dense: ``(N, 1,
+    1)``); ``pooled_grid``: after the poolings (the next stage's ``in_grid``).
+    """
+
+    number: int
+    index: int
+    layer: Any
+    pools: tuple
+    in_grid: tuple
+    in_shape: tuple
+    out_grid: tuple
+    pooled_grid: tuple
+
+    @property
+    def pool(self) -> int:
+        """The merged sum-pooling window's size (1: none)."""
+        return int(np.prod(self.pools, dtype=np.int64)) if self.pools else 1
+
+
 @dataclass
 class Model:
     """A converted integer SNN.
@@ -174,6 +209,26 @@ class Model:
             except ValueError as exc:
                 raise ValueError(f"layers[{i}]: {exc}") from None
         return shapes
+
+    def stages(self) -> list[Stage]:
+        """The weighted layers, each with the sum-poolings after it and its grids (:class:`Stage`)."""
+        shapes = self.shapes()
+        weighted = [i for i, layer in enumerate(self.layers) if hasattr(layer, "weight")]
+        out, grid = [], _grid(self.input_shape)
+        for number, i in enumerate(weighted):
+            end = weighted[number + 1] if number + 1 < len(weighted) else len(self.layers)
+            pools = tuple(int(layer.size) for layer in self.layers[i + 1:end]
+                          if isinstance(layer, SumPool))
+            pooled = shapes[i + 1]
+            for j in range(i + 1, end):
+                if isinstance(self.layers[j], SumPool):
+                    pooled = shapes[j + 1]
+            stage = Stage(number=number, index=i, layer=self.layers[i], pools=pools,
+                          in_grid=grid, in_shape=tuple(shapes[i]),
+                          out_grid=_grid(shapes[i + 1]), pooled_grid=_grid(pooled))
+            out.append(stage)
+            grid = stage.pooled_grid
+        return out
 
     @property
     def n_classes(self) -> int:

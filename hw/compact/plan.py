@@ -323,19 +323,17 @@ def compact_plan(model) -> CompactPlan:
         A layer or size the engine does not support, or memories that do not fit the two
         banks; the message names the layer and the value.
     """
-    from augsnn.golden.model import Conv2d, Dense, Flatten, SumPool
+    from augsnn.golden.model import Conv2d, Dense
 
     name = model.name
     if model.output != "spiking":
         raise NotCompact(f"{name}: the compact engine runs spiking output layers only, not "
                          f"{model.output!r}")
-    shapes = model.shapes()
-    layers = model.layers
-    weighted = [i for i, layer in enumerate(layers) if hasattr(layer, "weight")]
     cbounds = model.current_bounds()
+    shapes = model.shapes()
     out = []
-    for n, i in enumerate(weighted):
-        layer = layers[i]
+    for stage in model.stages():
+        n, layer = stage.number, stage.layer
         nrn = layer.neuron
         if layer.weight_bits > 8:
             raise NotCompact(f"{name}: weighted layer {n}: the compact engine stores 8-bit "
@@ -346,18 +344,17 @@ def compact_plan(model) -> CompactPlan:
         if cbounds[n] >= 2 ** 31:
             raise NotCompact(f"{name}: weighted layer {n}: current bound {cbounds[n]} does not "
                              f"fit the compact engine's 32-bit accumulators")
-        in_shape = shapes[i]
         if isinstance(layer, Conv2d):
             if layer.padding:
                 raise NotCompact(f"{name}: weighted layer {n}: the compact engine runs valid "
                                  f"convolutions only, not padding {layer.padding}")
-            cin, hin, win = in_shape
+            cin, hin, win = stage.in_shape
             cout, _, kh, kw = layer.weight.shape
-            _, hout, wout = shapes[i + 1]
+            _, hout, wout = stage.out_grid
             w = layer.weight.reshape(cout, cin, kh, kw)
             kind = "conv2d"
         elif isinstance(layer, Dense):
-            cin, hin, win = int(np.prod(in_shape)), 1, 1
+            cin, hin, win = int(np.prod(stage.in_shape)), 1, 1
             cout, kh, kw, hout, wout = layer.weight.shape[0], 1, 1, 1, 1
             w = layer.weight.reshape(cout, cin, 1, 1)
             kind = "dense"
@@ -366,22 +363,15 @@ def compact_plan(model) -> CompactPlan:
         if n > 0 and cout < 3:
             raise NotCompact(f"{name}: weighted layer {n}: the compact engine needs at least 3 "
                              f"output channels in a layer after the first, not {cout}")
-        # Layers between this weighted layer and the next: at most one sum pooling, flattens.
-        pool = 1
-        following = layers[i + 1:weighted[n + 1]] if n + 1 < len(weighted) else layers[i + 1:]
-        for other in following:
-            if isinstance(other, SumPool):
-                if pool != 1:
-                    raise NotCompact(f"{name}: weighted layer {n}: the compact engine takes one "
-                                     f"sum pooling after a layer, not sizes {pool} and "
-                                     f"{other.size} in a row")
-                if hout % other.size or wout % other.size:
-                    raise NotCompact(f"{name}: weighted layer {n}: output {hout}x{wout} is not "
-                                     f"a multiple of the pooling size {other.size}")
-                pool = other.size
-            elif not isinstance(other, Flatten):  # pragma: no cover - model validation
-                raise NotCompact(f"{name}: weighted layer {n}: unsupported layer "
-                                 f"{type(other).__name__} after it")
+        # At most one sum pooling between this weighted layer and the next.
+        pool = stage.pools[0] if stage.pools else 1
+        if hout % pool or wout % pool:
+            raise NotCompact(f"{name}: weighted layer {n}: output {hout}x{wout} is not "
+                             f"a multiple of the pooling size {pool}")
+        if len(stage.pools) > 1:
+            raise NotCompact(f"{name}: weighted layer {n}: the compact engine takes one "
+                             f"sum pooling after a layer, not sizes {stage.pools[0]} and "
+                             f"{stage.pools[1]} in a row")
         if n > 0 and hout * wout > LANE_ROWS:
             raise NotCompact(f"{name}: weighted layer {n}: its output map of {hout}x{wout} "
                              f"positions is more than the {LANE_ROWS} rows of the compact "
@@ -397,9 +387,9 @@ def compact_plan(model) -> CompactPlan:
         out.append(CompactLayer(
             number=n, kind=kind, cin=int(cin), hin=int(hin), win=int(win), cout=int(cout),
             hout=int(hout), wout=int(wout), kh=int(kh), kw=int(kw), pool=int(pool), neuron=nrn,
-            weight_bytes=wb, out_shape=tuple(shapes[i + 1])))
+            weight_bytes=wb, out_shape=tuple(shapes[stage.index + 1])))
     # Between layers the input must be what the previous layer hands on (checked by shapes).
-    n_classes = int(shapes[-1][0])
+    n_classes = int(model.n_classes)
     last = out[-1]
     if last.neurons != n_classes:
         raise NotCompact(f"{name}: the output layer has {last.neurons} neurons for "
@@ -425,7 +415,7 @@ def compact_plan(model) -> CompactPlan:
     swap, used = best
     need = sum(used)
     if max(used) > BANK_ROWS:
-        wbits = sum(int(layers[i].weight.size) for i in weighted) * 8
+        wbits = sum(int(layer.weight.size) for layer in model.weighted) * 8
         raise NotCompact(
             f"{name}: its compact engine needs {need} rows of 32 bits in SPRAM ({need * 32} "
             f"bits; the {wbits}-bit weights alone take "

@@ -328,9 +328,9 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
         raise PlanError(f"layers[{last}]: the output layer must be dense, not "
                          f"{model.layers[last].type}")
 
-    shapes = model.shapes()
+    stages = model.stages()
     bounds = model.current_bounds()
-    n_weighted = sum(isinstance(layer, (Dense, Conv2d)) for layer in model.layers)
+    n_weighted = len(stages)
     per_layer = _check_lanes(lanes, n_weighted)
     if not isinstance(lanes, (list, tuple)):
         lanes = per_layer[0]
@@ -338,17 +338,12 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
         lanes = per_layer[0]                # one count for every layer: the plain form
     else:
         lanes = per_layer
-    in_shape = tuple(model.input_shape)
-    grid = (in_shape + (1, 1))[:3] if len(in_shape) < 3 else in_shape
-    if len(in_shape) == 2:
-        grid = (1,) + in_shape
+    grid = stages[0].in_grid
 
     layers = []
     in_max = 255
-    cur_grid = grid
-    weighted = [i for i, layer in enumerate(model.layers) if isinstance(layer, (Dense, Conv2d))]
-    for number, i in enumerate(weighted):
-        layer = model.layers[i]
+    for stage in stages:
+        number, i, layer = stage.number, stage.index, stage.layer
         where = f"layers[{i}] ({layer.type})"
         n = layer.neuron
         w = np.asarray(layer.weight)
@@ -362,8 +357,7 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
             oc, ic, k, k2 = w.shape
             if k != k2:
                 raise PlanError(f"{where}: the kernel must be square, not {k}x{k2}")
-            out = shapes[i + 1]
-            oh, ow = out[1], out[2]
+            _, oh, ow = stage.out_grid
             pad = int(getattr(layer, "padding", 0))
             kind = "conv2d"
         else:
@@ -374,12 +368,7 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
             raise PlanError(f"{where}: {ln} lanes do not divide its {oc} output "
                              f"{'channels' if kind == 'conv2d' else 'neurons'} (padding=False)")
         # Sum-pooling after this layer (consecutive pools merge: floor division composes).
-        pool = 1
-        j = i + 1
-        while j < len(model.layers) and not isinstance(model.layers[j], (Dense, Conv2d)):
-            if isinstance(model.layers[j], SumPool):
-                pool *= model.layers[j].size
-            j += 1
+        pool = stage.pool
         if pool > 1 and kind == "dense":
             raise PlanError(f"{where}: sum-pooling after a dense layer is not supported")
         in_bits = signed_bits(in_max)
@@ -393,19 +382,12 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
         current_bits = acc_bits if number == 0 else product_bits
         groups = math.ceil(oc / ln)
         layers.append(LayerPlan(
-            number=number, index=i, kind=kind, grid=tuple(int(s) for s in cur_grid),
+            number=number, index=i, kind=kind, grid=stage.in_grid,
             out_channels=int(oc), out_h=int(oh), out_w=int(ow), k=int(k), padding=pad,
             lanes=ln,
             groups=groups, weight_bits=wb, in_max=in_max, in_bits=in_bits,
             product_bits=product_bits, bound=bound, acc_bits=acc_bits,
             current_bits=current_bits, neuron=n, pool=pool, weight=w))
-        if kind == "conv2d":
-            ph, pw = oh // pool, ow // pool
-            if ph < 1 or pw < 1:
-                raise PlanError(f"{where}: sum-pooling {pool} leaves no output of {oh}x{ow}")
-            cur_grid = (oc, ph, pw)
-        else:
-            cur_grid = (oc, 1, 1)
         in_max = n.M * pool * pool
 
     memory = {"weights": 0, "membranes": 0, "current": 0, "pooling": 0}
@@ -422,8 +404,9 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
             f"(weights {memory['weights']}, membranes {memory['membranes']}, first-layer "
             f"current {memory['current']}, pooling {memory['pooling']}), more than "
             f"memory_budget_bits={memory_budget_bits}")
-    return AccelPlan(name=model.name, lanes=lanes, input_shape=in_shape, grid=tuple(grid),
-                     layers=tuple(layers), n_classes=int(shapes[-1][0]), memory=memory)
+    return AccelPlan(name=model.name, lanes=lanes, input_shape=tuple(model.input_shape),
+                     grid=tuple(grid), layers=tuple(layers), n_classes=int(model.n_classes),
+                     memory=memory)
 
 
 def layer_work(plan, synops: np.ndarray, T: int) -> np.ndarray:
