@@ -17,7 +17,7 @@ import random
 
 from amaranth.lib import data
 
-__all__ = ["plain", "stream_put", "stream_get", "put_all", "get_all", "watch"]
+__all__ = ["plain", "stream_put", "stream_get", "put_all", "get_all", "watch", "simulate"]
 
 #: Cycles a single transfer may wait before :class:`TimeoutError` (a hung design).
 TIMEOUT = 20_000
@@ -112,3 +112,16 @@ async def watch(ctx, ports, sink) -> None:
         for n, (valid, payload) in enumerate(zip(values[:len(ports)], values[len(ports):])):
             if valid:
                 sink(n, payload)
+
+
+def simulate(dut, *benches, background=()) -> None:
+    """Run ``dut`` with a clock and the testbenches ``benches`` (async functions of ``ctx``)
+    until they return; ``background`` ones run beside them (e.g. :func:`watch`)."""
+    from amaranth.sim import Simulator
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    for bench in benches:
+        sim.add_testbench(bench)
+    for bench in background:
+        sim.add_testbench(bench, background=True)
+    sim.run()

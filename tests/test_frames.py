@@ -14,22 +14,11 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from augsnn.boards.protocol import encode_image
 from augsnn.golden.early_exit import ExitRule
 from augsnn.hw.frames import FrameReceiver, ResultSender
-from augsnn.sim.stream_sim import get_all, put_all
-
-
-def _sim(dut, *benches, background=()):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for bench in benches:
-        sim.add_testbench(bench)
-    for bench in background:
-        sim.add_testbench(bench, background=True)
-    sim.run()
+from augsnn.sim.stream_sim import get_all, put_all, simulate
 
 
 def _watch_header(dut, seen):
@@ -50,7 +39,7 @@ def test_receiver_takes_image_frames_apart(position):
     images = [rng.integers(0, 256, size=grid).astype(np.uint8) for _ in range(2)]
     rules = [ExitRule(7, 3), None]
     dut = FrameReceiver(grid, position=position)
-    seen, pixels, waits = [], [], []
+    seen, pixels = [], []
 
     async def sender(ctx):
         r = random.Random(2)
@@ -71,7 +60,7 @@ def test_receiver_takes_image_frames_apart(position):
             pixels.append(await get_all(ctx, dut.pixels, until=lambda p: p["last"],
                                         rng=random.Random(3), stall=0.4))
 
-    _sim(dut, sender, reader, background=[_watch_header(dut, seen)])
+    simulate(dut, sender, reader, background=[_watch_header(dut, seen)])
     assert seen == ["start", {"t": 300, "margin": 7, "t_min": 3},
                     "start", {"t": 301, "margin": 0, "t_min": 0}]
     C, H, W = grid
@@ -105,7 +94,7 @@ def test_receiver_passes_weight_frames_on():
                                  stall=0.4))
         got.append(await get_all(ctx, dut.pixels, until=lambda p: p["last"]))
 
-    _sim(dut, sender, reader, background=[_watch_header(dut, seen)])
+    simulate(dut, sender, reader, background=[_watch_header(dut, seen)])
     assert got[:-1] == payload
     assert [p["value"] for p in got[-1]] == [0, 1, 2, 3]
     assert seen == ["start", "start", {"t": 2, "margin": 0, "t_min": 0}]
@@ -136,7 +125,7 @@ def test_sender_frames_answers():
     async def consumer(ctx):
         got.extend(await get_all(ctx, dut.o, count=9, rng=random.Random(6), stall=0.5))
 
-    _sim(dut, producer, consumer)
+    simulate(dut, producer, consumer)
     assert [w["data"] for w in got] == [w for f in frames for w in f]
     assert [w["last"] for w in got] == [0, 0, 0, 1, 1, 0, 0, 0, 1]
     assert dones == [0, 0, 0, 1, 1, 0, 0, 0, 1]

@@ -17,7 +17,6 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.neuron import NeuronParams, fire, integrate
@@ -29,7 +28,7 @@ from augsnn.hw.lanes.pool_walk import PoolWalk
 from augsnn.hw.lanes.serializer import EventSerializer
 from augsnn.hw.lanes.walk import Walk, producer_walk
 from augsnn.hw.neuron_core import NeuronCore, Op
-from augsnn.sim.stream_sim import get_all, put_all
+from augsnn.sim.stream_sim import get_all, put_all, simulate
 
 IDLE = 0.3      # probability of a further idle cycle before each input
 STALL = 0.3     # probability of a further cycle with ``ready`` low before each output
@@ -79,16 +78,6 @@ def _beat(prod, cons):
     """The beat layout between producer ``prod`` and consumer ``cons`` (as the accelerator)."""
     _, h, w = cons.grid
     return beat_layout(prod.groups, h, w, cons.in_bits, cons.lanes)
-
-
-def _simulate(dut, *benches, background=()):
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for bench in benches:
-        sim.add_testbench(bench)
-    for bench in background:
-        sim.add_testbench(bench, background=True)
-    sim.run()
 
 
 async def _settle_busy(ctx, dut, cycles=4):
@@ -152,7 +141,7 @@ def test_event_serializer(model, layer, lanes):
     async def get(ctx):
         got.extend(await get_all(ctx, dut.o, count=len(want), rng=prng, stall=STALL))
 
-    _simulate(dut, put, get)
+    simulate(dut, put, get)
     for g in got:      # a done event's coordinates are don't-cares
         if g["done"]:
             del g["c"], g["y"], g["x"]
@@ -187,7 +176,7 @@ def test_event_serializer_rate():
                     took.append(n - start + 1)
                     return
 
-    _simulate(dut, put, get)
+    simulate(dut, put, get)
     assert took and took[0] <= cycles
 
 
@@ -288,7 +277,7 @@ def _run_walk(dut, prod, sweeps, want, seed, stall=STALL):
             if take:
                 in_sweep = not done
 
-    _simulate(dut, put, get, background=[count])
+    simulate(dut, put, get, background=[count])
     for g in got:      # a done beat's coordinates are don't-cares
         if g["done"]:
             del g["g"], g["y"], g["x"]
@@ -410,7 +399,7 @@ def test_fanout(model, layer, lanes):
         got.extend(await get_all(ctx, dut.o, count=total, rng=prng, stall=STALL))
         await _settle_busy(ctx, dut)
 
-    _simulate(dut, put, get)
+    simulate(dut, put, get)
     assert got[0]["op"] == Op.CLEAR
     pos = 1
     for ev, w in zip(events, want):     # each event's beats, in event order
@@ -484,7 +473,7 @@ def test_first_layer(model, lanes):
         for n in range(len(images)):
             got[n] = await get_all(ctx, dut.o, count=len(wants[n]), rng=prng, stall=STALL)
 
-    _simulate(dut, put, get)
+    simulate(dut, put, get)
     for g, w in zip(got, wants):
         for b in g:
             if b["op"] != Op.INTEGRATE:
@@ -529,5 +518,5 @@ def test_neuron_core(theta_p, theta_n, lanes):
     async def get(ctx):
         got.extend(await get_all(ctx, dut.o, count=len(want), rng=prng, stall=STALL))
 
-    _simulate(dut, put, get)
+    simulate(dut, put, get)
     assert got == want
