@@ -36,6 +36,7 @@ from amaranth.lib.wiring import In, Out, connect
 
 from ..frames import FrameReceiver, ResultSender, result_layout
 from ..neuron_core import NeuronCore
+from ..skid import Skid
 from ..plan import T_BITS, WORD_BITS
 from .fanout import FanOut
 from .first_layer import FirstLayer
@@ -196,8 +197,15 @@ class Accelerator(wiring.Component):
             m.submodules[f"snap{prod.number}"] = ResetInserter(abort)(snap)
             hold = Signal(name=f"snap_hold{prod.number}")
             m.d.sync += hold.eq(snap.level >= SNAP_DEPTH - 4)
-            m.d.comb += walk.i.payload.eq(cores[prod.number].o.payload)
-            m.d.comb += walk.i.valid.eq(core_out(prod.number, walk.i.ready) & ~hold)
+            # A skid buffer between the core and the walk: the walk's ``ready`` (through the
+            # serializer's) no longer reaches the core's output FIFO and credits (timing).
+            skid = Skid(core_output_layout(prod))
+            m.submodules[f"skid{prod.number}"] = ResetInserter(abort)(skid)
+            m.d.comb += [skid.i.payload.eq(cores[prod.number].o.payload),
+                         skid.i.valid.eq(core_out(prod.number, skid.i.ready)),
+                         walk.i.payload.eq(skid.o.payload),
+                         walk.i.valid.eq(skid.o.valid & ~hold),
+                         skid.o.ready.eq(walk.i.ready & ~hold)]
             # A beat taken at cycle c is in events[l] from cycle c+2: the count two cycles
             # after the done beat is exactly that of the steps up to it.
             d1, d2 = Signal(name=f"snap_d1_{prod.number}"), Signal(name=f"snap_d2_{prod.number}")
