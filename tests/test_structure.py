@@ -2,7 +2,8 @@
 
 * nothing outside the engine registry (hw/engine.py) branches on an engine's name;
 * shared helpers are defined once (bit widths, checks, the answer size, the hex emitter,
-  the result layout, the model digest);
+  the result layout, the model digest, the neuron arithmetic, ``Model.stages``), and the
+  frame receiver and result sender once, used by both engines;
 * the plans of both engines have the same interface;
 * no function in hw/ is longer than 200 lines (one screen or two per idea).
 """
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -18,10 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("augsnn", "golden", "repro", "hw", "sim", "boards")
 
 
+@functools.cache
+def _parsed() -> tuple:
+    return tuple((path, ast.parse(path.read_text(), filename=str(path)))
+                 for pkg in PACKAGES for path in sorted((ROOT / pkg).rglob("*.py")))
+
+
 def _sources():
-    for pkg in PACKAGES:
-        for path in sorted((ROOT / pkg).rglob("*.py")):
-            yield path, ast.parse(path.read_text(), filename=str(path))
+    """Every source file of the packages with its syntax tree (parsed once per session)."""
+    return _parsed()
 
 
 def _name(node) -> str:
@@ -77,6 +84,56 @@ def test_defined_at_most_once(name):
              for node in ast.walk(tree)
              if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name]
     assert len(where) <= 1, f"{name} is defined {len(where)} times: {where}"
+
+
+@pytest.mark.parametrize("name, kind, where", [
+    ("FrameReceiver", ast.ClassDef, "hw/frames.py"),
+    ("ResultSender", ast.ClassDef, "hw/frames.py"),
+    ("result_layout", ast.FunctionDef, "hw/frames.py"),
+    ("answer_words", ast.FunctionDef, "hw/plan.py"),
+    ("hex_text", ast.FunctionDef, "hw/emit.py"),
+    ("signed_bits", ast.FunctionDef, "golden/checks.py"),
+    ("unsigned_bits", ast.FunctionDef, "golden/checks.py"),
+    ("check_int", ast.FunctionDef, "golden/checks.py"),
+    ("check_bool", ast.FunctionDef, "golden/checks.py"),
+    ("digest", ast.FunctionDef, "golden/model.py"),
+    ("stages", ast.FunctionDef, "golden/model.py"),
+    ("saturate", ast.FunctionDef, "hw/arith.py"),
+    ("magnitude", ast.FunctionDef, "hw/arith.py"),
+    ("division_step", ast.FunctionDef, "hw/arith.py"),
+])
+def test_defined_exactly_once(name, kind, where):
+    # The neuron arithmetic once in the hardware; the proofs' reference model
+    # (sim/formal_ref.py) states the rule again on purpose, independently of it.
+    hw_only = where == "hw/arith.py"
+    found = [str(p.relative_to(ROOT)) for p, tree in _sources() for node in ast.walk(tree)
+             if isinstance(node, kind) and node.name == name
+             and (not hw_only or p.is_relative_to(ROOT / "hw"))]
+    assert found == [where], f"{name}: defined in {found}, expected once in {where}"
+
+
+ENGINE_TOPS = ("hw/lanes/accelerator.py", "hw/compact/accelerator.py")
+
+
+@pytest.mark.parametrize("path", ENGINE_TOPS)
+def test_engines_take_frames_through_the_shared_units(path):
+    """Each engine instantiates the frame receiver and the result sender and drives none of
+    its ``i``/``o`` stream signals itself (the header and answer states are not written
+    again)."""
+    tree = ast.parse((ROOT / path).read_text())
+    calls = {_name(node) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    assert {"FrameReceiver", "ResultSender"} <= calls, path
+    driven = sorted({ast.unparse(node.func.value) for node in ast.walk(tree)
+                     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                     and node.func.attr == "eq"
+                     and ast.unparse(node.func.value).startswith(("self.i.", "self.o."))})
+    assert not driven, f"{path} drives {driven} itself"
+
+
+def test_the_stream_check_finds_a_driver():
+    tree = ast.parse("m.d.comb += self.o.valid.eq(1)")
+    assert [ast.unparse(n.func.value) for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute) and n.func.attr == "eq"] == ["self.o.valid"]
 
 
 def test_both_plans_have_one_interface():
