@@ -16,7 +16,7 @@ block-RAM accumulators: the scatter), :mod:`.update` (the neuron update pipeline
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -26,8 +26,9 @@ from augsnn.golden.checks import signed_bits, unsigned_bits
 
 from ..plan import T_BITS, WORD_BITS
 from .bank import ADDR_BITS, Bank
-from .lanes import lanes_part
+from .lanes import LANE_BITS, MacLanes
 from .plan import LANES, compact_plan
+from .scatter import SCATTER_CONSTANTS, Scatter
 from .update import update_part
 
 __all__ = ["CompactAccelerator"]
@@ -108,14 +109,17 @@ class CompactAccelerator(wiring.Component):
         self._memories(m, s)
         self._registers(m, s)
         self._walker(m, s)
-        scatter_states = lanes_part(self, m, s)
+        self._lanes(m, s)
         update_states = update_part(self, m, s)
         with m.FSM(name="phase") as fsm:
             self._frame_states(m, s)
             self._current_states(m, s)
             update_states()
             self._done_state(m, s)
-            scatter_states()
+            with m.State("SCATTER"):
+                with m.If(s.scatter.done):
+                    s.start_update(s.p_first)
+                    m.next = "UPD_RUN"
             self._answer_states(m, s)
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m
@@ -339,6 +343,44 @@ class CompactAccelerator(wiring.Component):
         s.__dict__.update(n=n, vp=vp, cp=cp, paddr=paddr, start_walk=start_walk,
                           advance_walk=advance_walk)
 
+    def _lanes(self, m, s):
+        """The multiplier lanes (:class:`MacLanes`) and the scatter (:class:`Scatter`) that
+        feeds them, wired to the banks, the spike maps and the per-layer registers."""
+        p = s.p
+        m.submodules.lanes = lanes = MacLanes(x_bits=p.x_bits, acc_bits=p.acc_bits)
+        sc = list(s.layers[1:]) or list(s.layers[:1])     # (one layer: no scatter)
+        sizes = {k: max(getattr(lp, k) for lp in sc)
+                 for k in ("kh", "kw", "cin", "hin", "win", "pass_blocks", "blocks")}
+        constants = data.StructLayout({n: Value.cast(getattr(s, n)).shape()
+                                       for n in SCATTER_CONSTANTS})
+        m.submodules.scatter = scat = Scatter(constants=constants, depth=p.spike_depth,
+                                              spike_bits=p.spike_bits, x_bits=p.x_bits,
+                                              sizes=sizes)
+        sig = dict(in_upd=Signal(), upd_lane_ra=Signal(LANE_BITS),
+                   upd_lane_wa=Signal(LANE_BITS), upd_lane_we=Signal(LANES),
+                   issue=Signal(), w_byte=Signal(ADDR_BITS + 2), last_issue=Signal(),
+                   use_pixel=Signal())
+        s.__dict__.update(sig, scatter=scat, lane_data=lanes.lane_data, vD=lanes.prod_valid,
+                          lastD=lanes.prod_last, prodD=lanes.prod, drained=lanes.drained)
+        m.d.comb += [scat.c[n].eq(getattr(s, n)) for n in SCATTER_CONSTANTS]
+        m.d.comb += [scat.sm_rd.eq(s.scat_sm_rd), s.scat_sm_ra.eq(scat.sm_ra),
+                     s.scat_sm_wa.eq(scat.sm_wa), s.scat_sm_we.eq(scat.sm_we),
+                     scat.drained.eq(lanes.drained)]
+        wiring.connect(m, scat.issue, lanes.issue)
+        m.d.comb += [
+            lanes.rdata.eq(Cat(s.b0.rdata, s.b1.rdata)), lanes.lastmask.eq(s.c_lastmask),
+            lanes.gather.eq(s.issue), lanes.gather_last.eq(s.last_issue),
+            lanes.use_pixel.eq(s.use_pixel), lanes.sel.eq(s.w_byte[:2]),
+            lanes.pixel.eq(s.pix_rd.data), lanes.r0.eq(s.r0),
+            lanes.in_upd.eq(s.in_upd), lanes.upd_ra.eq(s.upd_lane_ra),
+            lanes.upd_wa.eq(s.upd_lane_wa), lanes.upd_we.eq(s.upd_lane_we),
+        ]
+        # The bank reads of a gather byte (port 0) and of a group (both banks).
+        with m.If(s.issue):
+            m.d.comb += s.a0.eq(s.w_byte[2:])
+        with m.If(scat.issue.valid):
+            m.d.comb += [s.a0.eq(scat.issue.payload.row), s.a1.eq(scat.issue.payload.row)]
+
     # ---- states -----------------------------------------------------------------------
     def _frame_states(self, m, s):
         """IDLE, FRAME: the frame's header, then its pixels or the weights; LOAD_ACK."""
@@ -512,7 +554,8 @@ class CompactAccelerator(wiring.Component):
                 with m.If(s.p_last):
                     s.set_layer(s.li + 1)
                 s.set_pass(s.gp + 1)
-                m.next = "SCAT_PRIME"
+                m.d.comb += s.scatter.start.eq(1)
+                m.next = "SCATTER"
 
     def _answer_states(self, m, s):
         """ARGMAX .. ANSWER_SHOW: the decision after every step and the answer words."""

@@ -55,7 +55,7 @@ def update_part(self, m, s):
     m.d.comb += issue.eq(iss_on & iss_go & s.in_upd & (cnt == 0))
     m.d.sync += [iv1.eq(issue), iv2.eq(iv1), i_lsel_d.eq(i_lsel), i_la_d.eq(i_la)]
     lane_x = Signal(signed(p.acc_bits))
-    m.d.sync += lane_x.eq(Array(rd.data for rd in s.lane_rd)[i_lsel_d])
+    m.d.sync += lane_x.eq(Array(s.lane_data[i] for i in range(LANES))[i_lsel_d])
     with m.If(issue):
         m.d.comb += [s.a0.eq(vr), s.upd_lane_ra.eq(i_la)]
         with m.If(s.is_first):
