@@ -1,9 +1,12 @@
-"""The compact engine's units in amaranth.sim (no Verilator): the bank and the whole engine.
+"""The compact engine's units in amaranth.sim (no Verilator), then the whole engine.
 
 The bank is checked against its documented contract (a registered command, read data two
-cycles later, held while the same row is read again); the engine on a small model against the
-golden model: the weight frame's checksum, then per image the answer words (class, counts,
-events per layer) and every trace beat (each layer's spikes at every step).
+cycles later, held while the same row is read again); FirePipe against golden.neuron.step;
+Scatter (the spike-map scan) against the list of groups a Python loop over the valid kernel
+positions gives; MacLanes (the multipliers and accumulators) against a NumPy sum. The engine
+on small models against the golden model: the weight frame's checksum, then per image the
+answer words (class, counts, events per layer) and every trace beat (each layer's spikes at
+every step).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import random
 
 import numpy as np
 import pytest
+from amaranth.hdl import Signal
 from amaranth.sim import Simulator
 
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
@@ -293,3 +297,165 @@ def test_single_layer_in_amaranth_sim():
     gold = simulate(model, images, T)
     cycles = compact_plan(model).cycles(gold.synops, steps)     # (no scatter layer)
     assert [w[-1] for w in answers] == pytest.approx(cycles.tolist(), rel=0.03)
+
+
+def _scatter_rig(spikes, **kw):
+    """A Scatter with its spike map in a memory (``spikes``), the lanes always drained."""
+    from amaranth.hdl import Module
+    from amaranth.lib import data, memory, stream, wiring
+    from augsnn.hw.compact.lanes import group_layout
+    from augsnn.hw.compact.scatter import SCATTER_CONSTANTS, Scatter
+
+    class Rig(wiring.Component):
+        def __init__(self):
+            layout = data.StructLayout({n: 16 for n in SCATTER_CONSTANTS})
+            self.scat = Scatter(constants=layout, depth=len(spikes), spike_bits=6, x_bits=6,
+                                sizes=kw)
+            super().__init__({"start": wiring.In(1), "c": wiring.In(layout),
+                              "issue": wiring.Out(stream.Signature(group_layout(6),
+                                                                   always_ready=True)),
+                              "done": wiring.Out(1)})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.scat = scat = self.scat
+            m.submodules.map = mem = memory.Memory(shape=6, depth=len(spikes),
+                                                   init=[v & 63 for v in spikes])
+            rd, wr = mem.read_port(), mem.write_port()
+            self.mem = mem
+            m.d.comb += [rd.addr.eq(scat.sm_ra), scat.sm_rd.eq(rd.data.as_signed()),
+                         wr.addr.eq(scat.sm_wa), wr.en.eq(scat.sm_we), wr.data.eq(0),
+                         scat.drained.eq(1), scat.start.eq(self.start), scat.c.eq(self.c),
+                         self.done.eq(scat.done)]
+            m.d.comb += [self.issue.valid.eq(scat.issue.valid),
+                         self.issue.payload.eq(scat.issue.payload)]
+            return m
+    return Rig()
+
+
+@pytest.mark.parametrize("j0, nbk, last", [(0, 2, True), (1, 1, False)])
+def test_scatter_issues_the_groups_of_every_entry(j0, nbk, last):
+    """Scatter alone: a 2 x 5 x 5 spike map into a 3 x 3 kernel (3 x 3 outputs, 2 blocks of
+    channels), one pass of ``nbk`` blocks from block ``j0``: every valid (entry, kernel
+    position, block) once, in order, with its weight row, accumulator row, value and last-
+    block flag; no accumulator row twice within 3 cycles; the last pass clears the map."""
+    cin, hin, win, kh, kw, blocks, w_first = 2, 5, 5, 3, 3, 2, 100
+    hout, wout = hin - kh + 1, win - kw + 1
+    rng = np.random.default_rng(3)
+    spikes = rng.integers(-9, 10, size=cin * hin * win) * (rng.random(cin * hin * win) < 0.3)
+    spikes[-1] = 5                                   # a non-zero last entry
+    rig = _scatter_rig(spikes.tolist(), kh=kh, kw=kw, cin=cin, hin=hin, win=win,
+                       pass_blocks=blocks, blocks=blocks)
+    consts = dict(S_last=cin * hin * win - 1, c_win1=win - 1, c_hin1=hin - 1, c_kw1=kw - 1,
+                  c_kh1=kh - 1, c_wout1=wout - 1, c_hout1=hout - 1, c_wout=wout,
+                  c_hw=hout * wout, c_nb=blocks, c_nb1=blocks - 1, c_kwnb=kw * blocks,
+                  c_wstep=kh * kw * blocks, p_wrow=w_first + j0, p_j0=j0, p_nb1=nbk - 1,
+                  p_last=int(last))
+    want = []
+    for j, v in enumerate(spikes.tolist()):
+        ci, iy, ix = j // (hin * win), j // win % hin, j % win
+        for ky in range(max(0, iy - hout + 1), min(kh - 1, iy) + 1):
+            for kx in range(max(0, ix - wout + 1), min(kw - 1, ix) + 1):
+                for jg in range(j0, j0 + nbk):
+                    if v:
+                        want.append((w_first + ((ci * kh + ky) * kw + kx) * blocks + jg,
+                                     (jg - j0) * hout * wout + (iy - ky) * wout + ix - kx,
+                                     v, int(jg == blocks - 1)))
+    got, cycles, after = [], [], []
+
+    async def bench(ctx):
+        for name, value in consts.items():
+            ctx.set(rig.c[name], value)
+        ctx.set(rig.start, 1)
+        await ctx.tick()
+        ctx.set(rig.start, 0)
+        for cycle in range(5000):
+            _, _, valid, payload, done = await ctx.tick().sample(
+                rig.issue.valid, rig.issue.payload, rig.done)
+            if valid:
+                got.append((payload.row, payload.a, payload.x, payload.lastblk))
+                cycles.append(cycle)
+            if done:
+                break
+        else:
+            raise AssertionError("the scatter never finished")
+        after.extend(ctx.get(rig.mem.data[k]) for k in range(len(spikes)))
+
+    from augsnn.sim.stream_sim import simulate
+    simulate(rig, bench)
+    assert len(want) >= 40
+    assert got == want
+    for k, (c, (_, a, _, _)) in enumerate(zip(cycles, got)):
+        assert all(a != a2 for c2, (_, a2, _, _) in zip(cycles[:k], got[:k]) if c - c2 < 3)
+    assert after == ([0] * len(spikes) if last else [v & 63 for v in spikes.tolist()])
+
+
+def test_mac_lanes_add_products_and_clear():
+    """MacLanes alone: groups of 8 weight bytes (rows of a model bank, read two cycles after
+    the issue) times a value added into the lanes (the last block masked), then read and
+    cleared through the update port, against a NumPy sum."""
+    from amaranth.hdl import Module
+    from amaranth.lib import memory, wiring
+    from augsnn.hw.compact.lanes import MacLanes
+    from augsnn.hw.compact.plan import LANES
+
+    rng = np.random.default_rng(6)
+    weights = rng.integers(-128, 128, size=(16, LANES))
+    rows = [int.from_bytes(bytes(int(b) & 255 for b in w), "little") for w in weights]
+    mask = 0b00011111
+    groups = []                         # back to back; no row twice within 3 groups
+    for _ in range(40):
+        a = int(rng.choice([a for a in range(6) if a not in [g[1] for g in groups[-2:]]]))
+        groups.append((int(rng.integers(16)), a, int(rng.integers(-7, 8)),
+                       bool(rng.random() < 0.3)))
+
+    class Rig(wiring.Component):
+        def __init__(self):
+            self.lanes = MacLanes(x_bits=5, acc_bits=20)
+            super().__init__({})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.lanes = lanes = self.lanes
+            m.submodules.bank = bank = memory.Memory(shape=64, depth=16, init=rows)
+            rd = bank.read_port()
+            q = Signal(64)
+            m.d.sync += q.eq(rd.data)                     # the registered bank command
+            m.d.comb += [rd.addr.eq(lanes.issue.payload.row), lanes.rdata.eq(q),
+                         lanes.lastmask.eq(mask)]
+            return m
+    rig = Rig()
+    lanes = rig.lanes
+    got = {}
+
+    async def bench(ctx):
+        for row, a, x, lastblk in groups:
+            ctx.set(lanes.issue.valid, 1)
+            ctx.set(lanes.issue.payload, {"row": row, "a": a, "x": x, "lastblk": lastblk})
+            await ctx.tick()
+        ctx.set(lanes.issue.valid, 0)
+        while not ctx.get(lanes.drained):
+            await ctx.tick()
+        ctx.set(lanes.in_upd, 1)
+        for a in range(6):
+            ctx.set(lanes.upd_ra, a)
+            await ctx.tick()
+            got[a] = [ctx.get(lanes.lane_data[i]) for i in range(LANES)]
+            ctx.set(lanes.upd_wa, a)
+            ctx.set(lanes.upd_we, (1 << LANES) - 1)    # cleared the cycle after the read
+            await ctx.tick()
+            ctx.set(lanes.upd_we, 0)
+        ctx.set(lanes.upd_ra, 0)
+        await ctx.tick()
+        await ctx.tick()
+        got["cleared"] = [ctx.get(lanes.lane_data[i]) for i in range(LANES)]
+
+    from augsnn.sim.stream_sim import simulate
+    simulate(rig, bench)
+    want = np.zeros((6, LANES), dtype=np.int64)
+    for row, a, x, lastblk in groups:
+        keep = [(mask >> i) & 1 if lastblk else 1 for i in range(LANES)]
+        want[a] += weights[row] * x * np.array(keep)
+    for a in range(6):
+        assert [v - (1 << 20) if v >= 1 << 19 else v for v in got[a]] == want[a].tolist(), a
+    assert got["cleared"] == [0] * LANES
