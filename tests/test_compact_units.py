@@ -459,3 +459,48 @@ def test_mac_lanes_add_products_and_clear():
     for a in range(6):
         assert [v - (1 << 20) if v >= 1 << 19 else v for v in got[a]] == want[a].tolist(), a
     assert got["cleared"] == [0] * LANES
+
+
+def test_update_issue_walks_the_neurons_of_a_pass():
+    """UpdateIssue alone: a pass of 20 neurons over 2 output positions (10 channels: lanes
+    wrap after 8), then a second pass that goes on with the membrane rows: one issue a slot
+    at its first cycle, the membrane/current rows in order, each neuron's lane and lane row,
+    the delayed flags, and nothing after the pass's last neuron."""
+    from augsnn.hw.compact.plan import LANES, UPDATE_CYCLES
+    from augsnn.hw.compact.update import UpdateIssue
+    from augsnn.sim.stream_sim import simulate
+    dut = UpdateIssue(hw_max=4, x_base=500, n_shape=range(64))
+    passes = [(1, 100, 19), (0, 0, 23)]              # (first, v_base, last neuron)
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.hw, 2)
+        ctx.set(dut.hw1, 1)
+        for first, v_base, nlast in passes:
+            ctx.set(dut.nlast, nlast)
+            ctx.set(dut.enable, 1)
+            ctx.set(dut.start, 1)
+            ctx.set(dut.first, first)
+            ctx.set(dut.v_base, v_base)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            out, delayed = [], []
+            for _ in range(UPDATE_CYCLES * 30):
+                _, _, issue, slot, vr, xr, ra, v1, sel, wa = await ctx.tick().sample(
+                    dut.issue, dut.slot, dut.vr, dut.xr, dut.lane_ra, dut.valid1,
+                    dut.lane_sel, dut.lane_wa)
+                if issue:
+                    assert slot == 0
+                    out.append((vr, xr, ra))
+                if v1:
+                    delayed.append((sel, wa))
+            got.append((out, delayed))
+
+    simulate(dut, bench)
+    (out1, d1), (out2, d2) = got
+    lanes = [(co % LANES, (co // LANES) * 2 + pos) for co in range(10) for pos in range(2)]
+    assert out1 == [(100 + n, 500 + n, lanes[n][1]) for n in range(20)]
+    assert d1 == lanes
+    # the second pass continues the walk (membrane rows, neuron count) from the first
+    assert [vr for vr, _, _ in out2] == [120 + n for n in range(4)]
+    assert [ra for _, _, ra in out2] == [lanes[n][1] for n in range(4)]
