@@ -8,10 +8,14 @@ within a time step, with membranes, currents and weights in two single-port bank
 SPRAM pairs), the weights loaded over the serial link. docs/compact-engine.md has the
 schedule.
 
-The parts: this module (memories, per-layer registers, the frames, the clearing, the first
-layer's current, the decision and the answer), :mod:`.lanes` (8 multipliers and their
-block-RAM accumulators: the scatter), :mod:`.update` (the neuron update pipeline,
-:mod:`.fire`). They share their signals through one namespace ``s``.
+The parts: this module (memories, per-layer registers, the phase state machine: the
+clearing, the first layer's current, the decision and the answer), the units it connects:
+:class:`~augsnn.hw.frames.FrameReceiver` and :class:`~augsnn.hw.frames.ResultSender` (the
+frames, shared with the lane engine), :class:`~.scatter.Scatter` (the spike-map scan),
+:class:`~.lanes.MacLanes` (8 multipliers and their block-RAM accumulators),
+:class:`~.update.UpdateIssue` and :class:`~.fire.FirePipe` (the neuron update); the update
+pass's write side (:func:`~.update.update_part`) shares the engine's signals through the
+namespace ``s``.
 """
 
 from types import SimpleNamespace
@@ -53,7 +57,7 @@ class CompactAccelerator(wiring.Component):
     current from the stored pixels (one multiply-accumulate a cycle); then per time step,
     layer after layer, pass after pass: scatter the layer's input spikes into the
     accumulator lanes (8 synaptic operations a cycle), then update the pass's neurons (one
-    every two cycles); after each step the decision (early exit, or the answer after ``T``).
+    every ``UPDATE_CYCLES`` = 4 cycles); after each step the decision (early exit, or the answer after ``T``).
     The cycle model is :meth:`CompactPlan.cycles`.
 
     Parameters

@@ -1,6 +1,7 @@
-"""FirePipe: the compact engine's neuron update as a pipeline, one neuron every two cycles.
+"""FirePipe: the compact engine's neuron update as a pipeline, one neuron a slot (2 or 4 cycles).
 
-Layer: ``hw`` (Amaranth). The arithmetic is docs/golden-model.md's neuron rule bit for bit:
+Layer: ``hw`` (Amaranth). The arithmetic is docs/golden-model.md's neuron rule bit for bit
+(the expressions of :mod:`augsnn.hw.arith`, shared with the lane engine's neuron core):
 ``V + X`` exact, saturated once to the layer's membrane range, then the double-threshold
 fire: ``q = min(M, |V| // theta)`` (``theta_p`` for ``V >= 0``, ``theta_n`` below; a layer
 without ``theta_n`` never fires negative), the spike ``+-q`` and the reset membrane
