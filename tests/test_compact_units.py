@@ -15,7 +15,7 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Signal
+from amaranth.hdl import Signal, signed
 from amaranth.sim import Simulator
 
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
@@ -504,3 +504,84 @@ def test_update_issue_walks_the_neurons_of_a_pass():
     # the second pass continues the walk (membrane rows, neuron count) from the first
     assert [vr for vr, _, _ in out2] == [120 + n for n in range(4)]
     assert [ra for _, _, ra in out2] == [lanes[n][1] for n in range(4)]
+
+
+def test_writeback_writes_membranes_maps_and_counts():
+    """Writeback alone: one neuron a slot (FirePipe's outputs held for the slot), with a
+    spike map and bank port 1 modelled as memories of the engine's latencies (map: one cycle;
+    bank: two): the membranes written at the write cycle, the spikes summed per pooled entry
+    (several neurons a window), and for the output layer the counts added instead."""
+    from amaranth.hdl import Module
+    from amaranth.lib import memory, wiring
+    from augsnn.hw.compact.writeback import Writeback
+    from augsnn.sim.stream_sim import simulate
+
+    P, W_AT = 4, 2
+    rng = np.random.default_rng(12)
+    neurons = [(int(rng.integers(-3, 4)), int(rng.integers(-500, 500)), n // 3)
+               for n in range(12)]                           # (coef, reset V, entry)
+
+    class Rig(wiring.Component):
+        def __init__(self):
+            self.wb = Writeback(slot=P, write_at=W_AT, coef_bits=3, v_bits=12, spike_bits=6,
+                                map_bits=3)
+            super().__init__({})
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.wb = wb = self.wb
+            m.submodules.map = self.map = smap = memory.Memory(shape=signed(6), depth=8, init=[])
+            m.submodules.bank = self.bank = bank = memory.Memory(shape=32, depth=8,
+                                                                 init=[5, 6, 7, 8, 0, 0, 0, 0])
+            rd, wr = smap.read_port(), smap.write_port()
+            m.d.comb += [rd.addr.eq(wb.sm_ra), wb.sm_rd.eq(rd.data), wr.addr.eq(wb.sm_wa),
+                         wr.data.eq(wb.sm_wd), wr.en.eq(wb.sm_we)]
+            brd, bwr = bank.read_port(), bank.write_port()
+            q = Signal(32)
+            m.d.sync += q.eq(brd.data)                        # read data two cycles later
+            m.d.comb += [brd.addr.eq(wb.c_addr), wb.r1.eq(q), bwr.addr.eq(wb.c_addr),
+                         bwr.data.eq(wb.c_data), bwr.en.eq(wb.c_en & wb.c_we)]
+            return m
+
+    def run(is_last):
+        rig = Rig()
+        wb = rig.wb
+        writes, out = [], {}
+
+        async def bench(ctx):
+            ctx.set(wb.enable, 1)
+            ctx.set(wb.is_last, is_last)
+            cycle = 0
+            for n, (coef, v, entry) in enumerate(neurons + [(0, 0, 0)] * 2):
+                for ph in range(P):
+                    ctx.set(wb.cycle, ph)
+                    real = n < len(neurons)
+                    ctx.set(wb.f_valid, real)
+                    ctx.set(wb.f_coef, coef)
+                    ctx.set(wb.f_nz, coef != 0)
+                    ctx.set(wb.f_v, v)
+                    ctx.set(wb.vp, 40 + n)
+                    ctx.set(wb.cp, n % 4)
+                    ctx.set(wb.paddr, entry)
+                    _, _, w, va, vd = await ctx.tick().sample(wb.write, wb.v_addr, wb.v_data)
+                    if w:
+                        writes.append((ph, va, vd))
+                    cycle += 1
+            out["map"] = [ctx.get(rig.map.data[k]) for k in range(8)]
+            out["bank"] = [ctx.get(rig.bank.data[k]) for k in range(8)]
+
+        simulate(rig, bench)
+        return writes, out
+
+    writes, out = run(0)
+    assert writes == [(W_AT, 40 + n, v) for n, (_, v, _) in enumerate(neurons)]
+    want = [0] * 8
+    for coef, _, entry in neurons:
+        want[entry] += coef
+    assert out["map"] == want and out["bank"] == [5, 6, 7, 8, 0, 0, 0, 0]
+    writes, out = run(1)                                  # the output layer: counts
+    counts = [5, 6, 7, 8]
+    for n, (coef, _, _) in enumerate(neurons):
+        counts[n % 4] += coef
+    assert out["bank"][:4] == [c & 0xFFFFFFFF for c in counts]
+    assert out["map"] == [0] * 8

@@ -13,9 +13,9 @@ clearing, the first layer's current, the decision and the answer), the units it 
 :class:`~augsnn.hw.frames.FrameReceiver` and :class:`~augsnn.hw.frames.ResultSender` (the
 frames, shared with the lane engine), :class:`~.scatter.Scatter` (the spike-map scan),
 :class:`~.lanes.MacLanes` (8 multipliers and their block-RAM accumulators),
-:class:`~.update.UpdateIssue` and :class:`~.fire.FirePipe` (the neuron update); the update
-pass's write side (:func:`~.update.update_part`) shares the engine's signals through the
-namespace ``s``.
+:class:`~.update.UpdateIssue`, :class:`~.fire.FirePipe` and :class:`~.writeback.Writeback`
+(the neuron update, connected by :func:`~.update.update_part`, which shares the engine's
+signals through the namespace ``s``).
 """
 
 from types import SimpleNamespace
@@ -388,7 +388,7 @@ class CompactAccelerator(wiring.Component):
     # ---- states -----------------------------------------------------------------------
     def _frame_states(self, m, s):
         """IDLE, FRAME: the frame's header, then its pixels or the weights; LOAD_ACK."""
-        p, rx, tx = s.p, s.rx, s.tx
+        rx, tx = s.rx, s.tx
         checksum, wbuf = Signal(WORD_BITS), Signal(24)
         nb, half = Signal(2), Signal()
         row, wrow = Signal(ADDR_BITS), Signal(ADDR_BITS)
@@ -563,7 +563,7 @@ class CompactAccelerator(wiring.Component):
 
     def _answer_states(self, m, s):
         """ARGMAX .. ANSWER_SHOW: the decision after every step and the answer words."""
-        C, p, a1, r1 = s.C, s.p, s.a1, s.r1
+        C, a1, r1 = s.C, s.a1, s.r1
         cp = s.cp
         with m.State("ARGMAX"):
             # Read counts[ac] (port 1); compare the one read the cycle before. The leader is

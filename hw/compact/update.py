@@ -1,10 +1,10 @@
 """The compact engine's update pass: one neuron a slot (``UPDATE_CYCLES``) through FirePipe.
 
 Layer: ``hw`` (Amaranth), a part of :class:`~augsnn.hw.compact.accelerator.CompactAccelerator`.
-:class:`UpdateIssue` (a component of its own) walks the neurons of one scatter pass (layer
-0: all of them) in raster order (channel, row, column); :func:`update_part` connects it and
-:class:`~augsnn.hw.compact.fire.FirePipe` to the engine's banks and lanes and builds the
-write side (sharing the engine's signals through the namespace ``s``):
+:class:`UpdateIssue` walks the neurons of one scatter pass (layer 0: all of them) in raster
+order (channel, row, column); :func:`update_part` connects it,
+:class:`~augsnn.hw.compact.fire.FirePipe` and :class:`~augsnn.hw.compact.writeback.Writeback`
+to the engine's banks, lanes, walk and trace (its signals in the namespace ``s``):
 
 * issue side, the slot's first cycle: read the membrane ``V[n]`` (port 0) and the step input,
   for layer 0 the stored current ``X0[n]`` (port 1), for later layers the accumulator of the
@@ -22,9 +22,9 @@ from amaranth.hdl import Array, Module, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..plan import WORD_BITS
 from .bank import ADDR_BITS
 from .fire import FirePipe
+from .writeback import Writeback
 from .plan import LANES, UPDATE_CYCLES
 
 __all__ = ["UpdateIssue", "update_part"]
@@ -165,30 +165,20 @@ def update_part(self, m, s):
             s.start_walk(layer)
 
     # ---- write side -----------------------------------------------------------------------
-    wr = Signal()
-    m.d.comb += wr.eq(fp.o_valid & (cnt == w_at) & s.in_upd)
-    rd_map = Signal()                           # the spike-map read of the coming write
-    m.d.comb += rd_map.eq(fp.o_valid & (cnt == (w_at - 1) % P))
-    m.d.comb += s.upd_sm_ra.eq(s.paddr)
-    # counts (output layer): read the cycle before the write, add, write two cycles after
-    o_w = Signal(signed(kmax + 1))
-    cw1, cw2 = Signal(), Signal()
-    cw_a = Signal(ADDR_BITS)
-    count_sum = Signal(WORD_BITS)
-    m.d.sync += [cw1.eq(wr & s.is_last), cw2.eq(cw1)]
-    with m.If(rd_map & s.is_last & s.in_upd):
-        m.d.comb += s.a1.eq(s.cp)
+    wb = Writeback(slot=P, write_at=w_at, coef_bits=kmax + 1, v_bits=s.pot_max + 1,
+                   spike_bits=p.spike_bits, map_bits=len(s.upd_sm_ra))
+    m.submodules.writeback = wb
+    m.d.comb += [wb.cycle.eq(cnt), wb.enable.eq(s.in_upd), wb.is_last.eq(s.is_last),
+                 wb.f_valid.eq(fp.o_valid), wb.f_coef.eq(fp.o_coef), wb.f_nz.eq(fp.o_nz),
+                 wb.f_v.eq(fp.o_v), wb.vp.eq(s.vp), wb.cp.eq(s.cp), wb.paddr.eq(s.paddr),
+                 wb.sm_rd.eq(s.upd_sm_rd), wb.r1.eq(s.r1),
+                 s.upd_sm_ra.eq(wb.sm_ra), s.upd_sm_wa.eq(wb.sm_wa), s.upd_sm_wd.eq(wb.sm_wd),
+                 s.upd_sm_we.eq(wb.sm_we)]
+    wr, cw1 = wb.write, wb.counting
+    with m.If(wb.c_en):
+        m.d.comb += [s.a1.eq(wb.c_addr), s.d1.eq(wb.c_data), s.w1.eq(wb.c_we)]
     with m.If(wr):
-        m.d.sync += [o_w.eq(fp.o_coef), cw_a.eq(s.cp)]
-    with m.If(cw1):
-        m.d.sync += count_sum.eq(s.r1.as_signed() + o_w)
-    with m.If(cw2):
-        m.d.comb += [s.a1.eq(cw_a), s.d1.eq(count_sum), s.w1.eq(1)]
-    with m.If(wr):
-        m.d.comb += [s.a0.eq(s.vp), s.d0.eq(fp.o_v), s.w0.eq(1)]
-        with m.If(~s.is_last):
-            m.d.comb += [s.upd_sm_wa.eq(s.paddr), s.upd_sm_wd.eq(s.upd_sm_rd + fp.o_coef),
-                         s.upd_sm_we.eq(1)]
+        m.d.comb += [s.a0.eq(wb.v_addr), s.d0.eq(wb.v_data), s.w0.eq(wb.v_we)]
         with m.If(fp.o_nz):
             m.d.sync += [s.tr_valid.eq(1), s.tr_index.eq(s.n), s.tr_coef.eq(fp.o_coef),
                          s.tr_done.eq(0)]
