@@ -1,8 +1,9 @@
 """The lane accelerator: one NeuronCore per weighted layer, every layer its own units.
 
 Layer: ``hw`` (Amaranth). Each block is a ``wiring.Component`` with ``amaranth.lib.stream``
-ports; the neuron arithmetic lives only in :class:`~augsnn.hw.neuron_core.NeuronCore`. The
-data flow of one layer ``l`` (layout conventions: :mod:`augsnn.hw.lanes.plan`)::
+ports; the neuron arithmetic lives only in :class:`~augsnn.hw.neuron_core.NeuronCore` (its
+expressions in :mod:`augsnn.hw.arith`), the frames in :mod:`augsnn.hw.frames`. The data flow
+of one layer ``l`` (layout conventions: :mod:`augsnn.hw.lanes.plan`)::
 
     core[l-1].o -> Walk/PoolWalk -> EventSerializer -> FanOut[l] -> core[l].i
     pixels ------------------------------------------> FanOut[0] -> FirstLayer -> core[0].i
