@@ -25,7 +25,9 @@ class UARTRx(wiring.Component):
 
     ``rx`` is synchronised (two flip-flops), a start bit is confirmed at its middle, and every
     data bit is sampled at its middle. A byte whose stop bit is 0 is dropped and pulses
-    ``framing_error``. ``o`` has no back-pressure buffer: a byte not taken before the next
+    ``framing_error``; the receiver then waits for the line to go high before it looks for
+    the next start bit, so a break (the line held low for any time) gives one framing error
+    and no byte. ``o`` has no back-pressure buffer: a byte not taken before the next
     byte's stop bit is overwritten (``overrun`` pulses).
 
     Parameters
@@ -85,11 +87,17 @@ class UARTRx(wiring.Component):
                     with m.If(rx):
                         m.d.sync += [self.o.payload.eq(shreg), self.o.valid.eq(1),
                                      self.overrun.eq(self.o.valid & ~self.o.ready)]
+                        m.next = "IDLE"
                     with m.Else():
                         m.d.sync += self.framing_error.eq(1)
-                    m.next = "IDLE"
+                        m.next = "BREAK"
                 with m.Else():
                     m.d.sync += timer.eq(timer - 1)
+            with m.State("BREAK"):
+                # After a bad stop bit, wait for the line to go high: a break (the line held
+                # low) is one framing error, not a stream of them ending in a garbage byte.
+                with m.If(rx):
+                    m.next = "IDLE"
         return m
 
 

@@ -69,7 +69,9 @@ def receiver_schedule(divisor: int) -> dict:
         sim.run()
         last = max(t for t, r in enumerate(rows) if r[0] != "IDLE")
         out[ok] = rows[:last + 2]
-    n = max(len(v) for v in out.values())
+    # At least until a bad frame's transmitter is done (11 bits): the proof's frame clock
+    # stops there.
+    n = max(max(len(v) for v in out.values()), 11 * divisor + 1)
     for ok in out:
         out[ok] += [out[ok][-1]] * (n - len(out[ok]))   # idle
     return out

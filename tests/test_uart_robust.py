@@ -89,17 +89,8 @@ def test_glitches_on_the_idle_line_are_ignored(divisor):
     assert (got, errors, overruns) == (data, [], [])
 
 
-BREAK_PENDING = pytest.mark.xfail(
-    strict=True, reason="a break longer than a frame gives several framing errors and can end in "
-    "a garbage byte; every change to the receiver tried so far (a BREAK state, a hold flag, "
-    "falling-edge start detection) makes Yosys 0.70's ABC9 assert on the ULX3S Net2 design, "
-    "so the receiver stays as built (docs/formal.md)")
-
-
 @pytest.mark.parametrize("divisor", [8, 30])
-@pytest.mark.parametrize("break_bits", [10, pytest.param(23.5, marks=BREAK_PENDING),
-                                        pytest.param(37.25, marks=BREAK_PENDING),
-                                        pytest.param(100, marks=BREAK_PENDING)])
+@pytest.mark.parametrize("break_bits", [10, 23.5, 37.25, 100])
 def test_a_break_gives_one_framing_error_and_no_byte(divisor, break_bits):
     # The line held low (a break, or a cable pulled) for any length, then idle for one bit:
     # no byte at all comes out of it (no 0x00, no garbage byte when the line rises in the
