@@ -103,11 +103,17 @@ class FirstLayer(wiring.Component):
         zero_all = Signal()     # the zeroing after an abort writes row zr
         zr = Signal(range(D + 1))
         pending = Signal()      # a start during the zeroing after an abort
+        # The zero writes (the last sweep's, and the zeroing after an abort) reach the memory
+        # a cycle later, from registers: the FSM's decisions straight into the block RAM's
+        # write port were the critical path of the ULX3S build (mostly routing).
+        zw, za = Signal(), Signal()
+        zw_row, za_row = Signal(rbits), Signal(range(D + 1))
+        m.d.sync += [zw.eq(zero_write), zw_row.eq(s1_row), za.eq(zero_all), za_row.eq(zr)]
         m.d.comb += [
             rd.addr.eq(Mux(sweeping, sr, self.acc.payload.row)),
-            wr.addr.eq(Mux(zero_all, zr, Mux(zero_write, s1_row, w_row))),
-            wr.en.eq(w_valid | zero_write | zero_all),
-            wr.data.eq(Mux(zero_write | zero_all, 0, w_data)),
+            wr.addr.eq(Mux(za, za_row, Mux(zw, zw_row, w_row))),
+            wr.en.eq(w_valid | zw | za),
+            wr.data.eq(Mux(zw | za, 0, w_data)),
         ]
 
         def on_abort():
