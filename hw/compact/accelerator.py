@@ -154,7 +154,7 @@ class CompactAccelerator(wiring.Component):
 
     def _registers(self, m, s):
         """Per-layer and per-pass registers, bank ports, counters, trace outputs."""
-        L, layers, p, reg, C = s.L, s.layers, s.p, s.reg, s.C
+        L, layers, p, reg = s.L, s.layers, s.p, s.reg
         li = Signal(range(max(2, L)))
         layer_regs = []
 
@@ -177,38 +177,12 @@ class CompactAccelerator(wiring.Component):
             return per_layer([fn(lp) for lp in layers], shape)
 
         swap = const(lambda lp: p.swap[lp.number], 1)
-        # Port 0 reaches the bank of the layer's V, port 1 the other one.
-        a0, d0, w0 = Signal(ADDR_BITS), Signal(WORD_BITS), Signal()
-        a1, d1, w1 = Signal(ADDR_BITS), Signal(WORD_BITS), Signal()
-        r0, r1 = Signal(WORD_BITS), Signal(WORD_BITS)
-        b0, b1 = s.banks
-        m.d.comb += [
-            b0.addr.eq(Mux(swap, a1, a0)), b0.wdata.eq(Mux(swap, d1, d0)),
-            b0.we.eq(Mux(swap, w1, w0)),
-            b1.addr.eq(Mux(swap, a0, a1)), b1.wdata.eq(Mux(swap, d0, d1)),
-            b1.we.eq(Mux(swap, w0, w1)),
-        ]
-        swap_d = Signal(2)                    # swap when the data now arriving was asked for
-        m.d.sync += swap_d.eq(Cat(swap, swap_d[0]))
-        m.d.comb += [r0.eq(Mux(swap_d[1], b1.rdata, b0.rdata)),
-                     r1.eq(Mux(swap_d[1], b0.rdata, b1.rdata))]
-        # The spike maps: layer l's scatter reads map l % 2, its update writes the other.
         mp = const(lambda lp: lp.number % 2, 1)
-        for k, (rd, wr) in enumerate(s.maps):
-            mine = mp == k
-            m.d.comb += [rd.addr.eq(Mux(mine, s.scat_sm_ra, s.upd_sm_ra)),
-                         wr.addr.eq(Mux(mine, s.scat_sm_wa, s.upd_sm_wa)),
-                         wr.data.eq(Mux(mine, 0, s.upd_sm_wd)),
-                         wr.en.eq(Mux(mine, s.scat_sm_we, s.upd_sm_we))]
-        (rd0, _), (rd1, _) = s.maps
-        m.d.comb += [s.scat_sm_rd.eq(Mux(mp, rd1.data, rd0.data)),
-                     s.upd_sm_rd.eq(Mux(mp, rd0.data, rd1.data))]
-
+        self._ports(m, s, swap, mp)
         n_max = max(lp.neurons for lp in layers)
         v_bases = [reg[f"V{lp.number}"][1] for lp in layers]
         x_bases = [reg["X0"][1]] + [0] * (L - 1)
         w_firsts = [reg[f"W{lp.number}"][1] for lp in layers]
-        sc = layers[1:]
         kmax = max(lp.k for lp in layers)
         pot_max = max(lp.neuron.pot_bits for lp in layers)
         d_bits = max(max(lp.neuron.theta_p, lp.neuron.theta_n or 0) << (lp.k - 1)
@@ -246,7 +220,6 @@ class CompactAccelerator(wiring.Component):
             c_hasneg=const(lambda lp: lp.neuron.theta_n is not None, 1),
             c_k=const(lambda lp: lp.k, range(kmax + 1)),
         )
-        del sc
         # The passes of a step, in order: (first block, blocks - 1, last, first, last neuron).
         passes = []
         for lp in layers:
@@ -268,8 +241,47 @@ class CompactAccelerator(wiring.Component):
         def set_pass(g):
             m.d.sync += [gp.eq(g)] + [r.eq(t[g]) for r, t in zip(regs_, tables)]
 
-        counts_base = reg["counts"][1]
-        # ---- counters ------------------------------------------------------------------
+        s.__dict__.update(cn)
+        s.__dict__.update(
+            li=li, set_layer=set_layer, swap=swap, n_max=n_max, v_bases=v_bases,
+            x_bases=x_bases, w_firsts=w_firsts, kmax=kmax, pot_max=pot_max, d_bits=d_bits,
+            pool_max=pool_max, gp=gp, p_j0=p_j0, p_nb1=p_nb1, p_last=p_last, p_first=p_first,
+            p_nlast=p_nlast, p_wrow=p_wrow, set_pass=set_pass, counts_base=reg["counts"][1])
+        self._counters(m, s)
+
+    @staticmethod
+    def _ports(m, s, swap, mp):
+        """The bank ports (port 0 reaches the bank of the layer's V, port 1 the other one)
+        and the spike maps' ports (layer l's scatter reads map l % 2, its update writes the
+        other)."""
+        a0, d0, w0 = Signal(ADDR_BITS), Signal(WORD_BITS), Signal()
+        a1, d1, w1 = Signal(ADDR_BITS), Signal(WORD_BITS), Signal()
+        r0, r1 = Signal(WORD_BITS), Signal(WORD_BITS)
+        b0, b1 = s.banks
+        m.d.comb += [
+            b0.addr.eq(Mux(swap, a1, a0)), b0.wdata.eq(Mux(swap, d1, d0)),
+            b0.we.eq(Mux(swap, w1, w0)),
+            b1.addr.eq(Mux(swap, a0, a1)), b1.wdata.eq(Mux(swap, d0, d1)),
+            b1.we.eq(Mux(swap, w0, w1)),
+        ]
+        swap_d = Signal(2)                    # swap when the data now arriving was asked for
+        m.d.sync += swap_d.eq(Cat(swap, swap_d[0]))
+        m.d.comb += [r0.eq(Mux(swap_d[1], b1.rdata, b0.rdata)),
+                     r1.eq(Mux(swap_d[1], b0.rdata, b1.rdata))]
+        for k, (rd, wr) in enumerate(s.maps):
+            mine = mp == k
+            m.d.comb += [rd.addr.eq(Mux(mine, s.scat_sm_ra, s.upd_sm_ra)),
+                         wr.addr.eq(Mux(mine, s.scat_sm_wa, s.upd_sm_wa)),
+                         wr.data.eq(Mux(mine, 0, s.upd_sm_wd)),
+                         wr.en.eq(Mux(mine, s.scat_sm_we, s.upd_sm_we))]
+        (rd0, _), (rd1, _) = s.maps
+        m.d.comb += [s.scat_sm_rd.eq(Mux(mp, rd1.data, rd0.data)),
+                     s.upd_sm_rd.eq(Mux(mp, rd0.data, rd1.data))]
+        s.__dict__.update(a0=a0, d0=d0, w0=w0, a1=a1, d1=d1, w1=w1, r0=r0, r1=r1)
+
+    def _counters(self, m, s):
+        """Steps, cycles and events; the trace outputs; the decision's and answer's registers."""
+        layers, C, n_max, kmax, li = s.layers, s.C, s.n_max, s.kmax, s.li
         T, t = Signal(T_BITS), Signal(T_BITS)
         last_step = Signal()                 # registered t == T - 1 (T holds T - 1)
         m.d.sync += last_step.eq(t == T)
@@ -298,17 +310,9 @@ class CompactAccelerator(wiring.Component):
             cand=Signal(signed(count_bits)), second=Signal(signed(count_bits)), has2=Signal(),
             count_bits=count_bits,
             ac=Signal(range(C + 4)), outw=Signal(WORD_BITS),
-            word=s.tx.index, ap1=Signal(ADDR_BITS))
-        s.__dict__.update(cn)
-        s.__dict__.update(
-            li=li, set_layer=set_layer, swap=swap, a0=a0, d0=d0, w0=w0, a1=a1, d1=d1, w1=w1,
-            r0=r0, r1=r1, n_max=n_max, v_bases=v_bases, x_bases=x_bases, w_firsts=w_firsts,
-            kmax=kmax, pot_max=pot_max, d_bits=d_bits, pool_max=pool_max, gp=gp, p_j0=p_j0,
-            p_nb1=p_nb1, p_last=p_last, p_first=p_first, p_nlast=p_nlast, p_wrow=p_wrow,
-            set_pass=set_pass,
-            counts_base=counts_base, T=T, t=t,
-            last_step=last_step, cycles=cycles, counting=counting, events=events,
-            tr_valid=tr_valid, tr_done=tr_done, tr_index=tr_index, tr_coef=tr_coef)
+            word=s.tx.index, ap1=Signal(ADDR_BITS), T=T, t=t, last_step=last_step,
+            cycles=cycles, counting=counting, events=events, tr_valid=tr_valid,
+            tr_done=tr_done, tr_index=tr_index, tr_coef=tr_coef)
 
     def _walker(self, m, s):
         """The write side's neuron walk: index, membrane row, count row, pooled map entry."""
