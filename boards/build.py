@@ -27,7 +27,7 @@ from augsnn.hw.plan import HEADER_BYTES
 
 from .pll import ecp5_pll, ice40_pll
 from .protocol import answer_bytes
-from .targets import Board, fit, get_board
+from .targets import Board, fit, get_board, resolve_lanes
 from .top import RX_FIFO_DEPTH, BoardTop, UartAccelerator
 
 #: LUT mappers of the ECP5 flow (``build(abc=...)``).
@@ -62,7 +62,7 @@ def prepare(model, board, *, lanes=None, clock_mhz: float | None = None,
 
     ``lanes``: one count, one per weighted layer, or ``"auto"`` (folding chosen from the golden
     model's synops on the first test images, :func:`augsnn.hw.lanes.folding.auto_lanes`, within
-    the device's hard multipliers); default: the board's.
+    the board's lane budget, :func:`~augsnn.boards.targets.resolve_lanes`); default: the board's.
 
     Raises
     ------
@@ -72,11 +72,7 @@ def prepare(model, board, *, lanes=None, clock_mhz: float | None = None,
         with; every message names the value.
     """
     board = get_board(board) if isinstance(board, str) else board
-    lanes = board.lanes if lanes is None else lanes
-    if lanes == "auto" and "lanes" in get_engine(board.engine).options:
-        from augsnn.hw.lanes.folding import AUTO_BUDGET, auto_lanes
-        lanes = auto_lanes(model, int(model.meta.get("T") or 16),
-                           budget=min(AUTO_BUDGET, board.multipliers))
+    lanes = resolve_lanes(model, board, lanes)
     clock_mhz = board.clock_mhz if clock_mhz is None else clock_mhz
     baud = board.baud if baud is None else baud
     if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
@@ -220,7 +216,10 @@ def parse_reports(build_dir: Path, name: str, family: str) -> dict:
 def _engine_line(r: dict) -> str:
     """The report's engine line: lanes, SPRAM banks and the weight frame where they apply."""
     fit = r["fit"]
-    parts = [f"- engine: {r.get('engine', 'lanes')}; lanes: {lanes_text(r['lanes'])}"]
+    engine = r.get("engine", "lanes")
+    parts = [f"- engine: {engine}"
+             + (f"; lanes: {lanes_text(r['lanes'])}" if "lanes" in get_engine(engine).options
+                else "")]
     if fit.get("spram_rows_per_bank"):
         parts.append(f"SPRAM banks {' + '.join(map(str, fit['spram_rows_per_bank']))} of "
                      f"{len(fit['spram_rows_per_bank'])} x {fit['spram_bank_rows']} rows x 32 bit")
@@ -236,7 +235,11 @@ def _report_md(r: dict) -> str:
     lines = [
         f"# {r['model']} on {r['board']} ({r['device']})", "",
         f"- command: `{r['command']}`",
-        f"- date: {r['date']}; tools: {r['tools']}; build time {r['build_seconds']:.0f} s",
+        f"- date: {r['date']}; sources: {r.get('commit') or 'not a git checkout'}; tools: "
+        f"{r['tools']}; build time {r['build_seconds']:.0f} s",
+        *([f"- LUT mapping: classic ABC ({r['abc_fallback']})"] if r.get("abc_fallback")
+          else ["- LUT mapping: classic ABC (--abc classic)"] if r.get("abc") == "classic"
+          else []),
         f"- design clock: {fm['clock_mhz']:.4g} MHz ({r['pll']}); UART {r['baud']} baud "
         f"(divisor {r['divisor']})",
         _engine_line(r),
@@ -324,6 +327,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "engine": board_.engine, "lanes": p.lanes, "pll": p.pll.describe(), "seed": seed,
         "abc": abc,
+        "commit": _source_commit(),
         "baud": p.baud,
         "divisor": p.divisor,
         "fit": p.fit.as_dict(),
@@ -349,6 +353,17 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     try:
         plan.execute_local(str(out_dir))
     except Exception as exc:   # the platform raises CalledProcessError with the tool's status
+        if abc == "abc9" and board_.family == "ecp5" and _abc9_asserted(out_dir / f"{name}.rpt"):
+            # Yosys 0.70's ABC9 asserts on some netlists (docs/boards.md): map with classic
+            # ABC instead, and say so in the report.
+            print("augsnn build: Yosys' ABC9 step asserted (a known Yosys 0.70 bug); building "
+                  "again with classic ABC (--abc classic)", file=log, flush=True)
+            report = build(model, board, out_dir, lanes=lanes, clock_mhz=clock_mhz, baud=baud,
+                           do_build=do_build, cycles_images=cycles_images, seed=seed,
+                           command=command, log=log, abc="classic", early_exit=early_exit)
+            report["abc_fallback"] = "ABC9 asserted; mapped with classic ABC"
+            _write(out_dir, report, md=True)
+            return report
         errors = []
         for log_name in (f"{name}.rpt", f"{name}.tim"):
             path = out_dir / log_name
@@ -398,6 +413,31 @@ def _throughput(report: dict, model, p: Prepared, images: int, early_exit, log) 
         report["early_exit"] = {"rule": rule.describe(), "margin": rule.margin,
                                 "t_min": rule.t_min, **acc, "cycles": ce,
                                 "compute": p.pll.f_out_mhz * 1e6 / ce["mean"]}
+
+
+def _source_commit() -> str | None:
+    """The git commit of the augsnn sources (``+`` if they have uncommitted changes), or None
+    outside a git checkout."""
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+
+
+def _abc9_asserted(rpt: Path) -> bool:
+    """Yosys' log shows the ABC9 assertion of docs/boards.md (or another ABC9 assertion)."""
+    if not rpt.exists():
+        return False
+    text = rpt.read_text(errors="replace")
+    return bool(re.search(r"ERROR: Assert .* failed in passes/techmap/abc9", text))
 
 
 def _utilisation_lines(tim: Path) -> str:

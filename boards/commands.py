@@ -37,7 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--lanes", type=lanes_option, help="accelerator lanes: one count, one per weighted "
                    "layer (16,64,16) or auto (default: the board's)")
     p.add_argument("--clock-mhz", type=float, help="design clock (default: the board's)")
-    p.add_argument("--baud", type=int, help="UART baud rate (default: 1000000)")
+    p.add_argument("--baud", type=int, help="UART baud rate (default: the board's: 3000000 on "
+                   "the ulx3s-85f, 1000000 on the icebreaker)")
     p.add_argument("--abc", choices=("abc9", "classic"), default="abc9",
                    help="ECP5 LUT mapper: abc9 (Yosys' default) or classic (abc -lut 4:7; a way "
                         "round Yosys 0.70's ABC9 assertion, docs/boards.md) (default: %(default)s)")
@@ -65,7 +66,8 @@ def register(subparsers) -> None:
                    help="the board (icebreaker: its compact engine first gets the weights "
                         "over the link, about 0.3 s at 1 Mbaud)")
     q.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
-    q.add_argument("--baud", type=int, default=1_000_000)
+    q.add_argument("--baud", type=int, help="UART baud rate: the one the design was built for "
+                   "(default: the board's, as `augsnn build`'s)")
     q.add_argument("--images", type=int, default=100)
     q.add_argument("--offset", type=int, default=0)
     q.add_argument("--T", type=int, help="time steps (default: the model's T)")
@@ -140,7 +142,8 @@ def cmd_board(args: argparse.Namespace) -> int:
     x, y, idx = load_test_images(model, None, args.images, args.offset)
     gold = expected_answers(model, x, T, rule)
     mismatches, correct, times = [], 0, []
-    with serial.Serial(args.port, args.baud, timeout=args.timeout) as link:
+    baud = board.baud if args.baud is None else args.baud
+    with serial.Serial(args.port, baud, timeout=args.timeout) as link:
         link.reset_input_buffer()
         frame, checksum = encode_weights(model, board.engine)
         if frame:

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 
 from augsnn.hw.compact.plan import BANK_ROWS
 from augsnn.hw.engine import get_engine
+from augsnn.hw.lanes.plan import lanes_text
 from augsnn.hw.plan import PlanError
 
-__all__ = ["Board", "BOARDS", "get_board", "fit", "FitReport", "DoesNotFit"]
+__all__ = ["Board", "BOARDS", "get_board", "fit", "resolve_lanes", "FitReport", "DoesNotFit"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,9 @@ class Board:
         Oscillator frequency on the board (the PLL input).
     clock_mhz : float
         Default design clock (the PLL output asked for).
-    lanes : int
-        Default lane count.
+    lanes : int or str
+        Default lane count: one count for every layer, or ``"auto"`` (folding chosen from the
+        golden model's synops within ``lane_budget``, :func:`resolve_lanes`).
     baud : int
         Default UART rate.
     luts : int
@@ -64,6 +66,8 @@ class Board:
     engine : str
         The engine that runs on it (:mod:`augsnn.hw.engine`): ``lanes`` (the lane
         accelerator) or ``compact`` (weights loaded over the link).
+    lane_budget : int
+        The most lanes (multipliers) ``"auto"`` spends in total.
     early_exit : str or None
         The build report's early-exit rule by default (``"auto"``: the rule with the fewest
         mean steps within 0.1 point of the fixed-T accuracy; ``None``: none).
@@ -75,7 +79,7 @@ class Board:
     device: str
     osc_mhz: float
     clock_mhz: float
-    lanes: int
+    lanes: int | str
     baud: int
     luts: int
     bram_blocks: int
@@ -85,6 +89,7 @@ class Board:
     spram_blocks: int = 0
     logic_depth: int = 32
     engine: str = "lanes"
+    lane_budget: int = 0
     early_exit: str | None = None
 
     def platform_class(self):
@@ -101,10 +106,10 @@ BOARDS = {
         multipliers=8, spram_blocks=4, logic_depth=8, engine="compact"),
     "ulx3s-85f": Board(
         name="ulx3s-85f", platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
-        family="ecp5", device="LFE5U-85F-6BG381C", osc_mhz=25.0, clock_mhz=75.0, lanes=8,
-        baud=1_000_000, luts=83640, bram_blocks=208,
+        family="ecp5", device="LFE5U-85F-6BG381C", osc_mhz=25.0, clock_mhz=75.0, lanes="auto",
+        baud=3_000_000, luts=83640, bram_blocks=208,
         bram_geometries=((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
-        bram_bits=18432, multipliers=156, logic_depth=32, early_exit="auto"),
+        bram_bits=18432, multipliers=156, logic_depth=32, lane_budget=48, early_exit="auto"),
 }
 
 
@@ -151,10 +156,25 @@ class FitReport:
         if self.spram_rows:
             banks = (f"; SPRAM banks {' + '.join(map(str, self.spram_rows))} of "
                      f"{len(self.spram_rows)} x {BANK_ROWS} rows x 32 bit")
-        return (f"{self.engine}: {self.memory_bits} bits of memory in {self.bram_blocks} of "
+        engine = get_engine(self.engine)
+        lanes = f", lanes {lanes_text(self.lanes)}" if "lanes" in engine.options else ""
+        return (f"{engine.title}{lanes}: {self.memory_bits:,} bits of memory in {self.bram_blocks} of "
                 f"{self.bram_available} block RAMs{banks}, {self.multipliers} multiplier"
                 f"{'s' if self.multipliers != 1 else ''} ({self.multipliers_available} hard ones "
                 f"on the device)")
+
+
+def resolve_lanes(model, board: Board, lanes=None):
+    """The lanes of ``model`` on ``board``: ``lanes`` (default: the board's), with ``"auto"``
+    resolved by :func:`augsnn.hw.lanes.folding.auto_lanes` within the board's lane budget (the
+    golden model's synops on the first test images at the model's T). Engines without lanes
+    take ``lanes`` as it is."""
+    lanes = board.lanes if lanes is None else lanes
+    if lanes == "auto" and "lanes" in get_engine(board.engine).options:
+        from augsnn.hw.lanes.folding import AUTO_BUDGET, auto_lanes
+        budget = min(board.lane_budget or AUTO_BUDGET, board.multipliers)
+        lanes = auto_lanes(model, int(model.meta.get("T") or 16), budget=budget)
+    return lanes
 
 
 def fit(model, board: Board, *, lanes: int | None = None, rx_fifo_depth: int | None = None
@@ -169,7 +189,7 @@ def fit(model, board: Board, *, lanes: int | None = None, rx_fifo_depth: int | N
     """
     engine = get_engine(board.engine)
     where = f"{model.name} does not fit the {board.name} ({board.device})"
-    lanes = board.lanes if lanes is None else lanes
+    lanes = resolve_lanes(model, board, lanes)
     try:
         plan = engine.plan(model, **engine.select(lanes=lanes))
     except PlanError as exc:

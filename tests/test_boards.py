@@ -84,7 +84,7 @@ def test_net1_does_not_fit_the_up5k():
 
 
 @pytest.mark.parametrize("board,need", [
-    ("ulx3s-85f", r" at 8 lanes: its accelerator needs \d+ block RAMs"),
+    ("ulx3s-85f", r" at [\d,]+ lanes: its accelerator needs \d+ block RAMs"),
     ("icebreaker", r": its compact engine needs 603620 rows of 32 bits in SPRAM"),
 ])
 def test_build_cli_refuses_before_writing(tmp_path, capsys, board, need):
@@ -97,7 +97,11 @@ def test_build_cli_refuses_before_writing(tmp_path, capsys, board, need):
 
 def test_fits(net2, tiny):
     ulx = fit(net2, BOARDS["ulx3s-85f"], rx_fifo_depth=16)
-    assert ulx.bram_blocks <= 208 and ulx.multipliers == 24 and ulx.engine == "lanes"
+    # The ULX3S default: lanes chosen per layer within 48 multipliers (the second conv gets 32).
+    assert ulx.lanes == (8, 32, 8) and ulx.multipliers == 48 and ulx.engine == "lanes"
+    assert ulx.bram_blocks <= 208
+    assert fit(net2, BOARDS["ulx3s-85f"], lanes=8).multipliers == 24
+    assert fit(tiny, BOARDS["ulx3s-85f"]).lanes == 16             # one layer: as many as useful
     ice = fit(net2, BOARDS["icebreaker"], rx_fifo_depth=16)
     assert ice.engine == "compact" and ice.multipliers == 8
     assert ice.spram_rows == (11445, 15466)                        # of 16384 per bank
@@ -262,3 +266,15 @@ def test_board_host_command_against_emulated_board(tmp_path, capsys, tiny, board
     else:
         assert rc == 0 and report["mismatches"] == 0
         assert "0 answers differ from the golden model" in capsys.readouterr().out
+
+
+def test_abc9_assertion_is_recognised(tmp_path):
+    # The build falls back to classic ABC only on Yosys' ABC9 assertion, not on other errors.
+    from augsnn.boards.build import _abc9_asserted
+    rpt = tmp_path / "top.rpt"
+    assert not _abc9_asserted(rpt)
+    rpt.write_text("3.46.30.6. Executing ABC9_OPS pass\nERROR: Assert `GetSize(conn.first) == "
+                   "GetSize(conn.second)' failed in passes/techmap/abc9_ops.cc:1471.\n")
+    assert _abc9_asserted(rpt)
+    rpt.write_text("ERROR: Module `top' not found!\n")
+    assert not _abc9_asserted(rpt)
