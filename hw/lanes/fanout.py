@@ -24,6 +24,12 @@ class FanOut(wiring.Component):
     positions ``(y + p - dy, x + p - dx)`` (``p`` the zero padding) for the valid ``dy, dx < k``
     only (the ranges are computed when the event is decoded, so no cycle is spent on an
     invalid tap); dense: every group.
+
+    With ``taps = P > 1`` (conv): one beat per (valid ``dy``, column block ``b`` the event
+    touches, group ``g``) updates the ``P`` output columns ``b*P + j`` of the block at once:
+    lane ``j*lanes + k'`` gets ``W[g*lanes + k', c, dy, x + p - (b*P + j)] * coef`` where that
+    tap is valid, else 0. The weight memory is held ``P`` times, copy ``j`` read at column
+    ``j``'s ``dx`` (layout: docs/accelerator.md, "Neuron layouts and memory map").
     A ``done`` event becomes a ``FIRE`` beat; a pulse on ``clear`` a ``CLEAR`` beat.
 
     Throughput: one beat per cycle, back to back across events (the next event is decoded
@@ -55,8 +61,9 @@ class FanOut(wiring.Component):
         m = Module()
         lp = self._lp
         L, G, k, wb = lp.lanes, lp.groups, lp.k, lp.weight_bits
+        P = lp.taps
         C, H, W = lp.grid
-        OW = lp.out_w
+        OW = lp.blocks        # output columns per row of the layout (blocks of P columns)
         dense = lp.kind == "dense"
         depth = lp.rom_depth
         abits = unsigned_bits(depth - 1)
@@ -64,10 +71,12 @@ class FanOut(wiring.Component):
         kbits = unsigned_bits(k)
 
         from ..emit import pack_words
-        m.submodules.rom = rom = Rom(width=L * wb, depth=depth,
-                                     words=pack_words(lp.rom_words(), wb)
-                                     if self._rom_backend == "memory" else None,
-                                     backend=self._rom_backend, init_file=self._init_file)
+        words = pack_words(lp.rom_words(), wb) if self._rom_backend == "memory" else None
+        roms = [Rom(width=L * wb, depth=depth, words=words, backend=self._rom_backend,
+                    init_file=self._init_file) for _ in range(P)]
+        rom = roms[0]
+        for j, r in enumerate(roms):
+            m.submodules["rom" if P == 1 else f"rom{j}"] = r
 
         m.submodules.events = efifo = fifo.SyncFIFOBuffered(
             width=self.i.payload.shape().size, depth=4)
@@ -88,6 +97,16 @@ class FanOut(wiring.Component):
         wdy = Signal(abits)
         rdy = Signal(rbits)
         last = (gc == G - 1) & (cx == 0) & (cy == 0)
+        # Taps: ``e`` is the dx of column 0 of the current block (column j's is e - j), valid
+        # for dxlo <= e - j <= dxhi; e0 its value at the first block of a kernel row.
+        ebits = unsigned_bits(k + P)
+        e, e0 = Signal(ebits), Signal(ebits)
+        cur_dxlo, cur_dxhi = Signal(kbits), Signal(kbits)
+        mask = Signal(P)
+        if P > 1:
+            m.d.comb += mask.eq(Cat((e >= cur_dxlo + j) & (e <= cur_dxhi + j) for j in range(P)))
+        else:
+            m.d.comb += mask.eq(1)
 
         # Datapath stages after the generator: R (weight read), W (weight register), X
         # (multiply), M (product register) -> o.
@@ -109,6 +128,8 @@ class FanOut(wiring.Component):
         nxt_row = Signal(rbits)
         nxt_nx = Signal(kbits)
         nxt_ny = Signal(kbits)
+        nxt_e0 = Signal(ebits)
+        nxt_dxlo, nxt_dxhi = Signal(kbits), Signal(kbits)
         clear_pending = Signal()
         free = ~cur_valid | last
         take = en & free & nxt_valid & ~clear_pending
@@ -137,6 +158,9 @@ class FanOut(wiring.Component):
                              d2_j.eq(d1_cm + d1_ym + d1_x),
                              d3_w.eq(const_mul(d2_j, G)),
                              nxt_waddr.eq(d3_w), nxt_row.eq(0), nxt_nx.eq(0), nxt_ny.eq(0)]
+        elif P > 1:
+            self._decode_taps(m, ev, den, abits, rbits, kbits, ebits, nxt_waddr, nxt_row,
+                              nxt_nx, nxt_ny, nxt_e0, nxt_dxlo, nxt_dxhi)
         else:
             OH = lp.out_h
             d1_dylo, d1_dxlo = Signal(kbits), Signal(kbits)
@@ -189,20 +213,31 @@ class FanOut(wiring.Component):
             m.d.sync += clear_pending.eq(1)
 
         # --- Generator.
-        m.d.comb += [rom.addr.eq(waddr), rom.en.eq(en)]
+        for j, r in enumerate(roms):
+            # Column j reads its dx (one word lower per column); an invalid tap reads word 0.
+            addr = waddr if j == 0 else (waddr - j * G)[:abits]
+            m.d.comb += [r.addr.eq(Mux(mask[j], addr, 0) if P > 1 else addr), r.en.eq(en)]
+        r_mask = Signal(P)
         with m.If(en):
             m.d.sync += [r_valid.eq(cur_valid), r_op.eq(cur_op), r_row.eq(row),
                          r_coef.eq(Mux(cur_op == Op.INTEGRATE, coef, 0))]
+            if P > 1:
+                m.d.sync += r_mask.eq(mask)
             with m.If(cur_valid & ~last):
                 with m.If(gc != G - 1):
                     m.d.sync += [gc.eq(gc + 1), waddr.eq(waddr + 1), row.eq(row + 1)]
                 with m.Elif(cx != 0):
-                    m.d.sync += [gc.eq(0), cx.eq(cx - 1), waddr.eq(waddr + 1),
+                    # The next dx (taps: the next block to the left, dx + P).
+                    m.d.sync += [gc.eq(0), cx.eq(cx - 1), waddr.eq(waddr + ((P - 1) * G + 1)),
                                  row.eq(row - (2 * G - 1))]
+                    if P > 1:
+                        m.d.sync += e.eq(e + P)
                 with m.Else():
                     m.d.sync += [gc.eq(0), cx.eq(nx), cy.eq(cy - 1),
                                  wdy.eq(wdy + k * G), waddr.eq(wdy + k * G),
                                  rdy.eq(rdy - OW * G), row.eq(rdy - OW * G)]
+                    if P > 1:
+                        m.d.sync += e.eq(e0)
             with m.If(free):
                 m.d.sync += cur_valid.eq(0)
                 with m.If(clear_pending):
@@ -212,6 +247,9 @@ class FanOut(wiring.Component):
                     m.d.sync += [cur_valid.eq(1), coef.eq(nxt_coef), waddr.eq(nxt_waddr),
                                  wdy.eq(nxt_waddr), row.eq(nxt_row), rdy.eq(nxt_row),
                                  nx.eq(nxt_nx)]
+                    if P > 1:
+                        m.d.sync += [e.eq(nxt_e0), e0.eq(nxt_e0), cur_dxlo.eq(nxt_dxlo),
+                                     cur_dxhi.eq(nxt_dxhi)]
                     with m.If(nxt_done):
                         m.d.sync += [cur_op.eq(Op.FIRE), gc.eq(G - 1), cx.eq(0), cy.eq(0),
                                      row.eq(0)]
@@ -225,10 +263,13 @@ class FanOut(wiring.Component):
         w_op = Signal(Op)
         w_row = Signal(rbits)
         w_coef = Signal(signed(lp.in_bits))
-        w_word = Signal(L * wb)
+        w_words = [Signal(L * wb, name="w_word" if P == 1 else f"w_word{j}") for j in range(P)]
         with m.If(en):
             m.d.sync += [w_valid.eq(r_valid), w_op.eq(r_op), w_row.eq(r_row),
-                         w_coef.eq(r_coef), w_word.eq(rom.data)]
+                         w_coef.eq(r_coef)]
+            for j, r in enumerate(roms):
+                # An invalid tap's weight is zero (taps only; at P = 1 every tap is valid).
+                m.d.sync += w_words[j].eq(r.data if P == 1 else Mux(r_mask[j], r.data, 0))
 
         # --- W -> X: multiply each lane's weight by the coefficient; X -> M: register again (the
         # hard multipliers may be placed far from both ends: register -> multiplier ->
@@ -239,9 +280,10 @@ class FanOut(wiring.Component):
         x_prod = Signal.like(self.o.payload.current)
         with m.If(en):
             m.d.sync += [x_valid.eq(w_valid), x_op.eq(w_op), x_row.eq(w_row)]
-            for lane in range(L):
-                w = w_word[lane * wb:(lane + 1) * wb].as_signed()
-                m.d.sync += x_prod[lane].eq(w * w_coef)
+            for j in range(P):
+                for lane in range(L):
+                    w = w_words[j][lane * wb:(lane + 1) * wb].as_signed()
+                    m.d.sync += x_prod[j * L + lane].eq(w * w_coef)
             m.d.sync += [m_valid.eq(x_valid), self.o.payload.op.eq(x_op),
                          self.o.payload.row.eq(x_row), self.o.payload.current.eq(x_prod)]
 
@@ -249,3 +291,64 @@ class FanOut(wiring.Component):
                                  | cur_valid | r_valid | w_valid | x_valid | m_valid
                                  | clear_pending)
         return m
+
+    def _decode_taps(self, m, ev, den, abits, rbits, kbits, ebits, nxt_waddr, nxt_row,
+                     nxt_nx, nxt_ny, nxt_e0, nxt_dxlo, nxt_dxhi):
+        """The conv decode with ``taps = P > 1``: three stages into the ``nxt_*`` registers.
+
+        For the valid taps ``dy in [dylo, dyhi]``, ``dx in [dxlo, dxhi]`` the touched output
+        columns are ``x_in - dxhi .. x_in - dxlo``, i.e. the blocks ``bl .. bh`` (``>> log2 P``);
+        the first beat is block ``bh`` (row ``(ry * OWb + bh) * G``), whose column 0 has
+        ``dx = e0 = x_in - bh * P = dxlo + (x_in - dxlo) % P``; its weight word (column 0)
+        ``c*k*k*G + dylo*k*G + e0*G``.
+        """
+        from .layouts import log2
+        lp = self._lp
+        G, k, P, p = lp.groups, lp.k, lp.taps, lp.padding
+        C, H, W = lp.grid
+        OH, OW, OWb = lp.out_h, lp.out_w, lp.blocks
+        sh = log2(P)
+        y_in = Signal(range(H + p), name="y_in")
+        x_in = Signal(range(W + p), name="x_in")
+        m.d.comb += [y_in.eq(ev.y + p), x_in.eq(ev.x + p)]
+
+        def tap_range(pos, size, out):
+            lo = Mux(pos > out - 1, pos - (out - 1), 0) if size - 1 + p > out - 1 else 0
+            hi = Mux(pos < k - 1, pos, k - 1) if p < k - 1 else k - 1
+            return lo, hi
+
+        dylo, dyhi = tap_range(y_in, H, OH)
+        dxlo, dxhi = tap_range(x_in, W, OW)
+        d1_dylo, d1_dxlo, d1_dxhi, d1_ny = (Signal(kbits) for _ in range(4))
+        d1_y, d1_x = Signal(range(H + p)), Signal(range(W + p))
+        d1_ct = Signal(abits)
+        d2_ry = Signal(len(d1_y))
+        d2_oxh, d2_oxl = Signal(len(d1_x)), Signal(len(d1_x))
+        d2_wy, d2_ct = Signal(abits), Signal(abits)
+        d2_e0 = Signal(ebits)
+        d2_ny, d2_dxlo, d2_dxhi = (Signal(kbits) for _ in range(3))
+        d3_rym, d3_rbm = Signal(rbits), Signal(rbits)
+        d3_w, d3_ew = Signal(abits), Signal(abits)
+        d3_nb = Signal(kbits)
+        d3_e0 = Signal(ebits)
+        d3_ny, d3_dxlo, d3_dxhi = (Signal(kbits) for _ in range(3))
+        with m.If(den):
+            m.d.sync += [
+                d1_dylo.eq(dylo), d1_dxlo.eq(dxlo), d1_dxhi.eq(dxhi), d1_ny.eq(dyhi - dylo),
+                d1_y.eq(y_in), d1_x.eq(x_in), d1_ct.eq(const_mul(ev.c, k * k * G)),
+            ]
+            m.d.sync += [
+                d2_ry.eq(d1_y - d1_dylo), d2_oxh.eq(d1_x - d1_dxlo), d2_oxl.eq(d1_x - d1_dxhi),
+                d2_wy.eq(const_mul(d1_dylo, k * G)), d2_ct.eq(d1_ct),
+                d2_e0.eq((d1_x - d1_dxlo)[:sh] + d1_dxlo),
+                d2_ny.eq(d1_ny), d2_dxlo.eq(d1_dxlo), d2_dxhi.eq(d1_dxhi),
+            ]
+            m.d.sync += [
+                d3_rym.eq(const_mul(d2_ry, OWb * G)), d3_rbm.eq(const_mul(d2_oxh >> sh, G)),
+                d3_w.eq(d2_ct + d2_wy), d3_ew.eq(const_mul(d2_e0, G)),
+                d3_nb.eq((d2_oxh >> sh) - (d2_oxl >> sh)), d3_e0.eq(d2_e0),
+                d3_ny.eq(d2_ny), d3_dxlo.eq(d2_dxlo), d3_dxhi.eq(d2_dxhi),
+            ]
+            m.d.sync += [nxt_waddr.eq(d3_w + d3_ew), nxt_row.eq(d3_rym + d3_rbm),
+                         nxt_nx.eq(d3_nb), nxt_ny.eq(d3_ny), nxt_e0.eq(d3_e0),
+                         nxt_dxlo.eq(d3_dxlo), nxt_dxhi.eq(d3_dxhi)]

@@ -48,7 +48,7 @@ class FirstLayer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lp = self._lp
-        L, D, cb = lp.lanes, lp.rows, lp.acc_bits
+        L, D, cb = lp.core_lanes, lp.rows, lp.acc_bits
         m.submodules.current = cur = memory.Memory(
             shape=data.ArrayLayout(signed(cb), L), depth=max(2, D), init=[])
         wr = cur.write_port()

@@ -57,12 +57,12 @@ def beat_layout(groups: int, h: int, w: int, in_bits: int, lanes: int) -> data.S
 
 
 def core_input_layout(lp: LayerPlan, current_bits: int) -> data.StructLayout:
-    return input_layout(lanes=lp.lanes, row_bits=unsigned_bits(lp.rows - 1),
+    return input_layout(lanes=lp.core_lanes, row_bits=unsigned_bits(lp.rows - 1),
                         current_bits=current_bits)
 
 
 def core_output_layout(lp: LayerPlan) -> data.StructLayout:
-    return output_layout(lanes=lp.lanes, index_bits=unsigned_bits(lp.neurons - 1),
+    return output_layout(lanes=lp.core_lanes, index_bits=unsigned_bits(lp.neurons - 1),
                          coef_bits=lp.neuron.coef_bits)
 
 

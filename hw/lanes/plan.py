@@ -8,16 +8,20 @@ generator cannot build is refused here, before any elaboration, with a ``PlanErr
 names the layer and the value.
 
 Neuron layout of a weighted layer with ``OC`` output channels (dense: ``OC`` outputs, one
-position), output ``OH x OW`` and ``lanes`` lanes: ``G = ceil(OC / lanes)`` rows per output
-position, channel stride ``Cs = G * lanes``, neuron ``n = (oy * OW + ox) * Cs + oc``, which the
-:class:`~augsnn.hw.neuron_core.NeuronCore` keeps in lane ``n % lanes``, row ``n // lanes``. The
-``Cs - OC`` padding neurons of a position (only when ``lanes`` does not divide ``OC``) have
-zero weights and their spikes are dropped.
+position), output ``OH x OW``, ``lanes`` channel lanes ``Lc`` and ``taps`` output columns per
+beat ``P`` (conv only; the core has ``Lc * P`` lanes): ``G = ceil(OC / Lc)`` groups,
+``OWb = ceil(OW / P)`` column blocks; neuron ``(oc, oy, ox)`` sits in row
+``((oy * OWb + ox // P) * G + oc // Lc)``, lane ``(ox % P) * Lc + oc % Lc`` of the
+:class:`~augsnn.hw.neuron_core.NeuronCore` (at ``P = 1``: neuron ``(oy * OW + ox) * G * Lc +
+oc``). Padding neurons (channels ``>= OC`` of the last group when ``Lc`` does not divide
+``OC``, columns ``>= OW`` of the last block when ``P`` does not divide ``OW``) have zero
+current and their spikes are dropped.
 
 Weight memory (one word of ``lanes`` weights per address, lane ``k`` at bits
 ``k*weight_bits``): conv ``word[((c*k + dy)*k + dx)*G + g][k'] = W[g*lanes + k', c, dy, dx]``;
 dense ``word[j*G + g][k'] = W[g*lanes + k', j]``, ``j`` the flatten (C, H, W) index of the
-input. Padding lanes hold 0.
+input. Padding lanes hold 0. A layer with ``taps = P`` has ``P`` copies of this memory (one
+per column ``j`` of a block, each read at its own ``dx``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from augsnn.golden.neuron import NeuronParams
 
 from ..plan import PlanError, answer_words
 
-__all__ = ["LayerPlan", "AccelPlan", "plan", "layer_work", "cycle_bound", "lanes_text", "MAX_LANES"]
+__all__ = ["LayerPlan", "AccelPlan", "plan", "layer_work", "cycle_bound", "lanes_text", "MAX_LANES",
+           "check_taps"]
 
 #: Largest lane count.
 MAX_LANES = 64
@@ -75,6 +80,11 @@ class LayerPlan:
         NeuronCore accumulator and per-beat current widths.
     pool : int
         Size of the (merged) sum-pooling applied to this layer's output, 1 for none.
+    lanes : int
+        Channel lanes ``Lc`` (output channels updated per beat).
+    taps : int
+        Output columns updated per beat ``P`` (1 for dense layers); the core has
+        ``core_lanes = lanes * taps`` lanes.
     """
 
     number: int
@@ -98,15 +108,26 @@ class LayerPlan:
     neuron: NeuronParams
     pool: int
     weight: np.ndarray = field(repr=False, compare=False)
+    taps: int = 1
+
+    @property
+    def core_lanes(self) -> int:
+        """NeuronCore lanes (and multipliers): ``lanes * taps``."""
+        return self.lanes * self.taps
+
+    @property
+    def blocks(self) -> int:
+        """Column blocks of an output row, ``ceil(out_w / taps)``."""
+        return -(-self.out_w // self.taps)
 
     @property
     def rows(self) -> int:
-        return self.out_h * self.out_w * self.groups
+        return self.out_h * self.blocks * self.groups
 
     @property
     def neurons(self) -> int:
         """Neurons in the core, padding included."""
-        return self.rows * self.lanes
+        return self.rows * self.core_lanes
 
     @property
     def real_neurons(self) -> int:
@@ -119,7 +140,8 @@ class LayerPlan:
 
     @property
     def padded(self) -> bool:
-        return self.stride != self.out_channels
+        """Some lanes hold padding neurons (channels or columns)."""
+        return self.stride != self.out_channels or self.blocks * self.taps != self.out_w
 
     @property
     def rom_depth(self) -> int:
@@ -130,6 +152,7 @@ class LayerPlan:
 
     @property
     def rom_width(self) -> int:
+        """Width of one weight word (of one of the ``taps`` copies)."""
         return self.lanes * self.weight_bits
 
     @property
@@ -170,7 +193,9 @@ class LayerPlan:
         oc = np.arange(self.out_channels)[:, None, None]
         oy = np.arange(self.out_h)[None, :, None]
         ox = np.arange(self.out_w)[None, None, :]
-        idx = (oy * self.out_w + ox) * self.stride + oc
+        L, P, G = self.lanes, self.taps, self.groups
+        row = (oy * self.blocks + ox // P) * G + oc // L
+        idx = row * (L * P) + (ox % P) * L + oc % L
         return idx if self.kind == "conv2d" else idx.reshape(-1)
 
 
@@ -185,6 +210,7 @@ class AccelPlan:
     layers: tuple
     n_classes: int
     memory: dict
+    taps: int | tuple = 1   # one count (1), or one per weighted layer
 
     @property
     def pixels(self) -> int:
@@ -198,7 +224,7 @@ class AccelPlan:
     @property
     def multipliers(self) -> int:
         """Multipliers of the design: one per lane of every layer's FanOut."""
-        return sum(lp.lanes for lp in self.layers)
+        return sum(lp.core_lanes for lp in self.layers)
 
     def memory_bits(self) -> int:
         """On-chip memory bits of the plan (weights, membranes, current, pooling)."""
@@ -226,15 +252,17 @@ class AccelPlan:
                               neurons=lp.neurons, lanes=lp.lanes, v_init=n.v_init,
                               acc_bits=lp.acc_bits)
             out.append((f"out_fifo{lp.number}", core.latency + 3, core_output_layout(lp).size))
-            out.append((f"weights{lp.number}", lp.rom_depth, lp.rom_width))
-            for k in range(lp.lanes):
+            for j in range(lp.taps):
+                out.append((f"weights{lp.number}" + (f".{j}" if lp.taps > 1 else ""),
+                            lp.rom_depth, lp.rom_width))
+            for k in range(lp.core_lanes):
                 out.append((f"membranes{lp.number}.{k}", max(2, lp.rows), lp.wide_bits))
             if lp.pool > 1:
                 pbits = signed_bits(lp.out_max)
                 out.append((f"pool{lp.number}", max(2, 2 * lp.pooled_w * lp.groups),
                             lp.lanes * pbits))
         first = self.layers[0]
-        out.append(("current0", max(2, first.rows), first.lanes * first.acc_bits))
+        out.append(("current0", max(2, first.rows), first.core_lanes * first.acc_bits))
         if rx_fifo_depth:
             out.append(("uart_rx_fifo", rx_fifo_depth, 8))
         return out
@@ -248,13 +276,16 @@ class AccelPlan:
         return layer_work(self, synops, T).max(axis=0)
 
     def describe(self) -> str:
-        lines = [f"{self.name}: {lanes_text(self.lanes)} lanes, {self.pixels} pixels in, "
+        taps = f", taps {lanes_text(self.taps)}" if self.taps != 1 else ""
+        lines = [f"{self.name}: {lanes_text(self.lanes)} lanes{taps}, {self.pixels} pixels in, "
                  f"{self.n_classes} classes out, on-chip memory {self.memory['total']} bits"]
         for lp in self.layers:
             pool = f", sum-pool {lp.pool}" if lp.pool > 1 else ""
             lines.append(
                 f"  L{lp.number} {lp.kind:6s} {lp.out_channels}x{lp.out_h}x{lp.out_w} "
-                f"({lp.rows} rows x {lp.lanes} lanes{', padded' if lp.padded else ''}), "
+                f"({lp.rows} rows x {lp.core_lanes} lanes"
+                f"{f' = {lp.lanes} x {lp.taps} taps' if lp.taps > 1 else ''}"
+                f"{', padded' if lp.padded else ''}), "
                 f"weights {lp.rom_depth}x{lp.rom_width}b, input coef <= {lp.in_max}, "
                 f"product {lp.product_bits}b, acc {lp.acc_bits}b{pool}")
         return "\n".join(lines)
@@ -285,7 +316,36 @@ def _check_lanes(lanes, n_layers: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
+def check_taps(taps, kinds: list[str]) -> tuple[int, ...]:
+    """Per-layer taps from one count (every conv layer; dense layers 1) or one per layer.
+
+    ``kinds``: ``conv2d`` / ``dense`` of each weighted layer. Powers of two, 1..64; a dense
+    layer takes only 1 (checked here); the kernel, lane and pooling limits in :func:`plan`.
+    """
+    n_layers = len(kinds)
+    if isinstance(taps, (list, tuple)):
+        if len(taps) != n_layers:
+            raise PlanError(f"taps {lanes_text(tuple(taps))} name {len(taps)} layers; the "
+                            f"model has {n_layers} weighted layers")
+        per_layer = tuple(taps)
+    else:
+        per_layer = tuple(taps if kind == "conv2d" else 1 for kind in kinds)
+        if not kinds or "conv2d" not in kinds:
+            per_layer = (taps,) * n_layers
+    out = []
+    for n, value in enumerate(per_layer):
+        what = "Taps" if not isinstance(taps, (list, tuple)) else f"Taps of weighted layer {n}"
+        value = check_int(what, value, 1, MAX_LANES)
+        if value & (value - 1):
+            raise PlanError(f"{what} must be a power of two, not {value!r}")
+        if value > 1 and kinds[n] == "dense":
+            raise PlanError(f"{what} must be 1 on a dense layer, not {value!r} (taps are "
+                            f"output columns of a convolution)")
+        out.append(value)
+    return tuple(out)
+
+
+def plan(model: Model, *, lanes: int | tuple = 8, taps: int | tuple = 1, padding: bool = True,
          memory_budget_bits: int | None = None) -> AccelPlan:
     """Check that the accelerator can be built for ``model`` and lay it out.
 
@@ -296,6 +356,10 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
         Parallel synaptic updates (and NeuronCore lanes) of every weighted layer, or one
         count per weighted layer (folding, :mod:`augsnn.hw.lanes.folding`): powers of two,
         1..64.
+    taps : int or sequence of int
+        Output columns of a conv layer updated per beat (tap parallelism): one count for
+        every conv layer (dense layers 1) or one per weighted layer; a power of two, at most
+        the kernel size, ``lanes * taps <= 64``, and dividing the layer's sum-pooling size.
     padding : bool
         Pad a layer whose output channels (dense: outputs) its lanes do not divide with
         idle neurons; ``False`` refuses such a layer instead.
@@ -332,6 +396,9 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
     bounds = model.current_bounds()
     n_weighted = len(stages)
     per_layer = _check_lanes(lanes, n_weighted)
+    kinds = ["conv2d" if isinstance(st.layer, Conv2d) else "dense" for st in stages]
+    per_taps = check_taps(taps, kinds)
+    taps = per_taps if len(set(per_taps)) > 1 else per_taps[0]
     if not isinstance(lanes, (list, tuple)):
         lanes = per_layer[0]
     elif len(set(per_layer)) == 1:
@@ -371,6 +438,18 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
         pool = stage.pool
         if pool > 1 and kind == "dense":
             raise PlanError(f"{where}: sum-pooling after a dense layer is not supported")
+        tp = per_taps[number]
+        if tp > k:
+            raise PlanError(f"{where}: taps {tp} exceed its {k}x{k} kernel (taps <= {k})")
+        if ln * tp > MAX_LANES:
+            raise PlanError(f"{where}: {ln} lanes x {tp} taps = {ln * tp} NeuronCore lanes, "
+                            f"more than {MAX_LANES}")
+        if ow % tp and not padding:
+            raise PlanError(f"{where}: taps {tp} do not divide its {ow} output columns "
+                            f"(padding=False)")
+        if pool > 1 and pool % tp:
+            raise PlanError(f"{where}: taps {tp} do not divide its sum-pooling size {pool} "
+                            f"(a column block must lie in one pooling window)")
         in_bits = signed_bits(in_max)
         wmax = int(np.abs(w.astype(np.int64)).max()) if w.size else 0
         product_bits = max(2, signed_bits(wmax * in_max))
@@ -387,16 +466,16 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
             lanes=ln,
             groups=groups, weight_bits=wb, in_max=in_max, in_bits=in_bits,
             product_bits=product_bits, bound=bound, acc_bits=acc_bits,
-            current_bits=current_bits, neuron=n, pool=pool, weight=w))
+            current_bits=current_bits, neuron=n, pool=pool, weight=w, taps=tp))
         in_max = n.M * pool * pool
 
     memory = {"weights": 0, "membranes": 0, "current": 0, "pooling": 0}
     for lp in layers:
-        memory["weights"] += lp.rom_depth * lp.rom_width
-        memory["membranes"] += max(2, lp.rows) * lp.lanes * lp.wide_bits
+        memory["weights"] += lp.rom_depth * lp.rom_width * lp.taps
+        memory["membranes"] += max(2, lp.rows) * lp.core_lanes * lp.wide_bits
         if lp.pool > 1:
             memory["pooling"] += 2 * lp.pooled_w * lp.groups * lp.lanes * signed_bits(lp.out_max)
-    memory["current"] = max(2, layers[0].rows) * layers[0].lanes * layers[0].acc_bits
+    memory["current"] = max(2, layers[0].rows) * layers[0].core_lanes * layers[0].acc_bits
     memory["total"] = sum(memory.values())
     if memory_budget_bits is not None and memory["total"] > memory_budget_bits:
         raise PlanError(
@@ -406,20 +485,21 @@ def plan(model: Model, *, lanes: int | tuple = 8, padding: bool = True,
             f"memory_budget_bits={memory_budget_bits}")
     return AccelPlan(name=model.name, lanes=lanes, input_shape=tuple(model.input_shape),
                      grid=tuple(grid), layers=tuple(layers), n_classes=int(model.n_classes),
-                     memory=memory)
+                     memory=memory, taps=taps)
 
 
 def layer_work(plan, synops: np.ndarray, T: int) -> np.ndarray:
     """Lower bound on each layer's busy cycles per image, ``(L, N)``.
 
     ``ceil(S_l / lanes_l) + T * ceil(N_l / lanes_l)``: its synaptic updates, ``lanes_l``
-    per cycle, and one fire pass over its neurons per step. ``T``: the steps, one number or
+    per cycle, and one fire pass over its neurons per step (``lanes_l``: the core's lanes,
+    channel lanes times taps). ``T``: the steps, one number or
     one per image (the steps each ran, with early exit).
     """
-    lanes = np.array([lp.lanes for lp in plan.layers])
+    lanes = np.array([lp.core_lanes for lp in plan.layers])
     per_layer = synops.sum(axis=1)                                   # (L, N)
     steps = np.broadcast_to(np.asarray(T, dtype=np.int64), per_layer.shape[1:])
-    fire = np.array([math.ceil(lp.real_neurons / lp.lanes) for lp in plan.layers])
+    fire = np.array([math.ceil(lp.real_neurons / lp.core_lanes) for lp in plan.layers])
     return -(-per_layer // lanes[:, None]) + fire[:, None] * steps[None, :]
 
 
