@@ -16,17 +16,42 @@ import random
 import numpy as np
 import pytest
 
+from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.modelfile import load
 from augsnn.hw.lanes.fanout import FanOut
+from augsnn.hw.lanes.layouts import beat_layout, event_layout
 from augsnn.hw.lanes.plan import PlanError, plan
+from augsnn.hw.lanes.pool_walk import PoolWalk
+from augsnn.hw.lanes.serializer import EventSerializer
+from augsnn.hw.lanes.walk import Walk, beat_shape, producer_walk
 from augsnn.hw.neuron_core import Op
 from augsnn.sim.stream_sim import get_all, put_all, simulate
 
-from test_lanes_units import IDLE, STALL, _conv_model, _events, _settle_busy
+from test_lanes_units import IDLE, STALL, _conv_model, _events, _neuron, _settle_busy
 
 
 def _taps_layers(lanes=4, taps=(2, 2, 1)):
     return plan(_conv_model(), lanes=lanes, taps=taps).layers
+
+
+def _walk_model(seed=2) -> Model:
+    """Conv 3ch k3 on 1x7x7 (5 columns: taps 2 leave a padding column) -> conv 5ch k2 (4x4)
+    -> sum-pool 2 -> flatten -> dense 3."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape):
+        return rng.integers(-100, 101, size=shape).astype(np.int64)
+
+    return Model(name="units-taps", method="aug", input_shape=(1, 7, 7), layers=[
+        Conv2d(w(3, 1, 3, 3), _neuron(3), 8), Conv2d(w(5, 3, 2, 2), _neuron(3), 8),
+        SumPool(2), Flatten(), Dense(w(3, 20), _neuron(3), 8),
+    ], meta={"dataset": "mnist"})
+
+
+def _beat(prod, cons):
+    _, h, w = cons.grid
+    lanes, _ = beat_shape(prod)
+    return beat_layout(prod.groups, h, w, cons.in_bits, lanes)
 
 
 # -- plan ---------------------------------------------------------------------------------
@@ -163,3 +188,160 @@ def test_fanout_taps(layer, lanes, taps):
         assert sorted((b["row"], tuple(b["current"])) for b in chunk) == sorted(w), f"event {ev}"
         pos += len(w)
     assert pos == len(got)
+
+
+# -- Walk, PoolWalk, EventSerializer -----------------------------------------------------
+
+def _real(prod, s):
+    """Spikes by (channel, oy, ox) from core rows (layout: docs/accelerator.md)."""
+    L, P, G = prod.lanes, prod.taps, prod.groups
+    out = np.zeros((prod.out_channels, prod.out_h, prod.out_w), np.int64)
+    for oc in range(prod.out_channels):
+        for oy in range(prod.out_h):
+            for ox in range(prod.out_w):
+                out[oc, oy, ox] = s[(oy * prod.blocks + ox // P) * G + oc // L,
+                                    (ox % P) * L + oc % L]
+    return out
+
+
+def ref_walk_taps(prod, sweeps):
+    """Per sweep, a beat ``(g, oy, block, coef[(j, k)])`` per row with a real spike, done."""
+    L, P, G = prod.lanes, prod.taps, prod.groups
+    out = []
+    for s in sweeps:
+        real = _real(prod, s)
+        for oy in range(prod.out_h):
+            for b in range(prod.blocks):
+                for g in range(G):
+                    coef = [int(real[g * L + k, oy, b * P + j])
+                            if g * L + k < prod.out_channels and b * P + j < prod.out_w else 0
+                            for j in range(P) for k in range(L)]
+                    if any(coef):
+                        out.append({"g": g, "y": oy, "x": b, "coef": coef, "done": 0})
+        out.append({"coef": [0] * (L * P), "done": 1})
+    return out
+
+
+def ref_pool_walk_taps(prod, sweeps):
+    """Per sweep, the non-zero pooled values by band, then ``(px, g)``; ``lanes`` lanes."""
+    L, G, s = prod.lanes, prod.groups, prod.pool
+    out = []
+    for sw in sweeps:
+        real = _real(prod, sw)
+        ph, pw = prod.pooled_h, prod.pooled_w
+        pooled = real[:, :ph * s, :pw * s].reshape(-1, ph, s, pw, s).sum(axis=(2, 4))
+        for py in range(ph):
+            for px in range(pw):
+                for g in range(G):
+                    coef = [int(pooled[g * L + k, py, px]) if g * L + k < prod.out_channels
+                            else 0 for k in range(L)]
+                    if any(coef):
+                        out.append({"g": g, "y": py, "x": px, "coef": coef, "done": 0})
+        out.append({"coef": [0] * L, "done": 1})
+    return out
+
+
+def _sweeps(rng, prod, n, density=0.3):
+    m = prod.neuron.M
+    out = []
+    for _ in range(n):
+        s = rng.integers(-m, m + 1, size=(prod.rows, prod.core_lanes))
+        s[rng.random(s.shape) >= density] = 0
+        out.append(s)
+    out.append(np.zeros_like(out[0]))                                    # no spike
+    out.append(rng.integers(-m, m + 1, size=(prod.rows, prod.core_lanes)))  # every row
+    return out
+
+
+def _run_walk(dut, prod, sweeps, want, seed):
+    L = prod.core_lanes
+    beats = []
+    for s in sweeps:
+        beats += [{"index": row * L, "coef": [int(v) for v in s[row]], "done": 0}
+                  for row in range(prod.rows) if s[row].any()]
+        beats.append({"index": 0, "coef": [0] * L, "done": 1})
+    n_events = sum(int(np.count_nonzero(_real(prod, s))) for s in sweeps)
+    got, events = [], [0]
+    prng = random.Random(seed)
+
+    async def put(ctx):
+        await put_all(ctx, dut.i, beats, rng=prng, idle=IDLE)
+
+    async def get(ctx):
+        got.extend(await get_all(ctx, dut.o, count=len(want), rng=prng, stall=STALL))
+        await _settle_busy(ctx, dut)
+
+    async def count(ctx):
+        async for _, _, ev in ctx.tick().sample(dut.events):
+            events[0] += ev
+
+    simulate(dut, put, get, background=[count])
+    for g in got:
+        if g["done"]:
+            del g["g"], g["y"], g["x"]
+    assert got == want
+    assert events[0] == n_events
+
+
+@pytest.mark.parametrize("lanes", [2, 1])
+def test_walk_taps(lanes):
+    """5 columns at taps 2 (a padding column), 3 channels (a padding channel at 2 lanes)."""
+    layers = plan(_walk_model(), lanes=lanes, taps=(2, 2, 1)).layers
+    prod, cons = layers[0], layers[1]
+    dut = producer_walk(prod, _beat(prod, cons))
+    assert isinstance(dut, Walk) and prod.blocks == 3 and prod.padded
+    sweeps = _sweeps(np.random.default_rng(80 + lanes), prod, 4)
+    _run_walk(dut, prod, sweeps, ref_walk_taps(prod, sweeps), seed=lanes)
+
+
+@pytest.mark.parametrize("model, lanes", [("walk", 4), ("walk", 8), ("conv", 2)])
+def test_pool_walk_taps(model, lanes):
+    """walk: 4x4 -> 2x2, 5 channels; conv: 7x7 at taps 2 (a padding column, a pooling
+    remainder row and block) -> 3x3, 6 channels."""
+    m = _walk_model() if model == "walk" else _conv_model()
+    layers = plan(m, lanes=lanes, taps=(1, 2, 1) if model == "walk" else (2, 1, 1)).layers
+    prod = layers[1] if model == "walk" else layers[0]
+    cons = layers[prod.number + 1]
+    dut = producer_walk(prod, _beat(prod, cons))
+    assert isinstance(dut, PoolWalk) and prod.taps == 2 and prod.pool == 2
+    sweeps = _sweeps(np.random.default_rng(90 + lanes), prod, 3)
+    _run_walk(dut, prod, sweeps, ref_pool_walk_taps(prod, sweeps), seed=lanes)
+
+
+def test_event_serializer_taps():
+    """Lane ``j*lanes + k`` of a beat of group g, block b: channel g*lanes + k, column b*P + j."""
+    layers = plan(_walk_model(), lanes=2, taps=(2, 2, 1)).layers
+    prod, cons = layers[0], layers[1]
+    L, P = prod.lanes, prod.taps
+    dut = EventSerializer(beat=_beat(prod, cons), event=event_layout(cons.grid, cons.in_bits),
+                          lanes=L, taps=P)
+    rng = np.random.default_rng(7)
+    sweeps = _sweeps(rng, prod, 3)
+    beats = [b for b in ref_walk_taps(prod, sweeps)]
+    for b in beats:
+        if b["done"]:
+            b.update(g=0, y=0, x=0)
+    want = []
+    for b in beats:
+        if b["done"]:
+            want.append({"done": 1, "coef": 0})
+            continue
+        for lane, v in enumerate(b["coef"]):
+            j, k = divmod(lane, L)
+            if v:
+                want.append({"c": b["g"] * L + k, "y": b["y"], "x": b["x"] * P + j, "coef": v,
+                             "done": 0})
+    got = []
+    prng = random.Random(3)
+
+    async def put(ctx):
+        await put_all(ctx, dut.i, beats, rng=prng, idle=IDLE)
+
+    async def get(ctx):
+        got.extend(await get_all(ctx, dut.o, count=len(want), rng=prng, stall=STALL))
+
+    simulate(dut, put, get)
+    for g in got:
+        if g["done"]:
+            del g["c"], g["y"], g["x"]
+    assert got == want

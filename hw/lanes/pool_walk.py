@@ -29,6 +29,11 @@ class PoolWalk(wiring.Component):
     remainder) are walked and dropped. The ``done`` beat of the sweep follows the last output
     beat of the step. Output registered.
 
+    With ``taps = P`` (``P`` divides ``s``, :func:`~augsnn.hw.lanes.plan.plan` checks it) a row
+    is a block of ``P`` columns inside one window: its ``P`` column lanes of each channel are
+    added first (``coef[j*lanes + k]`` over ``j``), and the window is ``s / P`` blocks wide.
+    The output beats have ``lanes`` lanes (no taps).
+
     Members
     -------
     i : In(stream(core output))
@@ -49,22 +54,30 @@ class PoolWalk(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lp = self._lp
-        L, G, s = lp.lanes, lp.groups, lp.pool
+        L, G, s, P = lp.lanes, lp.groups, lp.pool, lp.taps
+        sx = s // P                     # window width in column blocks
         r = RowWalk(m, lp, self.i, self.events)
-        g, hv, coef = r.g, r.hv, r.coef
+        g, hv = r.g, r.hv
+        pbits = signed_bits(lp.out_max)
+        if P == 1:
+            coef = r.coef
+        else:
+            # The P columns of a block lie in one window: add them per channel.
+            coef = Signal(data.ArrayLayout(signed(pbits), L))
+            for k in range(L):
+                m.d.comb += coef[k].eq(sum(r.coef[j * L + k] for j in range(P)))
         out_free = ~self.o.valid | self.o.ready
 
         PH, PW = lp.pooled_h, lp.pooled_w
         PWG = PW * G
-        pbits = signed_bits(lp.out_max)
-        rx = Signal(range(s))
+        rx = Signal(range(max(2, sx)))
         ry = Signal(range(s))
         px = Signal(range(PW + 1))
         py = Signal(range(PH + 1))
         inside = (px < PW) & (py < PH)
         first = (rx == 0) & (ry == 0)
         band_start = first & (px == 0) & (g == 0)
-        band_last = (ry == s - 1) & (rx == s - 1) & (px == PW - 1) & (g == G - 1)
+        band_last = (ry == s - 1) & (rx == sx - 1) & (px == PW - 1) & (g == G - 1)
         b = py[0]
 
         m.submodules.buf = buf = memory.Memory(
@@ -82,7 +95,7 @@ class PoolWalk(wiring.Component):
         # P0: walk a row (with or without a beat) and read its buffer entry.
         p1_valid = Signal()
         p1_addr = Signal(range(max(2, 2 * PWG)))
-        p1_coef = Signal(data.ArrayLayout(signed(lp.neuron.coef_bits), L))
+        p1_coef = Signal(data.ArrayLayout(signed(lp.neuron.coef_bits if P == 1 else pbits), L))
         p1_first = Signal()
         p1_last = Signal()
         p1_b = Signal()
@@ -193,14 +206,15 @@ class PoolWalk(wiring.Component):
     def _step_window(self, m, r, rx, ry, px, py):
         """With the row walk's step, step ``(rx, ry)`` in a window and ``(px, py)`` the window."""
         G, s = self._lp.groups, self._lp.pool
+        sx = s // self._lp.taps
         with m.If(r.g == G - 1):
-            with m.If(r.ox == self._lp.out_w - 1):
+            with m.If(r.ox == self._lp.blocks - 1):
                 m.d.sync += [rx.eq(0), px.eq(0)]
                 with m.If(ry == s - 1):
                     m.d.sync += [ry.eq(0), py.eq(py + 1)]
                 with m.Else():
                     m.d.sync += ry.eq(ry + 1)
-            with m.Elif(rx == s - 1):
+            with m.Elif(rx == sx - 1):
                 m.d.sync += [rx.eq(0), px.eq(px + 1)]
             with m.Else():
                 m.d.sync += rx.eq(rx + 1)

@@ -14,14 +14,19 @@ __all__ = ["EventSerializer"]
 class EventSerializer(wiring.Component):
     """Emit the non-zero lanes of each beat as single events, one per cycle, in lane order.
 
-    Channel of lane ``k`` of a beat of group ``g``: ``g * lanes + k``. A ``done`` beat becomes
+    Channel of lane ``k`` of a beat of group ``g``: ``g * lanes + k``. With ``taps = P > 1``
+    a beat has ``lanes * P`` lanes and its ``x`` is a column block: lane ``j*lanes + k`` is
+    channel ``g * lanes + k``, column ``x * P + j``. A ``done`` beat becomes
     one ``done`` event. Throughput: one event per cycle; a beat with ``n`` non-zero lanes
     takes ``n`` cycles (a new beat is taken in the cycle its last event leaves). Output
     registered.
     """
 
-    def __init__(self, *, beat: data.StructLayout, event: data.StructLayout, lanes: int):
-        self._lanes = lanes
+    def __init__(self, *, beat: data.StructLayout, event: data.StructLayout, lanes: int,
+                 taps: int = 1):
+        self._lanes = lanes * taps
+        self._channel_lanes = lanes
+        self._taps = taps
         super().__init__({"i": In(stream.Signature(beat)), "o": Out(stream.Signature(event))})
 
     def elaborate(self, platform):
@@ -44,12 +49,14 @@ class EventSerializer(wiring.Component):
         with m.If(out_free):
             m.d.sync += self.o.valid.eq(0)
             with m.If(rem != 0):
-                c = Cat(lane[:log2(L)], hold.g) if L > 1 else hold.g
+                lc = log2(self._channel_lanes)
+                c = Cat(lane[:lc], hold.g) if lc else hold.g
+                x = Cat(lane[lc:lc + log2(self._taps)], hold.x) if self._taps > 1 else hold.x
                 m.d.sync += [
                     self.o.valid.eq(1),
                     self.o.payload.c.eq(c),
                     self.o.payload.y.eq(hold.y),
-                    self.o.payload.x.eq(hold.x),
+                    self.o.payload.x.eq(x),
                     self.o.payload.coef.eq(
                         hold.coef.as_value().word_select(lane, len(hold.coef[0]))),
                     self.o.payload.done.eq(0),

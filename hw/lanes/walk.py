@@ -14,7 +14,17 @@ from amaranth.lib.wiring import In, Out
 from .layouts import core_output_layout, log2, popcount
 from .plan import LayerPlan
 
-__all__ = ["RowWalk", "Walk", "producer_walk", "walk_signature"]
+__all__ = ["RowWalk", "Walk", "producer_walk", "walk_signature", "beat_shape"]
+
+
+def beat_shape(lp: LayerPlan) -> tuple[int, int]:
+    """``(lanes, taps)`` of the beats producer ``lp``'s walk emits.
+
+    Without pooling a beat is a row of the core: ``lanes * taps`` lanes, lane ``j*lanes + k``
+    column ``x*taps + j`` (``x`` the beat's block), channel ``g*lanes + k``. With pooling the
+    columns of a block are summed into one window: ``lanes`` lanes, taps 1.
+    """
+    return (lp.lanes, 1) if lp.pool > 1 else (lp.core_lanes, lp.taps)
 
 
 def producer_walk(lp: LayerPlan, beat: data.StructLayout) -> wiring.Component:
@@ -30,7 +40,7 @@ def walk_signature(lp: LayerPlan, beat: data.StructLayout) -> dict:
     return {
         "i": In(stream.Signature(core_output_layout(lp))),
         "o": Out(stream.Signature(beat)),
-        "events": Out(range(lp.lanes + 1)),
+        "events": Out(range(lp.core_lanes + 1)),
         "busy": Out(1),
     }
 
@@ -40,8 +50,10 @@ class RowWalk:
 
     Built inside an ``elaborate`` (adds to ``m``). The beats of a sweep come in row order and
     only for rows with a spike; the walk keeps the coordinates ``(g, oy, ox)`` of row ``wrow``
-    in counters (no division). ``at_row``: the head beat of ``i`` is row ``wrow``; ``coef``:
-    its coefficients there, zero elsewhere and in padding lanes (their spikes are dropped);
+    in counters (no division; with taps ``ox`` counts column blocks). ``at_row``: the head beat
+    of ``i`` is row ``wrow``; ``coef``: its coefficients there (the core's ``lanes * taps``
+    lanes), zero elsewhere and in padding lanes (channels ``>= out_channels``, columns
+    ``>= out_w``: their spikes are dropped);
     ``nz``: its non-zero lanes. The owner drives ``advance`` (the walk leaves the current row
     this cycle) and calls :meth:`step` / :meth:`reset`; ``events`` is registered from them
     (the non-zero spikes taken in the previous cycle).
@@ -54,8 +66,9 @@ class RowWalk:
     """
 
     def __init__(self, m: Module, lp: LayerPlan, i, events):
-        L, G, D = lp.lanes, lp.groups, lp.rows
-        OH, OW = lp.out_h, lp.out_w
+        Lc, P, G, D = lp.lanes, lp.taps, lp.groups, lp.rows
+        L = Lc * P
+        OH, OW = lp.out_h, lp.blocks
         self._m, self._G, self._OW = m, G, OW
 
         wrow = Signal(range(D + 1))
@@ -69,10 +82,15 @@ class RowWalk:
         self.hv = hv = i.valid
         head_row = head.index >> log2(L)
         self.at_row = at_row = hv & ~head.done & (head_row == wrow)
-        # Padding lanes (only in the last group of a position) are dropped.
+        # Padding lanes (only in the last group of a position, or the last block's columns
+        # beyond out_w) are dropped.
         coef = Signal(data.ArrayLayout(signed(lp.neuron.coef_bits), L))
         for k in range(L):
-            real = Const(1) if not lp.padded or (G - 1) * L + k < lp.out_channels else (g != G - 1)
+            j, kc = divmod(k, Lc)
+            real = Const(1) if not lp.padded or (G - 1) * Lc + kc < lp.out_channels else \
+                (g != G - 1)
+            if (OW - 1) * P + j >= lp.out_w:
+                real = real & (ox != OW - 1)
             m.d.comb += coef[k].eq(Mux(at_row & real, head.coef[k], 0))
         self.coef = coef
         self.nz = nz = Cat(coef[k] != 0 for k in range(L))
@@ -109,7 +127,8 @@ class Walk(wiring.Component):
     spike. The walk steps through every row (one per cycle, paced by the beats: a row
     without a beat takes one cycle while the next beat waits), keeping the row's coordinates
     ``(g, oy, ox)`` in counters (no division). A row with a real (non-padding) spike becomes
-    an output beat ``(g, oy, ox, coef[lanes])`` (padding lanes zero); the sweep's ``done``
+    an output beat ``(g, oy, ox, coef[lanes])`` (padding lanes zero; with taps ``ox`` is the
+    column block and ``coef`` has ``lanes * taps`` lanes, :func:`beat_shape`); the sweep's ``done``
     beat becomes a ``done`` beat (``coef`` zero) and restarts the walk. Output registered;
     ``i.ready`` depends combinationally on ``o.ready``.
 
