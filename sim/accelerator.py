@@ -60,6 +60,7 @@ class PartInfo:
     lanes: int
     trace: bool
     engine: object = None
+    taps: int | tuple = 1
 
 
 @dataclass
@@ -123,6 +124,8 @@ def _sim_top(component):
 def _options(options: dict) -> dict:
     opts = {"lanes": 8, "trace": True, "padding": True, "engine": "lanes"}
     opts.update(options)
+    if opts.get("taps", 1) == 1:
+        opts.pop("taps", None)          # taps 1: the build key of the design without taps
     return opts
 
 
@@ -141,18 +144,20 @@ def build_bundle(parts: dict, *, cache_dir=None, quiet: bool = False) -> Build:
 
 
 def build(model, *, lanes: int = 8, trace: bool = True, padding: bool = True, cache_dir=None,
-          quiet: bool = False, engine: str = "lanes") -> Build:
+          quiet: bool = False, engine: str = "lanes", taps: int | tuple = 1) -> Build:
     """Build (or find in the cache) the Verilator model of the accelerator for ``model``.
 
     ``engine`` names the design (:mod:`augsnn.hw.engine`): ``"lanes"``, or ``"compact"``
-    (the iCE40 UP5K design; ``lanes`` and ``padding`` do not apply).
+    (the iCE40 UP5K design; ``lanes``, ``taps`` and ``padding`` do not apply). ``taps``: output
+    columns per beat of the conv layers (lane engine, docs/accelerator.md "Folding").
 
     Raises
     ------
     TypeError, ValueError
         The accelerator cannot be built for this model (before any file is written).
     """
-    opts = _options({"lanes": lanes, "trace": trace, "padding": padding, "engine": engine})
+    opts = _options({"lanes": lanes, "trace": trace, "padding": padding, "engine": engine,
+                     "taps": taps})
     return _build({"accel": (model, opts)}, bundle=False, cache_dir=cache_dir, quiet=quiet)
 
 
@@ -166,9 +171,12 @@ def _build(parts: dict, *, bundle: bool, cache_dir, quiet: bool) -> Build:
     infos = {}
     for name, (model, opts) in parts.items():   # refuse a bad model before writing anything
         engine = get_engine(opts["engine"])
-        p = engine.plan(model, **engine.select(lanes=opts["lanes"], padding=opts["padding"]))
+        taps = opts.get("taps")
+        p = engine.plan(model, **engine.select(lanes=opts["lanes"], taps=taps,
+                                               padding=opts["padding"]))
         infos[name] = PartInfo(name=name, prefix=f"{name}__" if bundle else "", model=model,
-                               plan=p, lanes=p.lanes, trace=opts["trace"], engine=engine)
+                               plan=p, lanes=p.lanes, trace=opts["trace"], engine=engine,
+                               taps=getattr(p, "taps", 1))
     key = _build_key(parts, bundle)
     label = "-".join(sorted(parts)) if bundle else next(iter(parts.values()))[0].name
 
@@ -180,7 +188,8 @@ def _build(parts: dict, *, bundle: bool, cache_dir, quiet: bool) -> Build:
             write_files(files)
             comps[name] = info.engine.component(
                 info.model, trace=info.trace, rom_files=[str(f) for f in files],
-                **info.engine.select(lanes=info.lanes, padding=parts[name][1]["padding"]))
+                **info.engine.select(lanes=info.lanes, padding=parts[name][1]["padding"],
+                                     taps=info.taps if info.taps != 1 else None))
             extra[info.engine.name] = info.engine.extra_verilog
         top = _sim_top(sim_runner.Bundle(comps) if bundle else next(iter(comps.values())))
         return verilog_text(top, name="top", extra="\n".join(e for e in extra.values() if e))
@@ -259,7 +268,7 @@ def _signed(values: np.ndarray, width: int) -> np.ndarray:
 
 def _trace_widths(lp) -> tuple[int, int, int]:
     index_bits = max(1, (lp.neurons - 1).bit_length())
-    return index_bits, lp.neuron.coef_bits, lp.lanes
+    return index_bits, lp.neuron.coef_bits, getattr(lp, "core_lanes", lp.lanes)
 
 
 def _unpack_part(plan, T: int, n_images: int, data: dict, trace: bool) -> tuple:
@@ -397,17 +406,19 @@ def _check_images(info: PartInfo, images: np.ndarray, T) -> None:
 
 def run_images(model, images, T: int, lanes: int = 8, *, trace: bool = True,
                build: Build | None = None, cache_dir=None, progress: int = 10,
-               quiet: bool = False, early_exit=None) -> AccelRun:
+               quiet: bool = False, early_exit=None, taps: int | tuple = 1) -> AccelRun:
     """Run uint8 ``images`` through the accelerator for ``T`` steps (building it if needed).
 
     This is the hook of ``augsnn demo``: the result has, per image, the class (``pred``),
     the output counts, the events of every layer, the steps run and the cycles, plus
     (``trace=True``) every layer's spikes at every step. ``early_exit``: an
     :class:`~augsnn.golden.early_exit.ExitRule` sent with every image (the engine must
-    support it: ``engine.early_exit``).
+    support it: ``engine.early_exit``). ``taps``: output columns per beat of the conv layers
+    (lane engine; docs/accelerator.md, "Folding").
     """
     bld = build if build is not None else globals()["build"](model, lanes=lanes, trace=trace,
-                                                              cache_dir=cache_dir, quiet=quiet)
+                                                              cache_dir=cache_dir, quiet=quiet,
+                                                              taps=taps)
     name = next(iter(bld.parts)) if len(bld.parts) == 1 else None
     if name is None:
         raise ValueError("run_images needs a build of one accelerator; use run_parts")
@@ -521,6 +532,7 @@ def compare(model, images, run: AccelRun, *, indices=None, labels=None, chunk: i
     mismatches = total + bad_class + bad_counts + bad_events + bad_steps
     return {
         "model": model.name, "images": n, "T": T, "lanes": plan.lanes,
+        "taps": getattr(plan, "taps", 1),
         "mismatches": int(mismatches),
         "spike_mismatches": int(total),
         "spike_mismatches_per_layer": [int(x) for x in per_layer],

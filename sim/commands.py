@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from augsnn.hw.engine import engine_names
-from augsnn.hw.lanes.folding import lanes_option
+from augsnn.hw.lanes.folding import lanes_option, taps_option
 from augsnn.hw.lanes.plan import lanes_text
 
 __all__ = ["register"]
@@ -42,6 +42,11 @@ def register(subparsers) -> None:
                    help="parallel synaptic updates per layer, a power of two: one count, one "
                         "per weighted layer (16,64,16) or auto (folding chosen from the golden "
                         "model's synops; docs/accelerator.md) (default: %(default)s)")
+    p.add_argument("--taps", type=taps_option, default=1,
+                   help="output columns a conv layer updates per cycle (tap parallelism; its "
+                        "core gets lanes x taps lanes), a power of two up to the kernel size: "
+                        "one count for every conv layer or one per weighted layer (1,2,1; "
+                        "dense layers 1) (default: %(default)s)")
     p.add_argument("--engine", choices=engine_names(), default="lanes",
                    help="lanes: the lane accelerator (one neuron core per layer); compact: the "
                         "one-datapath engine of the iCE40 UP5K build, weights loaded over the "
@@ -96,7 +101,8 @@ def register(subparsers) -> None:
 def _table(report: dict) -> str:
     lines = [
         f"{report['model']}: {report['images']} images, T={report['T']}, "
-        f"{report.get('engine', 'lanes')} engine, {lanes_text(report['lanes'])} lanes",
+        f"{report.get('engine', 'lanes')} engine, {lanes_text(report['lanes'])} lanes"
+        + (f", taps {lanes_text(report['taps'])}" if report.get("taps", 1) != 1 else ""),
         f"  mismatches: {report['mismatches']} "
         f"(spikes {report['spike_mismatches']} per layer {report['spike_mismatches_per_layer']}, "
         f"class {report['class_mismatches']}, counts {report['count_mismatches']}, "
@@ -145,10 +151,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if args.lanes == "auto":
         from augsnn.hw.lanes.folding import auto_lanes
         args.lanes = auto_lanes(model, T, dataset=args.dataset)
+    if args.taps != 1 and "taps" not in engine.options:
+        raise ValueError(f"--taps does not apply to the {engine.title}")
     plan = engine.plan(model, **engine.select(                         # refuse before any work
-        lanes=args.lanes, padding=not args.no_padding, memory_budget_bits=args.memory_budget_bits))
+        lanes=args.lanes, taps=args.taps, padding=not args.no_padding,
+        memory_budget_bits=args.memory_budget_bits))
     print(plan.describe(), file=sys.stderr)
     args.lanes = plan.lanes
+    args.taps = getattr(plan, "taps", 1)
     rule = None
     if args.early_exit:
         from augsnn.golden.early_exit import ExitRule
@@ -158,6 +168,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         if args.uart:
             raise ValueError("--early-exit applies to the accelerator's simulation, not --uart")
     if args.uart:
+        if args.taps != 1:
+            raise ValueError("--taps applies to the accelerator's simulation, not --uart")
         if args.workers is not None:
             raise ValueError("--workers does not apply to --uart (one board design, one link)")
         return _cmd_uart(args, model, T)
@@ -169,7 +181,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     x, y, idx = load_test_images(model, args.dataset, args.images, args.offset)
     t0 = time.time()
     bld = accel.build(model, lanes=args.lanes, trace=not args.no_trace,
-                      padding=not args.no_padding, cache_dir=args.cache_dir, engine=args.engine)
+                      padding=not args.no_padding, cache_dir=args.cache_dir, engine=args.engine,
+                      taps=args.taps)
     t1 = time.time()
     run = accel.run_images(model, x, T, args.lanes, build=bld, progress=args.progress,
                            early_exit=rule)
@@ -229,6 +242,8 @@ def _cmd_sharded(args: argparse.Namespace, model, T: int, engine, plan, rule) ->
     folder = args.checkpoint or f"out/sim-chunks/{safe_component(model.name)}"
     options = {"lanes": args.lanes, "trace": not args.no_trace, "padding": not args.no_padding,
                "engine": args.engine}
+    if args.taps != 1:
+        options["taps"] = args.taps
     r = run_sharded(model, T=T, images=args.images, offset=args.offset, dataset=args.dataset,
                     options=options, workers=args.workers, checkpoint=folder,
                     resume=args.resume, chunk=args.chunk,

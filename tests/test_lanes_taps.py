@@ -345,3 +345,39 @@ def test_event_serializer_taps():
         if g["done"]:
             del g["c"], g["y"], g["x"]
     assert got == want
+
+
+# -- the CLI and Python options -----------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["sim", "net2-aug", "--taps", "1,2,2"],
+     "augsnn sim: error: Taps of weighted layer 2 must be 1 on a dense layer, not 2 (taps are "
+     "output columns of a convolution)"),
+    (["sim", "net2-aug", "--lanes", "8,64,8", "--taps", "1,2,1"],
+     "augsnn sim: error: layers[2] (conv2d): 64 lanes x 2 taps = 128 NeuronCore lanes, more "
+     "than 64"),
+    (["sim", "net2-aug", "--engine", "compact", "--taps", "2"],
+     "augsnn sim: error: --taps does not apply to the compact engine"),
+])
+def test_cli_refuses_bad_taps(argv, message, capsys):
+    from augsnn.cli import main as cli_main
+    assert cli_main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == message
+
+
+def test_parse_taps():
+    from augsnn.hw.lanes.folding import parse_taps
+    assert parse_taps("2") == 2 and parse_taps("1,2,1") == (1, 2, 1)
+    with pytest.raises(ValueError, match=r"^taps must be a count or a comma-separated count "
+                                         r"per weighted layer, not 'x'$"):
+        parse_taps("x")
+
+
+def test_write_verilog_with_taps(tmp_path):
+    """Two ROM copies of the tapped layer read the same hex file; nothing else changes."""
+    from augsnn.hw.lanes.accelerator import write_verilog
+    out = write_verilog(_walk_model(), tmp_path / "t.v", lanes=2, taps=(2, 2, 1))
+    text = (tmp_path / "t.v").read_text()
+    assert out["plan"].taps == (2, 2, 1) and len(out["hex"]) == 3
+    assert text.count('"t_weights0.hex"') == 2 and text.count('"t_weights1.hex"') == 2
+    assert text.count('"t_weights2.hex"') == 1

@@ -43,7 +43,7 @@ from .first_layer import FirstLayer
 from .layouts import beat_layout, core_output_layout, event_layout, popcount
 from .plan import AccelPlan, plan as make_plan
 from .serializer import EventSerializer
-from .walk import producer_walk
+from .walk import beat_shape, producer_walk
 
 __all__ = ["Accelerator", "write_verilog", "trace_signature", "plan_for"]
 
@@ -61,10 +61,11 @@ def trace_signature(lp) -> wiring.Signature:
     return wiring.Signature({"valid": Out(1), "payload": Out(core_output_layout(lp))})
 
 
-def plan_for(model, *, lanes: int | tuple = 8, padding: bool = True,
+def plan_for(model, *, lanes: int | tuple = 8, taps: int | tuple = 1, padding: bool = True,
              memory_budget_bits: int | None = None) -> AccelPlan:
     """Check ``model`` and lay it out (:func:`augsnn.hw.lanes.plan.plan`)."""
-    return make_plan(model, lanes=lanes, padding=padding, memory_budget_bits=memory_budget_bits)
+    return make_plan(model, lanes=lanes, taps=taps, padding=padding,
+                     memory_budget_bits=memory_budget_bits)
 
 
 class Accelerator(wiring.Component):
@@ -77,6 +78,10 @@ class Accelerator(wiring.Component):
     lanes : int or tuple of int
         Parallel synaptic updates per layer (and NeuronCore lanes): a power of two, 1..64,
         for every weighted layer or one per weighted layer (folding).
+    taps : int or tuple of int
+        Output columns a conv layer updates per beat (a power of two, at most the kernel):
+        one count for every conv layer or one per weighted layer (dense layers 1); the
+        layer's core has ``lanes * taps`` lanes (docs/accelerator.md, "Folding").
     padding : bool
         Pad layers whose channel count their lanes do not divide (``False``: refuse them).
     memory_budget_bits : int or None
@@ -104,10 +109,10 @@ class Accelerator(wiring.Component):
         The model or an option cannot be built (raised before any elaboration).
     """
 
-    def __init__(self, model, *, lanes: int | tuple = 8, padding: bool = True,
-                 memory_budget_bits: int | None = None, trace: bool = False,
-                 rom_backend: str = "readmemh", rom_files=None):
-        self._plan = plan_for(model, lanes=lanes, padding=padding,
+    def __init__(self, model, *, lanes: int | tuple = 8, taps: int | tuple = 1,
+                 padding: bool = True, memory_budget_bits: int | None = None,
+                 trace: bool = False, rom_backend: str = "readmemh", rom_files=None):
+        self._plan = plan_for(model, lanes=lanes, taps=taps, padding=padding,
                               memory_budget_bits=memory_budget_bits)
         if not isinstance(trace, bool):
             raise TypeError(f"trace must be a bool, not {trace!r}")
@@ -141,7 +146,7 @@ class Accelerator(wiring.Component):
             n = lp.neuron
             out.append(NeuronCore(
                 coef_bits=n.coef_bits, current_bits=lp.current_bits, pot_bits=n.pot_bits,
-                theta_p=n.theta_p, theta_n=n.theta_n, neurons=lp.neurons, lanes=lp.lanes,
+                theta_p=n.theta_p, theta_n=n.theta_n, neurons=lp.neurons, lanes=lp.core_lanes,
                 v_init=n.v_init, acc_bits=lp.acc_bits))
         return out
 
@@ -187,10 +192,11 @@ class Accelerator(wiring.Component):
         for lp in layers[1:]:
             prod = layers[lp.number - 1]
             _, h, w = lp.grid
-            beat = beat_layout(prod.groups, h, w, lp.in_bits, prod.lanes)
+            beat_lanes, beat_taps = beat_shape(prod)
+            beat = beat_layout(prod.groups, h, w, lp.in_bits, beat_lanes)
             walk = producer_walk(prod, beat)
             ser = EventSerializer(beat=beat, event=event_layout(lp.grid, lp.in_bits),
-                                  lanes=prod.lanes)
+                                  lanes=beat_lanes // beat_taps, taps=beat_taps)
             m.submodules[f"walk{lp.number}"] = ResetInserter(abort)(walk)
             m.submodules[f"serial{lp.number}"] = ResetInserter(abort)(ser)
             snap = fifo.SyncFIFO(width=WORD_BITS, depth=SNAP_DEPTH)
@@ -366,8 +372,9 @@ class Accelerator(wiring.Component):
             m.d.sync += abort.eq(0)
 
 
-def write_verilog(model, path, *, lanes: int | tuple = 8, name: str = "top", hex_dir=None,
-                  absolute_paths: bool = False, **options) -> dict:
+def write_verilog(model, path, *, lanes: int | tuple = 8, taps: int | tuple = 1,
+                  name: str = "top", hex_dir=None, absolute_paths: bool = False,
+                  **options) -> dict:
     """Write the accelerator's Verilog to ``path`` and its weight memories beside it.
 
     The Verilog file holds the accelerator (top module ``name``) and the ROM module
@@ -380,7 +387,9 @@ def write_verilog(model, path, *, lanes: int | tuple = 8, name: str = "top", hex
     ----------
     model : Model
     path : path of the ``.v`` file
-    lanes : int
+    lanes : int or tuple of int
+    taps : int or tuple of int
+        Output columns per beat of the conv layers (:class:`Accelerator`).
     options
         Further :class:`Accelerator` parameters (``padding``, ``memory_budget_bits``,
         ``trace``).
@@ -400,12 +409,12 @@ def write_verilog(model, path, *, lanes: int | tuple = 8, name: str = "top", hex
     from .engine import ENGINE
     path = Path(path)
     hex_dir = Path(hex_dir) if hex_dir is not None else path.parent
-    accel_plan = plan_for(model, lanes=lanes, padding=options.get("padding", True),
+    accel_plan = plan_for(model, lanes=lanes, taps=taps, padding=options.get("padding", True),
                           memory_budget_bits=options.get("memory_budget_bits"))
     files = {hex_dir / fname: text
              for fname, text in rom_files(accel_plan, prefix=f"{path.stem}_").items()}
     names = [str(h.resolve()) if absolute_paths else h.name for h in files]
-    accel = Accelerator(model, lanes=lanes, rom_files=names, **options)
+    accel = Accelerator(model, lanes=lanes, taps=taps, rom_files=names, **options)
     text = verilog_text(accel, name=name, extra=ENGINE.extra_verilog)
     hex_paths = write_files(files)
     write_files({path: text})

@@ -14,13 +14,14 @@ class LanesEngine(Engine):
     name = "lanes"
     title = "accelerator"
     doc = "docs/accelerator.md"
-    options = ("lanes", "padding", "memory_budget_bits")
+    options = ("lanes", "taps", "padding", "memory_budget_bits")
     early_exit = True
 
-    def plan(self, model, *, lanes: int = 8, padding: bool = True,
+    def plan(self, model, *, lanes: int = 8, taps: int = 1, padding: bool = True,
              memory_budget_bits: int | None = None):
         from .plan import plan
-        return plan(model, lanes=lanes, padding=padding, memory_budget_bits=memory_budget_bits)
+        return plan(model, lanes=lanes, taps=taps, padding=padding,
+                    memory_budget_bits=memory_budget_bits)
 
     def component(self, model, *, trace: bool = False, rom_files=None, spram: bool = False,
                   **options):

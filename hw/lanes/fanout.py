@@ -16,6 +16,15 @@ from .plan import LayerPlan
 
 __all__ = ["FanOut"]
 
+
+def _tap_range(pos, size: int, out: int, k: int, p: int):
+    """Valid taps ``d``: ``0 <= pos - d < out`` for a position ``pos`` (padding ``p`` included)
+    of an input of ``size``. A bound that can never bind (padding ``>= k - 1``, or a 1x1
+    kernel) is left out rather than compared constantly."""
+    lo = Mux(pos > out - 1, pos - (out - 1), 0) if size - 1 + p > out - 1 else 0
+    hi = Mux(pos < k - 1, pos, k - 1) if p < k - 1 else k - 1
+    return lo, hi
+
 class FanOut(wiring.Component):
     """Turn the input events of a weighted layer into NeuronCore commands.
 
@@ -162,52 +171,8 @@ class FanOut(wiring.Component):
             self._decode_taps(m, ev, den, abits, rbits, kbits, ebits, nxt_waddr, nxt_row,
                               nxt_nx, nxt_ny, nxt_e0, nxt_dxlo, nxt_dxhi)
         else:
-            OH = lp.out_h
-            d1_dylo, d1_dxlo = Signal(kbits), Signal(kbits)
-            d1_ny, d1_nx = Signal(kbits), Signal(kbits)
-            d1_y, d1_x = Signal(range(H + lp.padding)), Signal(range(W + lp.padding))
-            d1_ct = Signal(abits)
-            # Position in the zero-padded input (padding pixels are zero: never events).
-            p = lp.padding
-            y_in = Signal(range(H + p), name="y_in")
-            x_in = Signal(range(W + p), name="x_in")
-            m.d.comb += [y_in.eq(ev.y + p), x_in.eq(ev.x + p)]
-
-            def tap_range(pos, size, out):
-                # Valid taps d: 0 <= pos - d < out. A bound that can never bind (padding
-                # >= k - 1, or a 1x1 kernel) is left out rather than compared constantly.
-                lo = Mux(pos > out - 1, pos - (out - 1), 0) if size - 1 + p > out - 1 else 0
-                hi = Mux(pos < k - 1, pos, k - 1) if p < k - 1 else k - 1
-                return lo, hi
-
-            dylo, dyhi = tap_range(y_in, H, OH)
-            dxlo, dxhi = tap_range(x_in, W, OW)
-            # d2: the first tap's output position (ry, rx) and its weight offsets; d3: the
-            # products; nxt: the sums. Weight word = c*k*k*G + dylo*k*G + dxlo*G, first row =
-            # ry*OW*G + rx*G.
-            d2_ry, d2_rx = Signal(len(d1_y)), Signal(len(d1_x))
-            d2_wy, d2_wx, d2_ct = Signal(abits), Signal(abits), Signal(abits)
-            d3_rym, d3_rxm = Signal(rbits), Signal(rbits)
-            d3_w = Signal(abits)
-            d2_nx, d2_ny, d3_nx, d3_ny = (Signal(kbits) for _ in range(4))
-            with m.If(den):
-                m.d.sync += [
-                    d1_dylo.eq(dylo), d1_dxlo.eq(dxlo), d1_ny.eq(dyhi - dylo),
-                    d1_nx.eq(dxhi - dxlo), d1_y.eq(y_in), d1_x.eq(x_in),
-                    d1_ct.eq(const_mul(ev.c, k * k * G)),
-                ]
-                m.d.sync += [
-                    d2_ry.eq(d1_y - d1_dylo), d2_rx.eq(d1_x - d1_dxlo),
-                    d2_wy.eq(const_mul(d1_dylo, k * G)), d2_wx.eq(const_mul(d1_dxlo, G)),
-                    d2_ct.eq(d1_ct),
-                    d2_nx.eq(d1_nx), d2_ny.eq(d1_ny),
-                ]
-                m.d.sync += [
-                    d3_rym.eq(const_mul(d2_ry, OW * G)), d3_rxm.eq(const_mul(d2_rx, G)),
-                    d3_w.eq(d2_ct + d2_wy + d2_wx), d3_nx.eq(d2_nx), d3_ny.eq(d2_ny),
-                ]
-                m.d.sync += [nxt_waddr.eq(d3_w), nxt_row.eq(d3_rym + d3_rxm),
-                             nxt_nx.eq(d3_nx), nxt_ny.eq(d3_ny)]
+            self._decode_conv(m, ev, den, abits, rbits, kbits, nxt_waddr, nxt_row, nxt_nx,
+                              nxt_ny)
 
         with m.If(self.clear):
             m.d.sync += clear_pending.eq(1)
@@ -292,6 +257,51 @@ class FanOut(wiring.Component):
                                  | clear_pending)
         return m
 
+    def _decode_conv(self, m, ev, den, abits, rbits, kbits, nxt_waddr, nxt_row, nxt_nx, nxt_ny):
+        """The conv decode (``taps = 1``): three stages into the ``nxt_*`` registers."""
+        lp = self._lp
+        G, k = lp.groups, lp.k
+        C, H, W = lp.grid
+        OW = lp.out_w
+        OH = lp.out_h
+        d1_dylo, d1_dxlo = Signal(kbits), Signal(kbits)
+        d1_ny, d1_nx = Signal(kbits), Signal(kbits)
+        d1_y, d1_x = Signal(range(H + lp.padding)), Signal(range(W + lp.padding))
+        d1_ct = Signal(abits)
+        # Position in the zero-padded input (padding pixels are zero: never events).
+        p = lp.padding
+        y_in = Signal(range(H + p), name="y_in")
+        x_in = Signal(range(W + p), name="x_in")
+        m.d.comb += [y_in.eq(ev.y + p), x_in.eq(ev.x + p)]
+        dylo, dyhi = _tap_range(y_in, H, OH, k, p)
+        dxlo, dxhi = _tap_range(x_in, W, OW, k, p)
+        # d2: the first tap's output position (ry, rx) and its weight offsets; d3: the
+        # products; nxt: the sums. Weight word = c*k*k*G + dylo*k*G + dxlo*G, first row =
+        # ry*OW*G + rx*G.
+        d2_ry, d2_rx = Signal(len(d1_y)), Signal(len(d1_x))
+        d2_wy, d2_wx, d2_ct = Signal(abits), Signal(abits), Signal(abits)
+        d3_rym, d3_rxm = Signal(rbits), Signal(rbits)
+        d3_w = Signal(abits)
+        d2_nx, d2_ny, d3_nx, d3_ny = (Signal(kbits) for _ in range(4))
+        with m.If(den):
+            m.d.sync += [
+                d1_dylo.eq(dylo), d1_dxlo.eq(dxlo), d1_ny.eq(dyhi - dylo),
+                d1_nx.eq(dxhi - dxlo), d1_y.eq(y_in), d1_x.eq(x_in),
+                d1_ct.eq(const_mul(ev.c, k * k * G)),
+            ]
+            m.d.sync += [
+                d2_ry.eq(d1_y - d1_dylo), d2_rx.eq(d1_x - d1_dxlo),
+                d2_wy.eq(const_mul(d1_dylo, k * G)), d2_wx.eq(const_mul(d1_dxlo, G)),
+                d2_ct.eq(d1_ct),
+                d2_nx.eq(d1_nx), d2_ny.eq(d1_ny),
+            ]
+            m.d.sync += [
+                d3_rym.eq(const_mul(d2_ry, OW * G)), d3_rxm.eq(const_mul(d2_rx, G)),
+                d3_w.eq(d2_ct + d2_wy + d2_wx), d3_nx.eq(d2_nx), d3_ny.eq(d2_ny),
+            ]
+            m.d.sync += [nxt_waddr.eq(d3_w), nxt_row.eq(d3_rym + d3_rxm),
+                         nxt_nx.eq(d3_nx), nxt_ny.eq(d3_ny)]
+
     def _decode_taps(self, m, ev, den, abits, rbits, kbits, ebits, nxt_waddr, nxt_row,
                      nxt_nx, nxt_ny, nxt_e0, nxt_dxlo, nxt_dxhi):
         """The conv decode with ``taps = P > 1``: three stages into the ``nxt_*`` registers.
@@ -311,14 +321,8 @@ class FanOut(wiring.Component):
         y_in = Signal(range(H + p), name="y_in")
         x_in = Signal(range(W + p), name="x_in")
         m.d.comb += [y_in.eq(ev.y + p), x_in.eq(ev.x + p)]
-
-        def tap_range(pos, size, out):
-            lo = Mux(pos > out - 1, pos - (out - 1), 0) if size - 1 + p > out - 1 else 0
-            hi = Mux(pos < k - 1, pos, k - 1) if p < k - 1 else k - 1
-            return lo, hi
-
-        dylo, dyhi = tap_range(y_in, H, OH)
-        dxlo, dxhi = tap_range(x_in, W, OW)
+        dylo, dyhi = _tap_range(y_in, H, OH, k, p)
+        dxlo, dxhi = _tap_range(x_in, W, OW, k, p)
         d1_dylo, d1_dxlo, d1_dxhi, d1_ny = (Signal(kbits) for _ in range(4))
         d1_y, d1_x = Signal(range(H + p)), Signal(range(W + p))
         d1_ct = Signal(abits)

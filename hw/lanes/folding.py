@@ -23,7 +23,7 @@ import numpy as np
 from augsnn.golden.checks import check_int
 
 __all__ = ["layer_cycles", "choose_lanes", "parse_lanes", "lanes_option", "auto_lanes",
-           "AUTO_BUDGET"]
+           "AUTO_BUDGET", "parse_taps", "taps_option"]
 
 
 def layer_cycles(out_channels: int, positions: int, synops: float, T: int, lanes: int) -> float:
@@ -118,6 +118,29 @@ def lanes_option(text: str):
     import argparse
     try:
         return parse_lanes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_taps(text: str):
+    """``--taps``: ``2`` (every conv layer) or ``1,2,1`` (one per weighted layer).
+
+    Raises ``ValueError`` naming the text (argparse turns it into a usage error).
+    """
+    text = str(text).strip()
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"taps must be a count or a comma-separated count per weighted "
+                         f"layer, not {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
+def taps_option(text: str):
+    """:func:`parse_taps` as an ``argparse`` type (its message kept in the usage error)."""
+    import argparse
+    try:
+        return parse_taps(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
