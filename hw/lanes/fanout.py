@@ -111,11 +111,9 @@ class FanOut(wiring.Component):
         ebits = unsigned_bits(k + P)
         e, e0 = Signal(ebits), Signal(ebits)
         cur_dxlo, cur_dxhi = Signal(kbits), Signal(kbits)
-        mask = Signal(P)
+        mask = Signal(P)        # (taps only; at P = 1 every tap of a beat is valid)
         if P > 1:
             m.d.comb += mask.eq(Cat((e >= cur_dxlo + j) & (e <= cur_dxhi + j) for j in range(P)))
-        else:
-            m.d.comb += mask.eq(1)
 
         # Datapath stages after the generator: R (weight read), W (weight register), X
         # (multiply), M (product register) -> o.
