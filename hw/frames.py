@@ -187,12 +187,15 @@ class ResultSender(wiring.Component):
 
     A word offered on ``i`` leaves on ``o`` in the same cycle (``o.valid`` is ``i.valid``,
     ``i.ready`` is ``o.ready``) with ``last`` set on word ``words - 1``, or on any word offered
-    with ``end`` high (a shorter answer, e.g. a weight frame's checksum).
+    with ``end`` high (a shorter answer, e.g. a weight frame's checksum; only with
+    ``short_answers=True``: an engine without them has no ``end`` port, so no unused signal).
 
     Parameters
     ----------
     words : int
         Words of an answer (:func:`augsnn.hw.plan.answer_words`).
+    short_answers : bool
+        Add the ``end`` input.
 
     Members
     -------
@@ -201,29 +204,32 @@ class ResultSender(wiring.Component):
     index : Out(range(words))
         The number of the word the sender waits for (0 at the start of an answer).
     end : In(1)
-        The word offered now ends the answer.
+        The word offered now ends the answer (``short_answers=True`` only).
     o : Out(stream(result_layout()))
     done : Out(1)
         The answer's last word leaves in this cycle.
     """
 
-    def __init__(self, words: int):
+    def __init__(self, words: int, *, short_answers: bool = False):
         if isinstance(words, bool) or not isinstance(words, int) or words < 1:
             raise ValueError(f"words must be a positive integer, not {words!r}")
         self.words = words
-        super().__init__({
+        self.short_answers = bool(short_answers)
+        ports = {
             "i": In(stream.Signature(unsigned(WORD_BITS))),
             "index": Out(range(max(2, words))),
-            "end": In(1),
             "o": Out(stream.Signature(result_layout())),
             "done": Out(1),
-        })
+        }
+        if self.short_answers:
+            ports["end"] = In(1)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         last = Signal()
         m.d.comb += [
-            last.eq((self.index == self.words - 1) | self.end),
+            last.eq((self.index == self.words - 1) | (self.end if self.short_answers else 0)),
             self.o.valid.eq(self.i.valid), self.o.payload.data.eq(self.i.payload),
             self.o.payload.last.eq(last), self.i.ready.eq(self.o.ready),
             self.done.eq(self.i.valid & self.o.ready & last),

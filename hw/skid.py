@@ -26,20 +26,17 @@ class Skid(wiring.Component):
     -------
     i : In(stream(shape))
     o : Out(stream(shape))
-    busy : Out(1)
-        A beat is held.
     """
 
     def __init__(self, shape):
         self._shape = shape
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape)),
-                          "busy": Out(1)})
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
     def elaborate(self, platform):
         m = Module()
         held = Signal(self._shape)
         held_valid = Signal()
-        m.d.comb += [self.i.ready.eq(~held_valid), self.busy.eq(held_valid | self.o.valid)]
+        m.d.comb += self.i.ready.eq(~held_valid)
         with m.If(~self.o.valid | self.o.ready):
             with m.If(held_valid):
                 m.d.sync += [self.o.payload.eq(held), self.o.valid.eq(1), held_valid.eq(0)]

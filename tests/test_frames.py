@@ -101,7 +101,7 @@ def test_receiver_passes_weight_frames_on():
 
 
 def test_sender_frames_answers():
-    dut = ResultSender(4)
+    dut = ResultSender(4, short_answers=True)
     frames = [[10, 11, 12, 13], [99], [20, 21, 22, 23]]
     got, dones = [], []
 

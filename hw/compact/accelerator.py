@@ -106,7 +106,7 @@ class CompactAccelerator(wiring.Component):
         # out; the receiver takes the next frame once the answer's last word has gone.
         m.submodules.receiver = s.rx = FrameReceiver((1, 1, p.pixels), weight_frames=True,
                                                      position="index")
-        m.submodules.sender = s.tx = ResultSender(p.result_words)
+        m.submodules.sender = s.tx = ResultSender(p.result_words, short_answers=True)
         wiring.connect(m, wiring.flipped(self.i), s.rx.i)
         wiring.connect(m, s.tx.o, wiring.flipped(self.o))
         m.d.comb += s.rx.done.eq(s.tx.done)
