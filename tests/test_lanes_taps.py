@@ -27,7 +27,8 @@ from augsnn.hw.lanes.walk import Walk, beat_shape, producer_walk
 from augsnn.hw.neuron_core import Op
 from augsnn.sim.stream_sim import get_all, put_all, simulate
 
-from test_lanes_units import IDLE, STALL, _conv_model, _events, _neuron, _settle_busy
+from test_lanes_units import (IDLE, STALL, _conv_model, _events, _neuron, _settle_busy,
+                              ref_pool_walk)
 
 
 def _taps_layers(lanes=4, taps=(2, 2, 1)):
@@ -224,21 +225,7 @@ def ref_walk_taps(prod, sweeps):
 
 def ref_pool_walk_taps(prod, sweeps):
     """Per sweep, the non-zero pooled values by band, then ``(px, g)``; ``lanes`` lanes."""
-    L, G, s = prod.lanes, prod.groups, prod.pool
-    out = []
-    for sw in sweeps:
-        real = _real(prod, sw)
-        ph, pw = prod.pooled_h, prod.pooled_w
-        pooled = real[:, :ph * s, :pw * s].reshape(-1, ph, s, pw, s).sum(axis=(2, 4))
-        for py in range(ph):
-            for px in range(pw):
-                for g in range(G):
-                    coef = [int(pooled[g * L + k, py, px]) if g * L + k < prod.out_channels
-                            else 0 for k in range(L)]
-                    if any(coef):
-                        out.append({"g": g, "y": py, "x": px, "coef": coef, "done": 0})
-        out.append({"coef": [0] * L, "done": 1})
-    return out
+    return ref_pool_walk(prod, sweeps, spikes=_real)
 
 
 def _sweeps(rng, prod, n, density=0.3):

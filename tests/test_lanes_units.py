@@ -234,12 +234,14 @@ def ref_walk(prod, sweeps):
     return out
 
 
-def ref_pool_walk(prod, sweeps):
-    """PoolWalk: per sweep, the non-zero pooled values by band ``py``, then ``(px, g)``."""
+def ref_pool_walk(prod, sweeps, spikes=None):
+    """PoolWalk: per sweep, the non-zero pooled values by band ``py``, then ``(px, g)``.
+    ``spikes(prod, sweep)``: the sweep's spikes by (channel, oy, ox) (default: the layout
+    without taps)."""
     L, G, s = prod.lanes, prod.groups, prod.pool
     out = []
     for sw in sweeps:
-        real = _real(prod, sw)
+        real = (spikes or _real)(prod, sw)
         ph, pw = prod.pooled_h, prod.pooled_w
         pooled = real[:, :ph * s, :pw * s].reshape(-1, ph, s, pw, s).sum(axis=(2, 4))
         for py in range(ph):

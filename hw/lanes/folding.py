@@ -97,29 +97,38 @@ def choose_lanes(model, synops_per_layer, T: int, *, budget: int, max_lanes: int
 AUTO_BUDGET = 96
 
 
+def _parse_counts(text: str, what: str, auto: bool):
+    """One count, or one per weighted layer (comma-separated), or ``auto`` where allowed."""
+    text = str(text).strip()
+    if auto and text == "auto":
+        return "auto"
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        forms = ("a count, a comma-separated count per weighted layer or 'auto'" if auto
+                 else "a count or a comma-separated count per weighted layer")
+        raise ValueError(f"{what} must be {forms}, not {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
+def _argparse_type(parse):
+    """``parse`` as an ``argparse`` type (its message kept in the usage error)."""
+    def option(text: str):
+        import argparse
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    option.__name__ = parse.__name__.replace("parse_", "") + "_option"
+    return option
+
+
 def parse_lanes(text: str):
     """``--lanes``: ``8`` (every layer), ``16,64,16`` (one per weighted layer) or ``auto``.
 
     Raises ``ValueError`` naming the text (argparse turns it into a usage error).
     """
-    text = str(text).strip()
-    if text == "auto":
-        return "auto"
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"lanes must be a count, a comma-separated count per weighted layer "
-                         f"or 'auto', not {text!r}") from None
-    return values[0] if len(values) == 1 else values
-
-
-def lanes_option(text: str):
-    """:func:`parse_lanes` as an ``argparse`` type (its message kept in the usage error)."""
-    import argparse
-    try:
-        return parse_lanes(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _parse_counts(text, "lanes", auto=True)
 
 
 def parse_taps(text: str):
@@ -127,22 +136,12 @@ def parse_taps(text: str):
 
     Raises ``ValueError`` naming the text (argparse turns it into a usage error).
     """
-    text = str(text).strip()
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"taps must be a count or a comma-separated count per weighted "
-                         f"layer, not {text!r}") from None
-    return values[0] if len(values) == 1 else values
+    return _parse_counts(text, "taps", auto=False)
 
 
-def taps_option(text: str):
-    """:func:`parse_taps` as an ``argparse`` type (its message kept in the usage error)."""
-    import argparse
-    try:
-        return parse_taps(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+#: :func:`parse_lanes` and :func:`parse_taps` as ``argparse`` types.
+lanes_option = _argparse_type(parse_lanes)
+taps_option = _argparse_type(parse_taps)
 
 
 def auto_lanes(model, T: int, *, budget: int = AUTO_BUDGET, images: int = 20,
