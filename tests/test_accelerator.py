@@ -415,25 +415,26 @@ def test_random_models_match_golden():
 @pytest.mark.slow
 @pytest.mark.mnist
 def test_net2_aug_cli_matches_golden(tmp_path, capsys):
-    """``augsnn sim net2-aug`` on 20 MNIST test images: full state equal, outputs saved."""
+    """``augsnn sim net2-aug`` on 10 MNIST test images: full state equal, outputs saved (the
+    200-image runs are in docs/accelerator.md; fewer here to keep CI within its time)."""
     rep, outs = tmp_path / "r.json", tmp_path / "o.npz"
-    assert cli_main(["sim", "net2-aug", "--images", "20", "--offset", "100", "--lanes", "8",
+    assert cli_main(["sim", "net2-aug", "--images", "10", "--offset", "100", "--lanes", "8",
                      "--cache-dir", str(CACHE), "--json", str(rep), "--save-outputs",
                      str(outs), "--progress", "0"]) == 0
     text = capsys.readouterr().out
     assert "mismatches: 0" in text and "efficiency" in text
     report = json.loads(rep.read_text())
-    _check(report, images=20)
+    _check(report, images=10)
     assert report["T"] == 8 and report["lanes"] == 8
     assert report["efficiency"] >= MIN_EFFICIENCY
     print(f"\nnet2-aug: {report['cycles_per_image']:.0f} cycles/image, efficiency "
           f"{report['efficiency'] * 100:.1f}%, accuracy {report['accuracy'] * 100:.0f}%")
     with np.load(outs, allow_pickle=False) as npz:
-        assert npz["index"].tolist() == list(range(100, 120))
-        assert npz["counts"].shape == (20, 10) and npz["out"].shape == (8, 20, 10)
-        assert npz["events"].shape == (3, 20)
+        assert npz["index"].tolist() == list(range(100, 110))
+        assert npz["counts"].shape == (10, 10) and npz["out"].shape == (8, 10, 10)
+        assert npz["events"].shape == (3, 10)
         np.testing.assert_array_equal(npz["counts"], npz["out"].sum(0))
-        golden = simulate(load("net2-aug"), _mnist(100, 20), 8)
+        golden = simulate(load("net2-aug"), _mnist(100, 10), 8)
         np.testing.assert_array_equal(npz["pred"], golden.pred)
         np.testing.assert_array_equal(npz["out"], golden.out)
 
@@ -445,7 +446,7 @@ def _mnist(offset, n):
 
 @pytest.mark.slow
 @pytest.mark.mnist
-@pytest.mark.parametrize("name, images, lanes", [("net2-ter", 20, 16), ("net1-aug", 5, 8),
+@pytest.mark.parametrize("name, images, lanes", [("net2-ter", 12, 16), ("net1-aug", 5, 8),
                                                   ("tiny-aug", 5, 16)])
 def test_zoo_model_matches_golden(name, images, lanes):
     """Net2-ter (T=52) with 16 lanes (half the cycles of 8), Net1-aug (2.4 M weights),
