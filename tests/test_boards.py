@@ -9,7 +9,7 @@ import pytest
 
 from augsnn.boards.build import build, prepare
 from augsnn.boards.pll import ecp5_pll, ice40_pll
-from augsnn.boards.protocol import answer_bytes, decode_answer, decode_image, encode_image
+from augsnn.boards.protocol import decode_answer, decode_image, encode_image
 from augsnn.golden.early_exit import ExitRule
 from augsnn.hw.plan import HEADER_BYTES
 from augsnn.boards.targets import BOARDS, DoesNotFit, blocks_for, fit

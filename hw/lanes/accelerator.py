@@ -155,7 +155,6 @@ class Accelerator(wiring.Component):
         p = self._plan
         layers = p.layers
         nl = len(layers)
-        last = layers[-1]
 
         cores = self.cores()
         # ``abort``: a one-cycle pulse that drops the rest of an image that exited early: every

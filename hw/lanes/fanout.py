@@ -83,7 +83,6 @@ class FanOut(wiring.Component):
         words = pack_words(lp.rom_words(), wb) if self._rom_backend == "memory" else None
         roms = [Rom(width=L * wb, depth=depth, words=words, backend=self._rom_backend,
                     init_file=self._init_file) for _ in range(P)]
-        rom = roms[0]
         for j, r in enumerate(roms):
             m.submodules["rom" if P == 1 else f"rom{j}"] = r
 
