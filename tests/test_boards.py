@@ -97,11 +97,12 @@ def test_build_cli_refuses_before_writing(tmp_path, capsys, board, need):
 
 def test_fits(net2, tiny):
     ulx = fit(net2, BOARDS["ulx3s-85f"], rx_fifo_depth=16)
-    # The ULX3S default: lanes chosen per layer within 48 multipliers (the second conv gets 32).
-    assert ulx.lanes == (8, 32, 8) and ulx.multipliers == 48 and ulx.engine == "lanes"
+    assert ulx.lanes == 8 and ulx.multipliers == 24 and ulx.engine == "lanes"
     assert ulx.bram_blocks <= 208
-    assert fit(net2, BOARDS["ulx3s-85f"], lanes=8).multipliers == 24
-    assert fit(tiny, BOARDS["ulx3s-85f"]).lanes == 16             # one layer: as many as useful
+    # --lanes auto: lanes per layer within the board's 48 multipliers (the second conv gets 32).
+    auto = fit(net2, BOARDS["ulx3s-85f"], lanes="auto")
+    assert auto.lanes == (8, 32, 8) and auto.multipliers == 48
+    assert fit(tiny, BOARDS["ulx3s-85f"], lanes="auto").lanes == 16   # one layer: as many as useful
     ice = fit(net2, BOARDS["icebreaker"], rx_fifo_depth=16)
     assert ice.engine == "compact" and ice.multipliers == 8
     assert ice.spram_rows == (11445, 15466)                        # of 16384 per bank
