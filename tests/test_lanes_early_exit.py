@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
-from augsnn.boards.protocol import encode_image
 from augsnn.golden import early_exit
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.network import simulate
 from augsnn.golden.neuron import NeuronParams
 from augsnn.hw.lanes.accelerator import Accelerator
-from augsnn.sim.stream_sim import get_all, stream_put, watch
+
+from accel_amaranth import run_requests   # tests/accel_amaranth.py
 
 T = 6
 LANES = (2, 4, 2)
@@ -55,32 +54,8 @@ def _images(n: int) -> np.ndarray:
 def _run(model, requests):
     """Each ``(image, rule)`` at ``T``; the answer words and each layer's beats per request."""
     dut = Accelerator(model, lanes=LANES, trace=True, rom_backend="memory")
-    plan = dut.plan
-    n_words = plan.result_words
-    answers = []
-    beats = {l: [] for l in range(len(plan.layers))}
-    current = [0]
-
-    async def driver(ctx):
-        for n, (image, rule) in enumerate(requests):
-            current[0] = n
-            for byte in encode_image(T, image, rule):
-                await stream_put(ctx, dut.i, byte)
-            words = await get_all(ctx, dut.o, count=n_words)
-            assert words[-1]["last"] == 1 and not any(w["last"] for w in words[:-1])
-            answers.append([w["data"] for w in words])
-
-    async def tracer(ctx):
-        await watch(ctx, [getattr(dut, f"trace{l}") for l in range(len(plan.layers))],
-                    lambda l, b: beats[l].append((current[0], int(b.index),
-                                                  [int(c) for c in b.coef], int(b.done))))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(driver)
-    sim.add_testbench(tracer, background=True)
-    sim.run()
-    return plan, answers, beats
+    answers, beats = run_requests(dut, requests, T)
+    return dut.plan, answers, beats
 
 
 def _spikes(lp, beats, request: int) -> np.ndarray:

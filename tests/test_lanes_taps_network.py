@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
-from augsnn.boards.protocol import encode_image
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.network import simulate
 from augsnn.golden.neuron import NeuronParams
 from augsnn.hw.lanes.accelerator import Accelerator
-from augsnn.sim.stream_sim import get_all, stream_put, watch
+
+from accel_amaranth import run_requests   # tests/accel_amaranth.py
 
 T = 4
 LANES = (2, 4, 2)
@@ -56,28 +55,8 @@ def _images(n: int) -> np.ndarray:
 def _run(model, images, taps):
     """The answer words and every layer's beats ``(image, index, coef, done)``."""
     dut = Accelerator(model, lanes=LANES, taps=taps, trace=True, rom_backend="memory")
-    plan = dut.plan
-    answers, beats, current = [], {l: [] for l in range(len(plan.layers))}, [0]
-
-    async def driver(ctx):
-        for n, image in enumerate(images):
-            current[0] = n
-            for byte in encode_image(T, image):
-                await stream_put(ctx, dut.i, byte)
-            words = await get_all(ctx, dut.o, count=plan.result_words)
-            answers.append([w["data"] for w in words])
-
-    async def tracer(ctx):
-        await watch(ctx, [getattr(dut, f"trace{l}") for l in range(len(plan.layers))],
-                    lambda l, b: beats[l].append((current[0], int(b.index),
-                                                  [int(c) for c in b.coef], int(b.done))))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(driver)
-    sim.add_testbench(tracer, background=True)
-    sim.run()
-    return plan, answers, beats
+    answers, beats = run_requests(dut, [(image, None) for image in images], T)
+    return dut.plan, answers, beats
 
 
 def _spikes(lp, beats, image: int) -> np.ndarray:
