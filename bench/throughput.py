@@ -126,7 +126,9 @@ def main() -> int:
              f"Net2-aug, T = {T}; early exit: {rule.describe()} "
              f"(`augsnn build --early-exit auto`: test-set accuracy {acc['accuracy'] * 100:.2f}% "
              f"vs {acc['fixed'] * 100:.2f}% at T = {T}, {acc['images']:,} images). "
-             f"UART: {board.baud:,} baud, {link:,.0f} images/s at most.", "",
+             f"UART: {board.baud:,} baud, {link:,.0f} images/s at most. Rows \"not built\": "
+             "images/s at a hypothetical 100 MHz clock, for comparison only (no build, no "
+             "timing; docs/boards.md \"Timing\" has what is known of them).", "",
              "| lanes | LUT4 | FF | DP16KD | MULT18 | clock | Fmax | cycles/image (T) | "
              "images/s (T) | cycles/image (early exit) | mean steps | images/s (early exit) |"
              " end to end (early exit, UART-bound) | cycles / busiest layer's bound |",
