@@ -296,15 +296,20 @@ def lanes_text(lanes) -> str:
     return str(lanes) if isinstance(lanes, (int, str)) else ",".join(map(str, lanes))
 
 
+def _listed(name: str, values, n_layers: int):
+    """``values`` as a tuple if it names one count per weighted layer (``None`` for one
+    count); refuses a list of the wrong length."""
+    if not isinstance(values, (list, tuple)):
+        return None
+    if len(values) != n_layers:
+        raise PlanError(f"{name} {lanes_text(tuple(values))} name {len(values)} layers; the "
+                        f"model has {n_layers} weighted layers")
+    return tuple(values)
+
+
 def _check_lanes(lanes, n_layers: int) -> tuple[int, ...]:
     """Per-layer lane counts from one count or one per weighted layer (powers of two)."""
-    if isinstance(lanes, (list, tuple)):
-        if len(lanes) != n_layers:
-            raise PlanError(f"lanes {lanes_text(tuple(lanes))} name {len(lanes)} layers; the "
-                            f"model has {n_layers} weighted layers")
-        per_layer = tuple(lanes)
-    else:
-        per_layer = (lanes,) * n_layers
+    per_layer = _listed("lanes", lanes, n_layers) or (lanes,) * n_layers
     out = []
     for n, value in enumerate(per_layer):
         what = "Lane count" if not isinstance(lanes, (list, tuple)) else \
@@ -323,12 +328,8 @@ def check_taps(taps, kinds: list[str]) -> tuple[int, ...]:
     layer takes only 1 (checked here); the kernel, lane and pooling limits in :func:`plan`.
     """
     n_layers = len(kinds)
-    if isinstance(taps, (list, tuple)):
-        if len(taps) != n_layers:
-            raise PlanError(f"taps {lanes_text(tuple(taps))} name {len(taps)} layers; the "
-                            f"model has {n_layers} weighted layers")
-        per_layer = tuple(taps)
-    else:
+    per_layer = _listed("taps", taps, n_layers)
+    if per_layer is None:
         per_layer = tuple(taps if kind == "conv2d" else 1 for kind in kinds)
         if not kinds or "conv2d" not in kinds:
             per_layer = (taps,) * n_layers
