@@ -18,17 +18,15 @@ import pytest
 
 from augsnn.golden.model import Conv2d, Dense, Flatten, Model, SumPool
 from augsnn.golden.modelfile import load
-from augsnn.hw.lanes.fanout import FanOut
 from augsnn.hw.lanes.layouts import beat_layout, event_layout
 from augsnn.hw.lanes.plan import PlanError, plan
 from augsnn.hw.lanes.pool_walk import PoolWalk
 from augsnn.hw.lanes.serializer import EventSerializer
 from augsnn.hw.lanes.walk import Walk, beat_shape, producer_walk
-from augsnn.hw.neuron_core import Op
 from augsnn.sim.stream_sim import get_all, put_all, simulate
 
 from test_lanes_units import (IDLE, STALL, _conv_model, _events, _neuron, _settle_busy,
-                              ref_pool_walk)
+                              check_fanout, ref_pool_walk)
 
 
 def _taps_layers(lanes=4, taps=(2, 2, 1)):
@@ -159,36 +157,10 @@ def test_fanout_taps(layer, lanes, taps):
     """Layer 0: k3, zero padding 1, 7 columns (a padding column); layer 1: k2, 2 columns."""
     lp = _taps_layers(lanes, taps)[layer]
     assert lp.taps == 2
-    dut = FanOut(lp, rom_backend="memory")
     events = _events(np.random.default_rng(70 + layer + lanes), lp, 30)
-    want = [ref_fanout_taps(lp, ev) if not ev["done"] else "FIRE" for ev in events]
-    total = 1 + sum(len(w) if w != "FIRE" else 1 for w in want)
-    got = []
-    prng = random.Random(layer + 10 * lanes)
-
-    async def put(ctx):
-        ctx.set(dut.clear, 1)
-        await ctx.tick()
-        ctx.set(dut.clear, 0)
-        await put_all(ctx, dut.i, events, rng=prng, idle=IDLE)
-
-    async def get(ctx):
-        got.extend(await get_all(ctx, dut.o, count=total, rng=prng, stall=STALL))
-        await _settle_busy(ctx, dut)
-
-    simulate(dut, put, get)
-    assert got[0]["op"] == Op.CLEAR
-    pos = 1
-    for ev, w in zip(events, want):
-        if w == "FIRE":
-            assert got[pos]["op"] == Op.FIRE, f"event {ev}"
-            pos += 1
-            continue
-        chunk = got[pos:pos + len(w)]
-        assert all(b["op"] == Op.INTEGRATE for b in chunk), f"event {ev}"
-        assert sorted((b["row"], tuple(b["current"])) for b in chunk) == sorted(w), f"event {ev}"
-        pos += len(w)
-    assert pos == len(got)
+    check_fanout(lp, events,
+                 [ref_fanout_taps(lp, ev) if not ev["done"] else "FIRE" for ev in events],
+                 random.Random(layer + 10 * lanes))
 
 
 # -- Walk, PoolWalk, EventSerializer -----------------------------------------------------

@@ -384,12 +384,18 @@ def _events(rng, lp, n, *, done_every=9):
     ("conv", 0, 4), ("conv", 1, 4), ("conv", 2, 4), ("conv", 1, 1), ("dense", 0, 8)])
 def test_fanout(model, layer, lanes):
     lp = _layers(model, lanes)[layer]
-    dut = FanOut(lp, rom_backend="memory")
     events = _events(np.random.default_rng(40 + layer + lanes), lp, 30)
-    want = [ref_fanout(lp, ev) if not ev["done"] else "FIRE" for ev in events]
+    check_fanout(lp, events, [ref_fanout(lp, ev) if not ev["done"] else "FIRE" for ev in events],
+                 random.Random(layer))
+
+
+def check_fanout(lp, events, want, prng):
+    """Run ``events`` (after a ``clear``) through a FanOut of ``lp`` with random gaps and
+    back-pressure; each event's beats must be ``want`` (its ``(row, current)`` pairs in any
+    order, or ``"FIRE"``), in event order after the ``CLEAR`` beat."""
+    dut = FanOut(lp, rom_backend="memory")
     total = 1 + sum(len(w) if w != "FIRE" else 1 for w in want)
     got = []
-    prng = random.Random(layer)
 
     async def put(ctx):
         ctx.set(dut.clear, 1)
