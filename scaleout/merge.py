@@ -116,7 +116,7 @@ def _accuracy(reports, chunks):
 #: How each key of :func:`augsnn.sim.accelerator.compare`'s report is merged; each rule is
 #: the expression ``compare`` uses, over the concatenated per-image arrays.
 MERGE_RULES = {
-    "model": _same("model"), "T": _same("T"), "lanes": _same("lanes"),
+    "model": _same("model"), "T": _same("T"), "lanes": _same("lanes"), "taps": _same("taps"),
     "images": _total("images"), "mismatches": _total("mismatches"),
     "spike_mismatches": _total("spike_mismatches"),
     "spike_mismatches_per_layer": lambda rs, cs: [
