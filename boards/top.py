@@ -187,6 +187,8 @@ class BoardTop(Elaboratable):
         m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
         m.submodules.led0 = led0 = io.Buffer("o", platform.request("led", 0, dir="-"))
         m.submodules.led1 = led1 = io.Buffer("o", platform.request("led", 1, dir="-"))
-        m.d.comb += [design.rx.eq(rx_buf.i), tx_buf.o.eq(design.tx),
-                     led0.o.eq(design.busy), led1.o.eq(design.lost)]
+        m.d.comb += [design.rx.eq(rx_buf.i), tx_buf.o.eq(design.tx)]
+        # The LEDs from registers: ``busy`` is an OR over the whole design, and a path from it
+        # to a pin at the far edge of the die was a critical path of the ULX3S build.
+        m.d.sync += [led0.o.eq(design.busy), led1.o.eq(design.lost)]
         return m

@@ -448,7 +448,10 @@ class NeuronCore(wiring.Component):
         wr = mem.write_port()
 
         def sig(shape, name):
-            return Signal(shape, name=f"l{k}_{name}")
+            # Lane data only: whether a value counts is decided by the shared control pipeline
+            # (valid, kind, write flags), which is reset. No reset here keeps an ``abort``
+            # (ResetInserter) off thousands of flip-flops: a smaller, faster reset net.
+            return Signal(shape, name=f"l{k}_{name}", reset_less=True)
 
         # Current: S0 .. S2 (the FSM zeroes it for non-INTEGRATE micro-ops; it is unused then).
         s0_cur = sig(signed(self._current_bits), "s0_cur")

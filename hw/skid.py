@@ -34,14 +34,17 @@ class Skid(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        held = Signal(self._shape)
+        # Payload registers without reset (the valid bits have one): a reset or abort then
+        # reaches two flip-flops here, not the whole width.
+        held = Signal(self._shape, reset_less=True)
+        out = Signal(self._shape, reset_less=True)
         held_valid = Signal()
-        m.d.comb += self.i.ready.eq(~held_valid)
+        m.d.comb += [self.i.ready.eq(~held_valid), self.o.payload.eq(out)]
         with m.If(~self.o.valid | self.o.ready):
             with m.If(held_valid):
-                m.d.sync += [self.o.payload.eq(held), self.o.valid.eq(1), held_valid.eq(0)]
+                m.d.sync += [out.eq(held), self.o.valid.eq(1), held_valid.eq(0)]
             with m.Else():
-                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+                m.d.sync += [out.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
         with m.Elif(self.i.valid & ~held_valid):
             m.d.sync += [held.eq(self.i.payload), held_valid.eq(1)]
         return m

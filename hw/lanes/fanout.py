@@ -225,7 +225,8 @@ class FanOut(wiring.Component):
         w_op = Signal(Op)
         w_row = Signal(rbits)
         w_coef = Signal(signed(lp.in_bits))
-        w_words = [Signal(L * wb, name="w_word" if P == 1 else f"w_word{j}") for j in range(P)]
+        w_words = [Signal(L * wb, name="w_word" if P == 1 else f"w_word{j}", reset_less=True)
+                   for j in range(P)]
         with m.If(en):
             m.d.sync += [w_valid.eq(r_valid), w_op.eq(r_op), w_row.eq(r_row),
                          w_coef.eq(r_coef)]
@@ -239,7 +240,11 @@ class FanOut(wiring.Component):
         x_valid = Signal()
         x_op = Signal(Op)
         x_row = Signal(rbits)
-        x_prod = Signal.like(self.o.payload.current)
+        # The wide data registers have no reset (their valid bits do): ``abort`` and the
+        # power-on reset reach far fewer flip-flops.
+        x_prod = Signal.like(self.o.payload.current, reset_less=True)
+        m_prod = Signal.like(self.o.payload.current, reset_less=True)
+        m.d.comb += self.o.payload.current.eq(m_prod)
         with m.If(en):
             m.d.sync += [x_valid.eq(w_valid), x_op.eq(w_op), x_row.eq(w_row)]
             for j in range(P):
@@ -247,7 +252,7 @@ class FanOut(wiring.Component):
                     w = w_words[j][lane * wb:(lane + 1) * wb].as_signed()
                     m.d.sync += x_prod[j * L + lane].eq(w * w_coef)
             m.d.sync += [m_valid.eq(x_valid), self.o.payload.op.eq(x_op),
-                         self.o.payload.row.eq(x_row), self.o.payload.current.eq(x_prod)]
+                         self.o.payload.row.eq(x_row), m_prod.eq(x_prod)]
 
         m.d.comb += self.busy.eq((efifo.level != 0) | Cat(dv).any() | nxt_valid
                                  | cur_valid | r_valid | w_valid | x_valid | m_valid

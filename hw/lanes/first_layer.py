@@ -62,13 +62,14 @@ class FirstLayer(wiring.Component):
         rbits = len(self.acc.payload.row)
         q_valid, p_valid = Signal(), Signal()
         q_row, p_row = Signal(rbits), Signal(rbits)
-        q_cur = Signal(self.acc.payload.current.shape())
-        p_cur = Signal(self.acc.payload.current.shape())
-        p_data = Signal(data.ArrayLayout(signed(cb), L))
+        # The lane data registers have no reset (valid bits and rows decide what counts).
+        q_cur = Signal(self.acc.payload.current.shape(), reset_less=True)
+        p_cur = Signal(self.acc.payload.current.shape(), reset_less=True)
+        p_data = Signal(data.ArrayLayout(signed(cb), L), reset_less=True)
         w_valid = Signal()
         w_row = Signal(rbits)
-        w_data = Signal(data.ArrayLayout(signed(cb), L))    # the sum being written (W)
-        w2_data = Signal(data.ArrayLayout(signed(cb), L))   # the one written last cycle
+        w_data = Signal(data.ArrayLayout(signed(cb), L), reset_less=True)   # the sum written (W)
+        w2_data = Signal(data.ArrayLayout(signed(cb), L), reset_less=True)  # the one before
         fwd1, fwd2 = Signal(), Signal()   # the beat at P follows one or two to the same row
         total = Signal(data.ArrayLayout(signed(cb), L))
         sweeping = Signal()
@@ -90,10 +91,16 @@ class FirstLayer(wiring.Component):
         for k in range(L):
             m.d.comb += total[k].eq(base[k] + p_cur[k])
 
-        # Sweep: S0 (read) -> S1 (to core 0).
+        # Sweep: S0 (read) -> S1 (the block RAM's data) -> S2 (registered, to core 0). The
+        # read data goes into a register with no logic before it: the DP16KD's clock-to-out
+        # (about 6 ns without its output register) and a multiplexer on the way to core 0 were
+        # the critical path of the ULX3S build.
         sr = Signal(range(D + 1))
         s1_valid = Signal()
         s1_row = Signal(len(p_row))
+        s2_valid = Signal()
+        s2_row = Signal(len(p_row))
+        s2_cur = Signal(data.ArrayLayout(signed(cb), L), reset_less=True)
         t = Signal(len(self.steps))
         # Registered "this is the last step" (a comparison on the memory write path would be
         # the critical path on the iCE40).
@@ -108,7 +115,7 @@ class FirstLayer(wiring.Component):
         # write port were the critical path of the ULX3S build (mostly routing).
         zw, za = Signal(), Signal()
         zw_row, za_row = Signal(rbits), Signal(range(D + 1))
-        m.d.sync += [zw.eq(zero_write), zw_row.eq(s1_row), za.eq(zero_all), za_row.eq(zr)]
+        m.d.sync += [zw.eq(zero_write), zw_row.eq(s2_row), za.eq(zero_all), za_row.eq(zr)]
         m.d.comb += [
             rd.addr.eq(Mux(sweeping, sr, self.acc.payload.row)),
             wr.addr.eq(Mux(za, za_row, Mux(zw, zw_row, w_row))),
@@ -149,27 +156,28 @@ class FirstLayer(wiring.Component):
                 on_abort()
             with m.State("WAIT"):
                 with m.If(self.go):
-                    m.d.sync += [t.eq(0), sr.eq(0), s1_valid.eq(0),
+                    m.d.sync += [t.eq(0), sr.eq(0), s1_valid.eq(0), s2_valid.eq(0),
                                  last_step.eq(self.steps <= 1)]
                     m.next = "SWEEP"
                 on_abort()
             with m.State("SWEEP"):
                 m.d.comb += sweeping.eq(1)
-                adv = ~s1_valid | self.o.ready
+                adv = ~s2_valid | self.o.ready
                 m.d.comb += [
-                    self.o.valid.eq(s1_valid),
+                    self.o.valid.eq(s2_valid),
                     self.o.payload.op.eq(Op.INTEGRATE),
-                    self.o.payload.row.eq(s1_row),
+                    self.o.payload.row.eq(s2_row),
                     rd.en.eq(adv),
-                    zero_write.eq(s1_valid & self.o.ready & last_step),
+                    zero_write.eq(s2_valid & self.o.ready & last_step),
                 ]
                 for k in range(L):
-                    m.d.comb += self.o.payload.current[k].eq(rd.data[k])
+                    m.d.comb += self.o.payload.current[k].eq(s2_cur[k])
                 with m.If(adv):
-                    m.d.sync += [s1_valid.eq(sr < D), s1_row.eq(sr)]
+                    m.d.sync += [s1_valid.eq(sr < D), s1_row.eq(sr),
+                                 s2_valid.eq(s1_valid), s2_row.eq(s1_row), s2_cur.eq(rd.data)]
                     with m.If(sr < D):
                         m.d.sync += sr.eq(sr + 1)
-                    with m.Else():
+                    with m.Elif(~s1_valid):
                         m.next = "FIRE"
                 on_abort()
             with m.State("FIRE"):

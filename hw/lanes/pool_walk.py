@@ -95,7 +95,8 @@ class PoolWalk(wiring.Component):
         # P0: walk a row (with or without a beat) and read its buffer entry.
         p1_valid = Signal()
         p1_addr = Signal(range(max(2, 2 * PWG)))
-        p1_coef = Signal(data.ArrayLayout(signed(lp.neuron.coef_bits if P == 1 else pbits), L))
+        p1_coef = Signal(data.ArrayLayout(signed(lp.neuron.coef_bits if P == 1 else pbits), L),
+                         reset_less=True)   # lane data: no reset (the valid bits have one)
         p1_first = Signal()
         p1_last = Signal()
         p1_b = Signal()
@@ -117,12 +118,12 @@ class PoolWalk(wiring.Component):
         # flush. The one write P0's read could not see, the previous entry's, is forwarded.
         p2_valid = Signal()
         p2_addr = Signal.like(p1_addr)
-        p2_coef = Signal.like(p1_coef)
+        p2_coef = Signal.like(p1_coef, reset_less=True)
         p2_first, p2_last, p2_b = Signal(), Signal(), Signal()
         p2_py = Signal(len(py))
-        p2_data = Signal.like(rd.data)
+        p2_data = Signal.like(rd.data, reset_less=True)
         p2_sum = Signal.like(rd.data)
-        last_sum = Signal.like(rd.data)
+        last_sum = Signal.like(rd.data, reset_less=True)
         fwd = Signal()
         m.d.sync += [p2_valid.eq(p1_valid), p2_addr.eq(p1_addr), p2_coef.eq(p1_coef),
                      p2_first.eq(p1_first), p2_last.eq(p1_last), p2_b.eq(p1_b),

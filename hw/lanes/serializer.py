@@ -32,7 +32,7 @@ class EventSerializer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         L = self._lanes
-        hold = Signal(self.i.payload.shape())
+        hold = Signal(self.i.payload.shape(), reset_less=True)   # valid: rem, hold_done
         rem = Signal(L)                 # lanes of ``hold`` still to emit
         hold_done = Signal()
         out_free = ~self.o.valid | self.o.ready
