@@ -13,8 +13,9 @@ the bytes on the wire); widths and the answer's size come from :mod:`augsnn.hw.p
 * :class:`ResultSender` frames the answer: it takes the answer's words in order, asks for
   them by number and marks the last one.
 
-Both hold a frame until the engine is done with it: the receiver takes no byte of the next
-frame before the sender has sent the last word of the answer (``done``).
+The receiver takes no byte of the next frame before the engine says so (``done``): the
+compact engine once its answer has gone, the lane engine as soon as the frame's image has
+been handed to its run side (images overlap).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class FrameReceiver(wiring.Component):
     weights : Out(stream(unsigned(8)))
         Only with ``weight_frames``: the bytes of a weight frame after its ``T``.
     done : In(1)
-        The engine is done with the frame (its answer has gone): take the next one.
+        The engine is done with the frame (its answer has gone, or it has the image in
+        hand): take the next one.
     """
 
     def __init__(self, grid, *, weight_frames: bool = False, position: str = "cyx"):

@@ -208,7 +208,7 @@ class AccelRun:
     -------
     pred, counts, events, cycles : arrays (N,), (N, classes), (L, N), (N,)
         From the result stream: class, accumulated output coefficients, events of every
-        weighted layer, cycles from the first input byte to the first result word.
+        weighted layer, the image's cycles (docs/accelerator.md, "Streams").
     spikes : list of L lists (per image) of (steps, neurons) int arrays, or None
         Every layer's spikes at every step in the core's neuron layout (trace ports).
     steps : int array (L, N)

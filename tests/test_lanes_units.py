@@ -451,35 +451,41 @@ def ref_first_layer(lp, beats, T):
 
 @pytest.mark.parametrize("model, lanes", [("dense", 8), ("dense", 4), ("conv", 4)])
 def test_first_layer(model, lanes):
-    """Two images: the second sees only its own current (the last sweep zeroes the memory).
-    Dense at 8 / 4 lanes: back-to-back updates of one row one / two beats apart."""
+    """Four images through the two banks, each loaded while the one before runs: every image
+    sees only its own current (the last sweep zeroes a bank; the second image is aborted
+    after a few beats and its bank is zeroed on its own write port while the third runs; the
+    fourth is loaded into it, waiting for the zeroing). Dense at 8 / 4 lanes: back-to-back
+    updates of one row one / two beats apart."""
     lp = _layers(model, lanes)[0]
     dut = FirstLayer(lp, t_bits=16)
     rng = np.random.default_rng(50 + lanes)
     density = 0.9 if model == "dense" else 0.5
-    images = [(_image_beats(rng, lp, density), 2), (_image_beats(rng, lp, density / 2), 1)]
+    images = [(_image_beats(rng, lp, density), 2), (_image_beats(rng, lp, density / 2), 3),
+              (_image_beats(rng, lp, density), 1), (_image_beats(rng, lp, density / 3), 2)]
     images[1][0].insert(3, {"op": Op.FIRE, "row": 0, "current": [5] * lanes})    # ignored
     wants = [ref_first_layer(lp, beats, T) for beats, T in images]
+    aborted, kept = 1, 3            # image 1 stops after its CLEAR and two INTEGRATE beats
+    wants[aborted] = wants[aborted][:kept]
     got = [[] for _ in images]
     prng = random.Random(lanes)
 
     async def put(ctx):
-        for n, (beats, T) in enumerate(images):
+        for beats, T in images:
+            await put_all(ctx, dut.acc, beats, rng=prng, idle=IDLE / 2)   # the loading bank
+            while ctx.get(dut.acc_busy) or ctx.get(dut.running):
+                await ctx.tick()
+            ctx.set(dut.steps, T)
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
-            await put_all(ctx, dut.acc, beats, rng=prng, idle=IDLE / 2)
-            while ctx.get(dut.busy):
-                await ctx.tick()
-            ctx.set(dut.steps, T)
-            ctx.set(dut.go, 1)
-            while len(got[n]) < len(wants[n]):
-                await ctx.tick()
-            ctx.set(dut.go, 0)
 
     async def get(ctx):
         for n in range(len(images)):
             got[n] = await get_all(ctx, dut.o, count=len(wants[n]), rng=prng, stall=STALL)
+            if n == aborted:
+                ctx.set(dut.abort, 1)
+                await ctx.tick()
+                ctx.set(dut.abort, 0)
 
     simulate(dut, put, get)
     for g, w in zip(got, wants):

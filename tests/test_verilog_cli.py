@@ -22,7 +22,7 @@ def test_verilog_model_refusals(tmp_path, capsys):
     assert main(["verilog", "net2-aug", "--memory-budget-bits", "1000",
                  "-o", str(tmp_path / "x.v")]) == 2
     err = capsys.readouterr().err
-    assert "needs 851232 bits of on-chip memory" in err and "memory_budget_bits=1000" in err
+    assert "needs 1035552 bits of on-chip memory" in err and "memory_budget_bits=1000" in err
     assert not list(tmp_path.iterdir())  # nothing half-written
     assert main(["verilog", "net2-aug"]) == 2
     assert "needs -o FILE.v" in capsys.readouterr().err

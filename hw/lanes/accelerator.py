@@ -19,7 +19,10 @@ Streams (Verilog names after Amaranth's flattening in brackets):
   words, sent by :class:`~augsnn.hw.frames.ResultSender`: the class (argmax of the output
   counts, ties to the lowest index), the ``n_classes`` accumulated output coefficients
   (signed), the events (non-zero spikes) of every weighted layer, the steps run, the cycles
-  from the first input byte to the first result word; ``last`` marks the final word.
+  of the image (from its first input byte, or from the answer before it when its frame came
+  in while that image ran, to its first result word); ``last`` marks the final word. The
+  next frame is taken while an image runs (two images in flight: docs/accelerator.md,
+  "Image overlap").
 * ``trace<l>`` (only with ``trace=True``): the spike beats of core ``l`` as they leave it
   (NeuronCore output layout: ``index``, ``coef[lanes]``, ``done``), one per cycle at most,
   without back-pressure (no ``ready``: the receiver takes every beat). For testbenches: the
@@ -165,7 +168,9 @@ class Accelerator(wiring.Component):
         for lp, core in zip(layers, cores):
             m.submodules[f"core{lp.number}"] = ResetInserter(abort)(core)
             fan = FanOut(lp, rom_backend=self._rom_backend, init_file=self._rom_files[lp.number])
-            m.submodules[f"fanout{lp.number}"] = ResetInserter(abort)(fan)
+            # FanOut 0 belongs to the loader (the next image's pixels): an abort spares it.
+            m.submodules[f"fanout{lp.number}"] = fan if lp.number == 0 else \
+                ResetInserter(abort)(fan)
             fans.append(fan)
         m.submodules.first = first = FirstLayer(layers[0], t_bits=T_BITS)
         m.d.comb += first.abort.eq(abort)
@@ -235,14 +240,21 @@ class Accelerator(wiring.Component):
         m.submodules.sender = tx = ResultSender(p.result_words)
         wiring.connect(m, wiring.flipped(self.i), rx.i)
         wiring.connect(m, tx.o, wiring.flipped(self.o))
-        m.d.comb += rx.done.eq(tx.done)
-        start = rx.start
+        # Two images in flight: the *loader* takes a frame's header and pixels (FanOut 0 into
+        # FirstLayer's loading bank) while the *run* side steps the image before it; the
+        # loaded image is handed over (banks swapped, the next frame let in) once the run side
+        # has sent the previous answer (docs/accelerator.md, "Image overlap").
+        ld_steps, ld_margin, ld_t_min = (Signal(T_BITS, name=f"load_{n}")
+                                         for n in ("steps", "margin", "t_min"))
         steps = Signal(T_BITS)
         margin = Signal(T_BITS)
         t_min = Signal(T_BITS)
-        pixels_done = Signal()
+        handover = Signal()
+        run_idle = Signal()
+        load_idle = Signal()
         dones = Signal(T_BITS)
         cycles = Signal(WORD_BITS)
+        result_cycles = Signal(WORD_BITS)
         counting = Signal()
         counts = [Signal(signed(WORD_BITS), name=f"count{n}") for n in range(p.n_classes)]
         ev_snap = [Signal(WORD_BITS, name=f"events_at_exit{l}") for l in range(nl - 1)]
@@ -256,14 +268,9 @@ class Accelerator(wiring.Component):
         an = Signal(range(p.n_classes + 1))
         gap = Signal(signed(WORD_BITS + 1))
 
-        m.d.comb += [
-            first.start.eq(start), first.steps.eq(steps),
-            first.go.eq(pixels_done & ~fans[0].busy & ~first.busy),
-        ]
+        m.d.comb += [rx.done.eq(handover), first.start.eq(handover), first.steps.eq(steps)]
         for fan in fans[1:]:
-            m.d.comb += fan.clear.eq(start)
-        with m.If(counting):
-            m.d.sync += cycles.eq(cycles + 1)
+            m.d.comb += fan.clear.eq(handover)
 
         # Pixel events of the first layer: the non-zero pixels (a zero pixel waits for FanOut
         # 0 too, so the frame moves at the same pace whatever the image).
@@ -274,6 +281,34 @@ class Accelerator(wiring.Component):
             ev.c.eq(pix.c), ev.y.eq(pix.y), ev.x.eq(pix.x), ev.coef.eq(pix.value),
             ev.done.eq(0),
         ]
+        with m.FSM(name="load"):
+            with m.State("IDLE"):
+                m.d.comb += load_idle.eq(1)
+                with m.If(rx.start):
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                with m.If(rx.header.valid):
+                    hd = rx.header.payload
+                    m.d.sync += [ld_steps.eq(Mux(hd.t == 0, 1, hd.t)), ld_margin.eq(hd.margin),
+                                 ld_t_min.eq(hd.t_min)]
+                    m.next = "PIXELS"
+            with m.State("PIXELS"):
+                with m.If(rx.pixels.valid & rx.pixels.ready & rx.pixels.payload.last):
+                    m.next = "LOADED"
+            with m.State("LOADED"):
+                # Every pixel integrated (nothing left in FanOut 0 or FirstLayer's pipeline),
+                # and the run side free: hand the image over.
+                with m.If(~fans[0].busy & ~first.acc_busy & run_idle & ~first.running):
+                    m.d.comb += handover.eq(1)
+                    m.next = "IDLE"
+
+        # Cycles of an image: from its frame's first byte, or from the previous image's
+        # decision if the frame came in before it (the images then overlap: the words add up
+        # to the run's cycles), to its own decision.
+        with m.If(counting):
+            m.d.sync += cycles.eq(cycles + 1)
+        with m.If(rx.start & ~counting):
+            m.d.sync += [cycles.eq(1), counting.eq(1)]
 
         # Output layer: counts, events, steps (its beats come only while running).
         running = Signal()
@@ -295,31 +330,20 @@ class Accelerator(wiring.Component):
                 with m.If(beat.index == r * last.lanes):
                     m.d.sync += counts[n].eq(counts[n] + beat.coef[k])
 
-        idle = Signal()
-        m.d.comb += self.busy.eq(~idle | first.busy
+        m.d.comb += self.busy.eq(~run_idle | ~load_idle | first.acc_busy | first.running
                                  | Cat(f.busy for f in fans).any()
                                  | Cat(w.busy for w in walks[1:]).any())
         counts_a = Array(counts)
-        words = Array([pred, *counts, *ev_snap, events[-1], dones, cycles])
+        words = Array([pred, *counts, *ev_snap, events[-1], dones, result_cycles])
         early = Signal()       # the rule is on (margin != 0) and t_min steps have run
-        with m.FSM():
+        with m.FSM(name="run"):
             with m.State("IDLE"):
-                m.d.comb += idle.eq(1)
-                with m.If(rx.start):
-                    m.d.sync += [cycles.eq(1), counting.eq(1), dones.eq(0), pixels_done.eq(0)]
+                m.d.comb += run_idle.eq(1)
+                with m.If(handover):
+                    m.d.sync += [dones.eq(0), steps.eq(ld_steps), margin.eq(ld_margin),
+                                 t_min.eq(ld_t_min)]
                     m.d.sync += [c.eq(0) for c in counts]
                     m.d.sync += [e.eq(0) for e in events]
-                    m.next = "HEADER"
-            with m.State("HEADER"):
-                with m.If(rx.header.valid):
-                    hd = rx.header.payload
-                    m.d.sync += [steps.eq(Mux(hd.t == 0, 1, hd.t)), margin.eq(hd.margin),
-                                 t_min.eq(hd.t_min)]
-                    m.next = "PIXELS"
-            with m.State("PIXELS"):
-                m.d.comb += running.eq(1)
-                with m.If(rx.pixels.valid & rx.pixels.ready & rx.pixels.payload.last):
-                    m.d.sync += pixels_done.eq(1)
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += running.eq(1)
@@ -359,7 +383,12 @@ class Accelerator(wiring.Component):
             with m.State("DECIDE"):
                 # A tie (gap 0) never stops an image; without a runner-up the rule holds.
                 with m.If((dones == steps) | (early & (~has_second | (gap >= margin)))):
-                    m.d.sync += [abort.eq(dones != steps), counting.eq(0)]
+                    m.d.sync += [abort.eq(dones != steps), result_cycles.eq(cycles + 1)]
+                    # The next image's cycles start here if its frame has begun.
+                    with m.If(~load_idle | rx.start):
+                        m.d.sync += [cycles.eq(0), counting.eq(1)]
+                    with m.Else():
+                        m.d.sync += counting.eq(0)
                     m.next = "RESULT"
                 with m.Else():
                     m.next = "RUN"

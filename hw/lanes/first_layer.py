@@ -13,27 +13,35 @@ from .plan import LayerPlan
 
 __all__ = ["FirstLayer"]
 
+
 class FirstLayer(wiring.Component):
     """First-layer input current (computed once per image) and the step sequence of core 0.
 
+    Two current memories (banks, ``rows x lanes`` each): while the steps of the running image
+    sweep one, the next image's pixels are integrated into the other (image overlap).
+
     ``acc`` takes the ``INTEGRATE`` beats of :class:`FanOut` 0 (pixel events times weights)
-    and adds them into a current memory (``rows x lanes``, a pipelined read-modify-write that
-    takes one beat per cycle and forwards the sums still in flight, so back-to-back updates of
-    one row are exact).
-    After ``start``: ``CLEAR`` core 0; once ``go`` (all pixels integrated): ``T`` times, one
-    pass over the rows sending ``INTEGRATE(row, current)`` to core 0, then ``FIRE``. The last
-    pass writes the current back as zero, ready for the next image. ``abort`` (an image that
-    exited early) stops the steps and writes every row to zero (``rows`` cycles, after the
-    read-modify-write pipeline has drained); a ``start`` meanwhile is kept and served after.
+    and adds them into the *loading* bank (a pipelined read-modify-write that takes one beat
+    per cycle and forwards the sums still in flight, so back-to-back updates of one row are
+    exact). ``start`` (the loading bank holds a whole image: ``acc_busy`` low, no beat
+    left upstream) swaps the banks and runs the image: ``CLEAR`` core 0, then ``steps``
+    times one pass over the rows sending ``INTEGRATE(row, current)`` to core 0, then
+    ``FIRE``. The last pass writes the current back as zero, ready for the image after next.
+    ``abort`` (an image that exited early) stops the steps and writes every row of the
+    running bank to zero, one row per cycle, on that bank's own write port (no stall of the
+    loading bank); once the banks are swapped again ``acc`` waits for the rest of it.
 
     Members
     -------
     acc : In(stream(core input with product width))
     o : Out(stream(core 0 input))
-    start, go, abort : In(1)
+    start, abort : In(1)
     steps : In(T_BITS)
-    busy : Out(1)
-        The read-modify-write pipeline holds a beat.
+        The running image's steps, read at ``start`` and held by the caller while it runs.
+    acc_busy : Out(1)
+        The read-modify-write pipeline holds a beat, or the loading bank is being zeroed.
+    running : Out(1)
+        The steps of an image are being sent (``start`` is ignored meanwhile).
     """
 
     def __init__(self, lp: LayerPlan, *, t_bits: int):
@@ -41,147 +49,142 @@ class FirstLayer(wiring.Component):
         super().__init__({
             "acc": In(stream.Signature(core_input_layout(lp, lp.product_bits))),
             "o": Out(stream.Signature(core_input_layout(lp, lp.acc_bits))),
-            "start": In(1), "go": In(1), "steps": In(t_bits), "abort": In(1),
-            "busy": Out(1),
+            "start": In(1), "steps": In(t_bits), "abort": In(1),
+            "acc_busy": Out(1), "running": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         lp = self._lp
         L, D, cb = lp.core_lanes, lp.rows, lp.acc_bits
-        m.submodules.current = cur = memory.Memory(
-            shape=data.ArrayLayout(signed(cb), L), depth=max(2, D), init=[])
-        wr = cur.write_port()
-        rd = cur.read_port(transparent_for=(wr,))
-
-        # Accumulate: A (read) -> Q (register the read data) -> P (add) -> W (write). The
-        # block RAM sits behind registers on both sides (its output straight into the adder,
-        # and the adder straight into its input, each limited the ECP5 clock). A beat's read
-        # at A is transparent for the write in the same cycle; the two writes it cannot see,
-        # those of the two beats ahead of it, are forwarded at P (selects computed at Q).
+        row_data = data.ArrayLayout(signed(cb), L)
+        mems = [memory.Memory(shape=row_data, depth=max(2, D), init=[]) for _ in range(2)]
+        wrs, rds = [], []
+        for b, mem in enumerate(mems):
+            m.submodules[f"current{b}"] = mem
+            wr = mem.write_port()
+            wrs.append(wr)
+            rds.append(mem.read_port(transparent_for=(wr,)))
+        ab = Signal()           # the loading bank (``acc``); the running image sweeps ~ab
         rbits = len(self.acc.payload.row)
+
+        # Each bank's read data goes straight into a register (the DP16KD's clock-to-out is
+        # about 6 ns without its output register); the bank multiplexers come after it.
+        rq = [Signal(row_data, name=f"rq{b}", reset_less=True) for b in range(2)]
+
+        # Accumulate: A (read) -> Q (register the read data) -> P (add) -> W (write). A beat's
+        # read at A is transparent for the write in the same cycle; the two writes it cannot
+        # see, those of the two beats ahead of it, are forwarded at P (selects computed at Q).
         q_valid, p_valid = Signal(), Signal()
         q_row, p_row = Signal(rbits), Signal(rbits)
         # The lane data registers have no reset (valid bits and rows decide what counts).
         q_cur = Signal(self.acc.payload.current.shape(), reset_less=True)
         p_cur = Signal(self.acc.payload.current.shape(), reset_less=True)
-        p_data = Signal(data.ArrayLayout(signed(cb), L), reset_less=True)
         w_valid = Signal()
         w_row = Signal(rbits)
-        w_data = Signal(data.ArrayLayout(signed(cb), L), reset_less=True)   # the sum written (W)
-        w2_data = Signal(data.ArrayLayout(signed(cb), L), reset_less=True)  # the one before
+        w_data = Signal(row_data, reset_less=True)    # the sum being written (W)
+        w2_data = Signal(row_data, reset_less=True)   # the one written the cycle before
         fwd1, fwd2 = Signal(), Signal()   # the beat at P follows one or two to the same row
-        total = Signal(data.ArrayLayout(signed(cb), L))
-        sweeping = Signal()
-        # The read port belongs to the sweep while it runs (never the case in practice: the
-        # sweep starts once every pixel is integrated).
-        zeroing = Signal()
-        m.d.comb += self.acc.ready.eq(~sweeping & ~zeroing)
+        total = Signal(row_data)
+        zeroing = Signal()      # after an abort: bank zb is written to zero, row zr a cycle
+        zb = Signal()
+        zr = Signal(range(D + 1))
+        acc_blocked = zeroing & (zb == ab)
+        m.d.comb += self.acc.ready.eq(~acc_blocked)
         m.d.sync += [q_valid.eq(self.acc.valid & self.acc.ready
                                 & (self.acc.payload.op == Op.INTEGRATE)),
                      q_row.eq(self.acc.payload.row), q_cur.eq(self.acc.payload.current),
                      p_valid.eq(q_valid), p_row.eq(q_row), p_cur.eq(q_cur),
-                     p_data.eq(rd.data),
                      w_valid.eq(p_valid), w_row.eq(p_row), w_data.eq(total),
                      w2_data.eq(w_data),
                      fwd1.eq(p_valid & (p_row == q_row)), fwd2.eq(w_valid & (w_row == q_row))]
-        m.d.comb += self.busy.eq(q_valid | p_valid | w_valid | zeroing)
-        base = Mux(fwd1, w_data, Mux(fwd2, w2_data, p_data))
-        base = data.View(data.ArrayLayout(signed(cb), L), base)
+        m.d.comb += self.acc_busy.eq(q_valid | p_valid | w_valid | acc_blocked)
+        p_data = data.View(row_data, Mux(ab, rq[1], rq[0]))
+        base = data.View(row_data, Mux(fwd1, w_data, Mux(fwd2, w2_data, p_data)))
         for k in range(L):
             m.d.comb += total[k].eq(base[k] + p_cur[k])
 
-        # Sweep: S0 (read) -> S1 (the block RAM's data) -> S2 (registered, to core 0). The
-        # read data goes into a register with no logic before it: the DP16KD's clock-to-out
-        # (about 6 ns without its output register) and a multiplexer on the way to core 0 were
-        # the critical path of the ULX3S build.
+        # Sweep of the running bank: S0 (read) -> S1 (the block RAM's data) -> S2 (rq).
         sr = Signal(range(D + 1))
         s1_valid = Signal()
-        s1_row = Signal(len(p_row))
+        s1_row = Signal(rbits)
         s2_valid = Signal()
-        s2_row = Signal(len(p_row))
-        s2_cur = Signal(data.ArrayLayout(signed(cb), L), reset_less=True)
+        s2_row = Signal(rbits)
+        sweeping = Signal()
+        adv = ~s2_valid | self.o.ready
         t = Signal(len(self.steps))
         # Registered "this is the last step" (a comparison on the memory write path would be
         # the critical path on the iCE40).
         last_step = Signal()
         zero_write = Signal()
-
-        zero_all = Signal()     # the zeroing after an abort writes row zr
-        zr = Signal(range(D + 1))
-        pending = Signal()      # a start during the zeroing after an abort
         # The zero writes (the last sweep's, and the zeroing after an abort) reach the memory
         # a cycle later, from registers: the FSM's decisions straight into the block RAM's
         # write port were the critical path of the ULX3S build (mostly routing).
         zw, za = Signal(), Signal()
         zw_row, za_row = Signal(rbits), Signal(range(D + 1))
-        m.d.sync += [zw.eq(zero_write), zw_row.eq(s2_row), za.eq(zero_all), za_row.eq(zr)]
-        m.d.comb += [
-            rd.addr.eq(Mux(sweeping, sr, self.acc.payload.row)),
-            wr.addr.eq(Mux(za, za_row, Mux(zw, zw_row, w_row))),
-            wr.en.eq(w_valid | zw | za),
-            wr.data.eq(Mux(zw | za, 0, w_data)),
-        ]
+        m.d.sync += [zw.eq(zero_write), zw_row.eq(s2_row), za.eq(zeroing), za_row.eq(zr)]
+        for b in range(2):
+            loading = ab == b
+            zeroed = za & (zb == b)
+            m.d.comb += [
+                rds[b].addr.eq(Mux(loading, self.acc.payload.row, sr)),
+                rds[b].en.eq(loading | adv),
+                wrs[b].addr.eq(Mux(zeroed, za_row, Mux(loading, w_row, zw_row))),
+                wrs[b].en.eq(zeroed | Mux(loading, w_valid, zw)),
+                wrs[b].data.eq(Mux(zeroed | ~loading, 0, w_data)),
+            ]
+            with m.If(loading | ~sweeping | adv):
+                m.d.sync += rq[b].eq(rds[b].data)
+        with m.If(zeroing):
+            m.d.sync += zr.eq(zr + 1)
+            with m.If(zr == D - 1):
+                m.d.sync += zeroing.eq(0)
+        with m.If(self.abort):
+            # The running bank (every row: the steps may have stopped anywhere). The next
+            # abort comes after at least one full sweep (D cycles) of the next image, so a
+            # zeroing always ends before another starts.
+            m.d.sync += [zeroing.eq(1), zb.eq(~ab), zr.eq(0)]
 
         def on_abort():
             # last in a state's body, so it overrides the state's own transition
             with m.If(self.abort):
-                m.d.sync += zr.eq(0)
-                m.next = "ZERO"
+                m.next = "IDLE"
 
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
+                    m.d.sync += ab.eq(~ab)
                     m.next = "CLEAR"
-            with m.State("ZERO"):
-                m.d.comb += zeroing.eq(1)
-                with m.If(self.start):
-                    m.d.sync += pending.eq(1)
-                with m.If(~(q_valid | p_valid | w_valid)):
-                    m.d.comb += zero_all.eq(1)
-                    m.d.sync += zr.eq(zr + 1)
-                    with m.If(zr == D - 1):
-                        m.next = "ZERO_END"
-            with m.State("ZERO_END"):
-                m.d.comb += zeroing.eq(1)
-                with m.If(pending | self.start):
-                    m.d.sync += pending.eq(0)
-                    m.next = "CLEAR"
-                with m.Else():
-                    m.next = "IDLE"
             with m.State("CLEAR"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.op.eq(Op.CLEAR)]
+                m.d.comb += [self.running.eq(1),
+                             self.o.valid.eq(1), self.o.payload.op.eq(Op.CLEAR)]
                 with m.If(self.o.ready):
-                    m.next = "WAIT"
-                on_abort()
-            with m.State("WAIT"):
-                with m.If(self.go):
                     m.d.sync += [t.eq(0), sr.eq(0), s1_valid.eq(0), s2_valid.eq(0),
                                  last_step.eq(self.steps <= 1)]
                     m.next = "SWEEP"
                 on_abort()
             with m.State("SWEEP"):
-                m.d.comb += sweeping.eq(1)
-                adv = ~s2_valid | self.o.ready
+                m.d.comb += [self.running.eq(1), sweeping.eq(1)]
                 m.d.comb += [
                     self.o.valid.eq(s2_valid),
                     self.o.payload.op.eq(Op.INTEGRATE),
                     self.o.payload.row.eq(s2_row),
-                    rd.en.eq(adv),
                     zero_write.eq(s2_valid & self.o.ready & last_step),
                 ]
+                s2_data = data.View(row_data, Mux(ab, rq[0], rq[1]))     # the running bank
                 for k in range(L):
-                    m.d.comb += self.o.payload.current[k].eq(s2_cur[k])
+                    m.d.comb += self.o.payload.current[k].eq(s2_data[k])
                 with m.If(adv):
                     m.d.sync += [s1_valid.eq(sr < D), s1_row.eq(sr),
-                                 s2_valid.eq(s1_valid), s2_row.eq(s1_row), s2_cur.eq(rd.data)]
+                                 s2_valid.eq(s1_valid), s2_row.eq(s1_row)]
                     with m.If(sr < D):
                         m.d.sync += sr.eq(sr + 1)
                     with m.Elif(~s1_valid):
                         m.next = "FIRE"
                 on_abort()
             with m.State("FIRE"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.op.eq(Op.FIRE)]
+                m.d.comb += [self.running.eq(1),
+                             self.o.valid.eq(1), self.o.payload.op.eq(Op.FIRE)]
                 with m.If(self.o.ready):
                     m.d.sync += [t.eq(t + 1), sr.eq(0), last_step.eq(t + 2 >= self.steps)]
                     with m.If(last_step):

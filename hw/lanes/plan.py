@@ -262,7 +262,8 @@ class AccelPlan:
                 out.append((f"pool{lp.number}", max(2, 2 * lp.pooled_w * lp.groups),
                             lp.lanes * pbits))
         first = self.layers[0]
-        out.append(("current0", max(2, first.rows), first.core_lanes * first.acc_bits))
+        for b in range(2):      # two banks: the running image's and the next one's
+            out.append((f"current0.{b}", max(2, first.rows), first.core_lanes * first.acc_bits))
         if rx_fifo_depth:
             out.append(("uart_rx_fifo", rx_fifo_depth, 8))
         return out
@@ -476,7 +477,8 @@ def plan(model: Model, *, lanes: int | tuple = 8, taps: int | tuple = 1, padding
         memory["membranes"] += max(2, lp.rows) * lp.core_lanes * lp.wide_bits
         if lp.pool > 1:
             memory["pooling"] += 2 * lp.pooled_w * lp.groups * lp.lanes * signed_bits(lp.out_max)
-    memory["current"] = max(2, layers[0].rows) * layers[0].core_lanes * layers[0].acc_bits
+    # Two banks: the running image's and the next one's (image overlap).
+    memory["current"] = 2 * max(2, layers[0].rows) * layers[0].core_lanes * layers[0].acc_bits
     memory["total"] = sum(memory.values())
     if memory_budget_bits is not None and memory["total"] > memory_budget_bits:
         raise PlanError(
