@@ -376,6 +376,12 @@ class NeuronCore(wiring.Component):
         s1_fwd4 = Signal()
         s1_fwd5 = Signal()
         s2_fwd3 = Signal()
+        # S2's kind as two flags (INTEGRATE or FIRE: keep the sum; else CLEAR or MARK).
+        # (No CLEAR flag when v_init is 0: CLEAR and MARK both give 0.)
+        s2_keep, s2_clear = Signal(), Signal() if self._v_init else None
+        m.d.sync += s2_keep.eq((s1_kind == _Kind.INTEGRATE) | (s1_kind == _Kind.FIRE))
+        if s2_clear is not None:
+            m.d.sync += s2_clear.eq(s1_kind == _Kind.CLEAR)
         m.d.sync += [
             s1_fwd3.eq(s2_w & (s2_row == sr_row)),
             s1_fwd4.eq(s3_w & (s3_row == sr_row)),
@@ -406,7 +412,8 @@ class NeuronCore(wiring.Component):
         for k in range(L):
             self._elaborate_lane(
                 m, k,
-                issue_cur=issue_cur[k], s0_row=s0_row, s2_kind=s2_kind, s3_row=s3_row,
+                issue_cur=issue_cur[k], s0_row=s0_row, s2_keep=s2_keep, s2_clear=s2_clear,
+                s3_row=s3_row,
                 s1_fwd3=s1_fwd3, s1_fwd4=s1_fwd4, s1_fwd5=s1_fwd5, s2_fwd3=s2_fwd3,
                 s3_write=s3_write, t_write=t_write, t_row=t_row,
                 out=out, q_nz=q_nz,
@@ -433,7 +440,7 @@ class NeuronCore(wiring.Component):
 
         return m
 
-    def _elaborate_lane(self, m, k, *, issue_cur, s0_row, s2_kind, s3_row,
+    def _elaborate_lane(self, m, k, *, issue_cur, s0_row, s2_keep, s2_clear, s3_row,
                         s1_fwd3, s1_fwd4, s1_fwd5, s2_fwd3, s3_write, t_write, t_row, out,
                         q_nz):
         W, P, K, M = self._wide_bits, self._pot_bits, self._coef_bits - 1, self.M
@@ -475,18 +482,17 @@ class NeuronCore(wiring.Component):
         m.d.sync += s2_base.eq(Mux(s1_fwd3, s3_val, Mux(s1_fwd4, s4_val,
                                                          Mux(s1_fwd5, s5_val, sr_data))))
 
-        # S2: forward from S3 (the op just ahead), then integrate, clear or pass to fire.
-        base = sig(signed(W), "s2_v")
-        m.d.comb += base.eq(Mux(s2_fwd3, s3_val, s2_base))
-        with m.Switch(s2_kind):
-            with m.Case(_Kind.INTEGRATE):
-                m.d.sync += s3_val.eq(base + s2_cur)
-            with m.Case(_Kind.CLEAR):
-                m.d.sync += s3_val.eq(self._v_init)
-            with m.Case(_Kind.FIRE):
-                m.d.sync += s3_val.eq(base)
-            with m.Case(_Kind.MARK):
-                m.d.sync += s3_val.eq(0)
+        # S2: integrate (a FIRE's current is 0: it passes the value on), clear, or 0 (MARK).
+        # Both sums are formed, with the memory's value and with S3's (the op just ahead
+        # wrote this neuron), and the forwarding select picks one after the adders: the
+        # select, which fans out to every bit of every lane, is no longer in front of the
+        # carry chain.
+        sum_mem = s2_base + s2_cur
+        sum_fwd = s3_val + s2_cur
+        with m.If(s2_keep):
+            m.d.sync += s3_val.eq(Mux(s2_fwd3, sum_fwd, sum_mem))
+        with m.Else():
+            m.d.sync += s3_val.eq(0 if s2_clear is None else Mux(s2_clear, self._v_init, 0))
 
         # Fire stage 1: saturate the wide value to the membrane range.
         f1_v = sig(signed(P), "f1_v")
