@@ -272,35 +272,8 @@ class Accelerator(wiring.Component):
         for fan in fans[1:]:
             m.d.comb += fan.clear.eq(handover)
 
-        # Pixel events of the first layer: the non-zero pixels (a zero pixel waits for FanOut
-        # 0 too, so the frame moves at the same pace whatever the image).
-        ev, pix = fans[0].i.payload, rx.pixels.payload
-        m.d.comb += [
-            rx.pixels.ready.eq(fans[0].i.ready),
-            fans[0].i.valid.eq(rx.pixels.valid & (pix.value != 0)),
-            ev.c.eq(pix.c), ev.y.eq(pix.y), ev.x.eq(pix.x), ev.coef.eq(pix.value),
-            ev.done.eq(0),
-        ]
-        with m.FSM(name="load"):
-            with m.State("IDLE"):
-                m.d.comb += load_idle.eq(1)
-                with m.If(rx.start):
-                    m.next = "HEADER"
-            with m.State("HEADER"):
-                with m.If(rx.header.valid):
-                    hd = rx.header.payload
-                    m.d.sync += [ld_steps.eq(Mux(hd.t == 0, 1, hd.t)), ld_margin.eq(hd.margin),
-                                 ld_t_min.eq(hd.t_min)]
-                    m.next = "PIXELS"
-            with m.State("PIXELS"):
-                with m.If(rx.pixels.valid & rx.pixels.ready & rx.pixels.payload.last):
-                    m.next = "LOADED"
-            with m.State("LOADED"):
-                # Every pixel integrated (nothing left in FanOut 0 or FirstLayer's pipeline),
-                # and the run side free: hand the image over.
-                with m.If(~fans[0].busy & ~first.acc_busy & run_idle & ~first.running):
-                    m.d.comb += handover.eq(1)
-                    m.next = "IDLE"
+        self._loader(m, rx, fans[0], first, handover, run_idle, load_idle,
+                     ld_steps, ld_margin, ld_t_min)
 
         # Cycles of an image: from its frame's first byte, or from the previous image's
         # decision if the frame came in before it (the images then overlap: the words add up
@@ -398,6 +371,41 @@ class Accelerator(wiring.Component):
                     m.next = "IDLE"
         with m.If(abort):
             m.d.sync += abort.eq(0)
+
+
+    @staticmethod
+    def _loader(m, rx, fan0, first, handover, run_idle, load_idle, ld_steps, ld_margin,
+                ld_t_min):
+        """The loader: a frame's header, then its non-zero pixels as events into FanOut 0 (a
+        zero pixel waits for FanOut 0 too, so the frame moves at the same pace whatever the
+        image); ``handover`` once every pixel is integrated and the run side is free."""
+        ev, pix = fan0.i.payload, rx.pixels.payload
+        m.d.comb += [
+            rx.pixels.ready.eq(fan0.i.ready),
+            fan0.i.valid.eq(rx.pixels.valid & (pix.value != 0)),
+            ev.c.eq(pix.c), ev.y.eq(pix.y), ev.x.eq(pix.x), ev.coef.eq(pix.value),
+            ev.done.eq(0),
+        ]
+        with m.FSM(name="load"):
+            with m.State("IDLE"):
+                m.d.comb += load_idle.eq(1)
+                with m.If(rx.start):
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                with m.If(rx.header.valid):
+                    hd = rx.header.payload
+                    m.d.sync += [ld_steps.eq(Mux(hd.t == 0, 1, hd.t)), ld_margin.eq(hd.margin),
+                                 ld_t_min.eq(hd.t_min)]
+                    m.next = "PIXELS"
+            with m.State("PIXELS"):
+                with m.If(rx.pixels.valid & rx.pixels.ready & rx.pixels.payload.last):
+                    m.next = "LOADED"
+            with m.State("LOADED"):
+                # Every pixel integrated (nothing left in FanOut 0 or FirstLayer's pipeline),
+                # and the run side free: hand the image over.
+                with m.If(~fan0.busy & ~first.acc_busy & run_idle & ~first.running):
+                    m.d.comb += handover.eq(1)
+                    m.next = "IDLE"
 
 
 def write_verilog(model, path, *, lanes: int | tuple = 8, taps: int | tuple = 1,
