@@ -23,7 +23,8 @@ SCENARIO_IMAGES = (0, 1, 2, 3, 4, 5, 0)
 
 
 def run_hostile_line(model, images, T: int, *, lanes: int = 1, divisor: int = 8,
-                     early_bytes: int = 16, flood_bytes: int = 64, cache_dir=None) -> dict:
+                     early_bytes: int = 16, flood_bytes: int = 64, flood_T: int = 4000,
+                     cache_dir=None) -> dict:
     """Return ``answers`` (decoded, one per scenario answer), ``golden`` (the expected
     answers, same order) and ``lost_after`` (the design's ``lost`` flag after each step)."""
     from augsnn.boards.top import UartAccelerator
@@ -64,11 +65,13 @@ def run_hostile_line(model, images, T: int, *, lanes: int = 1, divisor: int = 8,
                       "divisor": divisor, "answer_bytes": n_bytes,
                       "max_cycles_per_image": bound * 2 + 40 * divisor * (images.shape[1] + 2),
                       "early_bytes": early_bytes, "flood_bytes": flood_bytes,
+                      "flood_T": int(flood_T),
                       "out": str(out)},
                   extra_env={"COCOTB_LOG_LEVEL": "WARNING"})
         with np.load(out) as npz:
             raw = npz["answers"]
     gold = expected_answers(model, images, T)
+    flood = expected_answers(model, images[SCENARIO_IMAGES[-1]:][:1], flood_T)[0]
     return {"answers": [decode_answer(bytes(a), n_classes, n_layers) for a in raw],
-            "golden": [gold[i] for i in SCENARIO_IMAGES],
+            "golden": [gold[i] for i in SCENARIO_IMAGES[:-1]] + [flood],
             "lost_after": res["lost_after"]}

@@ -9,10 +9,14 @@ scenarios, each checked by the caller against the golden model:
 3. ``glitch``: low glitches shorter than half a bit on the idle line before a request.
 4. ``break``: the line held low for three frames (``lost`` must then be set: a framing
    error), then, as the protocol says for a host that lost bytes, a reset and the request.
-5. ``flood`` (after a reset): a request, then ``flood_bytes`` bytes at once; ``lost``.
+5. ``flood`` (after a reset): a request of ``flood_T`` steps (long enough that the line
+   delivers more than the rest meanwhile), then a whole frame of zeros (the lane
+   accelerator takes it while it computes: two images in flight) and ``flood_bytes`` more
+   at once; ``lost`` (the receive FIFO overflows).
 
 Config keys: ``images`` (.npy, one row per image, at least 6), ``T``, ``divisor``,
-``answer_bytes``, ``max_cycles_per_image``, ``early_bytes``, ``flood_bytes``, ``out``.
+``answer_bytes``, ``max_cycles_per_image``, ``early_bytes``, ``flood_bytes``, ``flood_T``,
+``out``.
 Saved: ``lost_after`` (the ``lost`` flag after each scenario) and the answers in ``out``.
 """
 
@@ -103,9 +107,9 @@ async def hostile_line(dut):
     await ClockCycles(dut.clk, 4)
     lost["reset"] = int(dut.lost.value)
     task = cocotb.start_soon(receive(dut, n, d))
-    await send(dut, requests[0], d)
-    await send(dut, bytes(int(cfg["flood_bytes"])), d)
-    answers.append(await with_timeout(task, limit, "ns"))
+    await send(dut, encode_image(int(cfg["flood_T"]), images[0]), d)
+    await send(dut, bytes(len(requests[0]) + int(cfg["flood_bytes"])), d)
+    answers.append(await with_timeout(task, limit * int(cfg["flood_T"]) // T, "ns"))
     await ClockCycles(dut.clk, 20 * d)
     lost["flood"] = int(dut.lost.value)
     await RisingEdge(dut.clk)

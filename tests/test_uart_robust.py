@@ -130,9 +130,10 @@ def test_board_design_on_a_hostile_line():
     # The whole board design (UART -> FIFO -> lane accelerator -> UART) in Verilator: requests
     # 3 % fast and 3 % slow, 16 bytes of the next request sent while an image is processed,
     # glitches on the idle line, a break (then a reset, as the protocol says), and (after a
-    # reset) a flood of bytes. Every answer must be the golden model's; ``lost`` (LED 1) must
-    # stay clear until the break, be set by it (a framing error), and be set by the flood
-    # (receive FIFO full).
+    # reset) a flood of bytes behind a long request (T = 4000: the design takes one whole
+    # frame ahead, then its receive FIFO fills). Every answer must be the golden model's;
+    # ``lost`` (LED 1) must stay clear until the break, be set by it (a framing error), and
+    # be set by the flood (receive FIFO full).
     from augsnn.boards.protocol import differing_fields
     from augsnn.golden.modelfile import load, resolve
     from augsnn.sim.board_robust import run_hostile_line
