@@ -277,5 +277,12 @@ def test_abc9_assertion_is_recognised(tmp_path):
     rpt.write_text("3.46.30.6. Executing ABC9_OPS pass\nERROR: Assert `GetSize(conn.first) == "
                    "GetSize(conn.second)' failed in passes/techmap/abc9_ops.cc:1471.\n")
     assert _abc9_asserted(rpt)
+    # the same assertion raised in kernel/rtlil.cc while the ABC9 result is reintegrated
+    rpt.write_text("3.46.28.7. Executing ABC_OPS_REINTEGRATE pass (reintegrate ABC mapped "
+                   "design into module).\nERROR: Assert `GetSize(conn.first) == "
+                   "GetSize(conn.second)' failed in /src/yosys/kernel/rtlil.cc:3091.\n")
+    assert _abc9_asserted(rpt)
     rpt.write_text("ERROR: Module `top' not found!\n")
     assert not _abc9_asserted(rpt)
+    rpt.write_text("3.2. Executing PROC pass\nERROR: Assert `x' failed in kernel/rtlil.cc:1.\n")
+    assert not _abc9_asserted(rpt)                    # an assertion outside the ABC steps

@@ -216,12 +216,13 @@ class Accelerator(wiring.Component):
                          walk.i.payload.eq(skid.o.payload),
                          walk.i.valid.eq(skid.o.valid & ~hold),
                          skid.o.ready.eq(walk.i.ready & ~hold)]
-            # A beat taken at cycle c is in events[l] from cycle c+2: the count two cycles
-            # after the done beat is exactly that of the steps up to it.
-            d1, d2 = Signal(name=f"snap_d1_{prod.number}"), Signal(name=f"snap_d2_{prod.number}")
+            # A beat taken at cycle c is in events[l] from cycle c+3 (the walk counts it two
+            # cycles later): the count three cycles after the done beat is exactly that of
+            # the steps up to it.
+            d1, d2, d3 = (Signal(name=f"snap_d{n}_{prod.number}") for n in (1, 2, 3))
             m.d.sync += [d1.eq(walk.i.valid & walk.i.ready & walk.i.payload.done),
-                         d2.eq(d1 & ~abort)]
-            m.d.comb += [snap.w_data.eq(events[prod.number]), snap.w_en.eq(d2)]
+                         d2.eq(d1 & ~abort), d3.eq(d2 & ~abort)]
+            m.d.comb += [snap.w_data.eq(events[prod.number]), snap.w_en.eq(d3)]
             m.d.sync += events[prod.number].eq(events[prod.number] + walk.events)
             connect(m, walk.o, ser.i)
             connect(m, ser.o, fans[lp.number].i)

@@ -18,8 +18,8 @@ class EventSerializer(wiring.Component):
     a beat has ``lanes * P`` lanes and its ``x`` is a column block: lane ``j*lanes + k`` is
     channel ``g * lanes + k``, column ``x * P + j``. A ``done`` beat becomes
     one ``done`` event. Throughput: one event per cycle; a beat with ``n`` non-zero lanes
-    takes ``n`` cycles (a new beat is taken in the cycle its last event leaves). Output
-    registered.
+    takes ``n + 1`` cycles (a new beat is taken in the cycle after its last event left).
+    Output registered; ``i.ready`` from registers only.
     """
 
     def __init__(self, *, beat: data.StructLayout, event: data.StructLayout, lanes: int,
@@ -36,9 +36,11 @@ class EventSerializer(wiring.Component):
         rem = Signal(L)                 # lanes of ``hold`` still to emit
         hold_done = Signal()
         out_free = ~self.o.valid | self.o.ready
-        empty = (rem == 0) & ~hold_done
-        last_one = (rem & (rem - 1)) == 0
-        m.d.comb += self.i.ready.eq(empty | (out_free & ~hold_done & last_one))
+        # Ready only when empty (from registers): taking the next beat in the cycle the last
+        # event leaves put a 64-lane "one bit left" test and ``o.ready`` on the walk's path
+        # (timing); the cycle it costs per beat is hidden behind the next FanOut, which takes
+        # at least two cycles an event.
+        m.d.comb += self.i.ready.eq((rem == 0) & ~hold_done)
 
         # Lowest remaining lane.
         lane = Signal(range(max(2, L)))

@@ -56,7 +56,7 @@ class RowWalk:
     ``>= out_w``: their spikes are dropped);
     ``nz``: its non-zero lanes. The owner drives ``advance`` (the walk leaves the current row
     this cycle) and calls :meth:`step` / :meth:`reset`; ``events`` is registered from them
-    (the non-zero spikes taken in the previous cycle).
+    (the number of non-zero spikes taken two cycles before).
 
     Members
     -------
@@ -94,12 +94,16 @@ class RowWalk:
             m.d.comb += coef[k].eq(Mux(at_row & real, head.coef[k], 0))
         self.coef = coef
         self.nz = nz = Cat(coef[k] != 0 for k in range(L))
-        n_events = popcount(m, nz, "walk_events")
 
         advance = Signal()   # the walk leaves the current row this cycle
         self.advance = advance
-        # Registered: the counter adds it one cycle later (timing: popcount + 32-bit add).
-        m.d.sync += events.eq(Mux(advance & at_row, n_events, 0))
+        # The spikes taken are registered, then counted, then the count is registered: the
+        # row compare, the lane masks, a popcount of up to 64 lanes and the counter's add in
+        # one cycle were the critical path of the 8,32,8 ULX3S build. ``events`` is the count
+        # of the spikes taken two cycles before.
+        taken = Signal(L, name="walk_taken")
+        m.d.sync += taken.eq(Mux(advance & at_row, nz, 0))
+        m.d.sync += events.eq(popcount(m, taken, "walk_events"))
 
     def step(self):
         """Go to the next row (``g`` fastest, then ``ox``, then ``oy``)."""
