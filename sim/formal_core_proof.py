@@ -343,7 +343,9 @@ class CoreProofHarness(wiring.Component):
             # by S2's forwarding from S3, one cycle later).
             not_mark = {x: sk[x] != _Kind.MARK for x in stages}
             with m.If(hit["s2"] & not_mark["s2"]):
-                m.d.comb += Ad(S(f"l{k}_s2_v") == v)
+                # S2's value before its add (the core forms both sums and picks one)
+                s2_v = Mux(S("s2_fwd3"), s3_val[k], S(f"l{k}_s2_base"))
+                m.d.comb += Ad(s2_v == v)
             s1_base = Mux(S("s1_fwd3"), s3_val[k], Mux(S("s1_fwd4"), s4_val[k],
                                                       Mux(S("s1_fwd5"), s5_val[k],
                                                           S(f"l{k}_sr_data"))))
@@ -359,6 +361,10 @@ class CoreProofHarness(wiring.Component):
                 with m.If(hit[x] & (sk[x] == _Kind.CLEAR)):
                     m.d.comb += nv.eq(c.v_init)
                 v = nv
+            # Only an INTEGRATE carries a current (the sequencer issues 0 with every other
+            # op): S2 adds it to a FIRE's value too.
+            for x in cur:
+                m.d.comb += Ad((sk[x] == _Kind.INTEGRATE) | (cur[x][k] == 0))
             with m.If(fire_pending_fsm):
                 m.d.comb += Ad(v == pre[k])
             with m.If((st == CLEAR) & (sweep_row <= trow)):
