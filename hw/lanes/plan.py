@@ -40,6 +40,9 @@ from ..plan import PlanError, answer_words
 __all__ = ["LayerPlan", "AccelPlan", "plan", "layer_work", "cycle_bound", "lanes_text", "MAX_LANES",
            "check_taps"]
 
+#: FirstLayer's current memories: the running image's and the next one's (image overlap).
+CURRENT_BANKS = 2
+
 #: Largest lane count.
 MAX_LANES = 64
 
@@ -262,7 +265,7 @@ class AccelPlan:
                 out.append((f"pool{lp.number}", max(2, 2 * lp.pooled_w * lp.groups),
                             lp.lanes * pbits))
         first = self.layers[0]
-        for b in range(2):      # two banks: the running image's and the next one's
+        for b in range(CURRENT_BANKS):
             out.append((f"current0.{b}", max(2, first.rows), first.core_lanes * first.acc_bits))
         if rx_fifo_depth:
             out.append(("uart_rx_fifo", rx_fifo_depth, 8))
@@ -477,8 +480,8 @@ def plan(model: Model, *, lanes: int | tuple = 8, taps: int | tuple = 1, padding
         memory["membranes"] += max(2, lp.rows) * lp.core_lanes * lp.wide_bits
         if lp.pool > 1:
             memory["pooling"] += 2 * lp.pooled_w * lp.groups * lp.lanes * signed_bits(lp.out_max)
-    # Two banks: the running image's and the next one's (image overlap).
-    memory["current"] = 2 * max(2, layers[0].rows) * layers[0].core_lanes * layers[0].acc_bits
+    first = layers[0]
+    memory["current"] = CURRENT_BANKS * max(2, first.rows) * first.core_lanes * first.acc_bits
     memory["total"] = sum(memory.values())
     if memory_budget_bits is not None and memory["total"] > memory_budget_bits:
         raise PlanError(
