@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augsnn.hw.emit import rom_files
+from augsnn.hw.emit import COPY_ATTR, rom_files
 from augsnn.hw.engine import get_engine
 from augsnn.hw.lanes.plan import lanes_text
 from augsnn.hw.plan import HEADER_BYTES
@@ -92,7 +92,8 @@ def prepare(model, board, *, lanes=None, clock_mhz: float | None = None,
     plan = engine.plan(model, **engine.select(lanes=lanes))
     files = rom_files(plan)
     design = UartAccelerator(model, lanes=lanes, divisor=divisor, engine=engine.name,
-                             rom_files=list(files), spram=board.family == "ice40")
+                             rom_files=list(files), spram=board.family == "ice40",
+                             inline_roms=board.family == "ecp5")
     return Prepared(board=board, model=model, lanes=plan.lanes, pll=pll, baud=baud,
                     divisor=divisor, fit=report, design=design,
                     top=BoardTop(board, design, pll), rom_files=files, engine=engine)
@@ -316,6 +317,9 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     synth_opts = "-dsp" if (board_.family == "ice40"
                             and p.fit.multipliers <= board_.multipliers) else ""
     after_synth = f"tee -q -o {name}.stat stat"
+    # Deliberate register copies (one per hard multiplier: FanOut's coefficient) keep apart:
+    # Yosys' opt_merge would join flip-flops with the same input into one again.
+    after_read = f"proc; setattr -set keep 1 a:{COPY_ATTR} %ci1 t:$dff %i"
     if abc == "classic" and board_.family == "ecp5":
         # synth_ecp5 up to the LUT mapping, classic ABC, then the rest of synth_ecp5
         synth_opts = "-run begin:map_luts"
@@ -340,7 +344,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     t0 = time.time()
     plan = platform.build(p.top, name=name, build_dir=str(out_dir), do_build=False,
                           synth_opts=synth_opts, read_verilog_opts="-defer",
-                          script_after_synth=after_synth,
+                          script_after_read=after_read, script_after_synth=after_synth,
                           nextpnr_opts=f"--report {name}.report.json --timing-allow-fail "
                                        f"--seed {seed}")
     if not do_build:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from augsnn.hw.compact.plan import BANK_ROWS
 from augsnn.hw.engine import get_engine
 from augsnn.hw.lanes.plan import lanes_text
+from augsnn.hw.banked import DP16KD_SHAPES
 from augsnn.hw.plan import PlanError
 
 __all__ = ["Board", "BOARDS", "get_board", "fit", "resolve_lanes", "FitReport", "DoesNotFit"]
@@ -108,7 +109,7 @@ BOARDS = {
         name="ulx3s-85f", platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
         family="ecp5", device="LFE5U-85F-6BG381C", osc_mhz=25.0, clock_mhz=75.0, lanes=8,
         baud=3_000_000, luts=83640, bram_blocks=208,
-        bram_geometries=((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)),
+        bram_geometries=DP16KD_SHAPES,
         bram_bits=18432, multipliers=156, logic_depth=32, lane_budget=48, early_exit="auto"),
 }
 

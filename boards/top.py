@@ -68,8 +68,8 @@ class UartAccelerator(wiring.Component):
     engine : str
         A name of the engine registry (:mod:`augsnn.hw.engine`): ``"lanes"`` or ``"compact"``.
     accel_options
-        More parameters of the engine's component (``rom_files``, ``spram``, and the
-        engine's plan options such as ``memory_budget_bits``, ``padding``).
+        More parameters of the engine's component (``rom_files``, ``spram``, ``inline_roms``,
+        and the engine's plan options such as ``memory_budget_bits``, ``padding``).
 
     Members
     -------
@@ -94,7 +94,8 @@ class UartAccelerator(wiring.Component):
         self._divisor = check_divisor(divisor)
         eng = get_engine(engine)
         self._engine = engine
-        component_options = {k: accel_options.pop(k) for k in ("rom_files", "spram", "trace")
+        component_options = {k: accel_options.pop(k)
+                             for k in ("rom_files", "spram", "inline_roms", "trace")
                              if k in accel_options}
         self._accel = eng.component(model, **component_options,
                                     **eng.select(lanes=lanes, **accel_options))

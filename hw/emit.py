@@ -15,8 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["pack_words", "hex_text", "rom_files", "verilog_text", "write_files"]
+__all__ = ["COPY_ATTR", "pack_words", "hex_text", "rom_files", "verilog_text", "write_files"]
 
+
+#: Attribute of the wires whose registers are deliberate copies (e.g. one per hard multiplier):
+#: a synthesis flow keeps their flip-flops apart (``setattr -set keep 1`` on the flip-flops,
+#: boards/build.py), since Yosys' ``opt_merge`` would join registers with the same input.
+COPY_ATTR = "augsnn_copy"
 
 def pack_words(words: np.ndarray, width: int) -> list[int]:
     """Pack ``(depth, lanes)`` signed lane values of ``width`` bits into words (lane 0 at LSB)."""

@@ -69,11 +69,13 @@ class Engine:
         raise NotImplementedError
 
     def component(self, model, *, trace: bool = False, rom_files=None, spram: bool = False,
-                  **options):
+                  inline_roms: bool = False, **options):
         """The Amaranth component for ``model``.
 
         ``rom_files``: the file names the Verilog gives its ``$readmemh`` memories (in the
-        order of ``plan.rom_images()``); ``spram``: use the device's SPRAM blocks.
+        order of ``plan.rom_images()``); ``spram``: use the device's SPRAM blocks;
+        ``inline_roms``: weight memories with their contents in the Verilog, one memory per
+        block-RAM bank (a board build; :class:`~augsnn.hw.rom.BankedRom`).
         """
         raise NotImplementedError
 

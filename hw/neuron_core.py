@@ -8,6 +8,7 @@ scoreboard.
 from __future__ import annotations
 
 import numbers
+from types import SimpleNamespace
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, fifo, memory, stream, wiring
@@ -16,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 from augsnn.golden.checks import check_bool, check_int
 
 from .arith import division_step, magnitude, saturate, with_sign
+from .banked import BankedMemory, bank_depth
 
 __all__ = ["Op", "NeuronCore", "input_layout", "output_layout"]
 
@@ -69,8 +71,9 @@ class NeuronCore(wiring.Component):
     """Integrate input currents into a layer of augmented neurons and fire their spikes.
 
     Implements the neuron of docs/golden-model.md bit for bit (:mod:`augsnn.golden.neuron`
-    is the reference). The membranes live in one :class:`~amaranth.lib.memory.Memory` per lane; neuron ``n`` lives in
-    lane ``n % lanes`` at row ``n // lanes``. Each neuron keeps a *wide* value
+    is the reference). The membranes live in one :class:`~amaranth.lib.memory.Memory` per
+    lane (deeper than one ECP5 block RAM holds: a :class:`~augsnn.hw.banked.BankedMemory`,
+    the same timing); neuron ``n`` lives in lane ``n % lanes`` at row ``n // lanes``. Each neuron keeps a *wide* value
     ``V + partial_sum`` of :attr:`wide_bits` bits, so that the partial sums of a time step are
     exact; the membrane is saturated to ``pot_bits`` only once, by the fire pass.
 
@@ -447,13 +450,6 @@ class NeuronCore(wiring.Component):
         v_max = (1 << (P - 1)) - 1
         double = self._theta_n is not None
 
-        # (A one-row memory still gets a 1-bit address: a 0-bit one is not valid Verilog.)
-        depth = max(2, self._depth)
-        mem = memory.Memory(shape=signed(W), depth=depth, init=[self._v_init] * depth)
-        m.submodules[f"membranes{k}"] = mem
-        rd = mem.read_port()
-        wr = mem.write_port()
-
         def sig(shape, name):
             # Lane data only: whether a value counts is decided by the shared control pipeline
             # (valid, kind, write flags), which is reset. No reset here keeps an ``abort``
@@ -468,9 +464,25 @@ class NeuronCore(wiring.Component):
         m.d.sync += [s0_cur.eq(issue_cur), sr_cur.eq(s0_cur), s1_cur.eq(sr_cur),
                      s2_cur.eq(s1_cur)]
 
-        m.d.comb += rd.addr.eq(s0_row)   # S0: read; data arrives in SR
-        sr_data = sig(signed(W), "sr_data")
-        m.d.sync += sr_data.eq(rd.data)  # SR: nothing between the memory and this register
+        # (A one-row memory still gets a 1-bit address: a 0-bit one is not valid Verilog.)
+        depth = max(2, self._depth)
+        bank = bank_depth(depth, W)
+        if bank < depth:
+            # Deeper than one block RAM holds: explicit banks, each read into its own register
+            # (SR); the bank multiplexer comes after them, in S1 (hw/banked.py).
+            m.submodules[f"membranes{k}"] = mem = BankedMemory(
+                shape=signed(W), depth=depth, init=self._v_init, bank_words=bank)
+            wr = SimpleNamespace(en=mem.w_en, addr=mem.w_addr, data=mem.w_data)
+            m.d.comb += mem.r_addr.eq(s0_row)
+            sr_data = mem.q
+        else:
+            mem = memory.Memory(shape=signed(W), depth=depth, init=[self._v_init] * depth)
+            m.submodules[f"membranes{k}"] = mem
+            rd = mem.read_port()
+            wr = mem.write_port()
+            m.d.comb += rd.addr.eq(s0_row)   # S0: read; data arrives in SR
+            sr_data = sig(signed(W), "sr_data")
+            m.d.sync += sr_data.eq(rd.data)  # SR: nothing between the memory and this register
 
         s3_val = sig(signed(W), "s3_val")
         s4_val = sig(signed(W), "s4_val")

@@ -12,11 +12,15 @@ SPRAM, ECP5 EBR) swaps the module without touching the datapath: the port contra
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockSignal, Instance, Module, unsigned
+import math
+
+from amaranth.hdl import ClockSignal, Instance, Module, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Rom", "ROM_MODULE", "ROM_VERILOG"]
+from .banked import BankedMemory, bank_depth
+
+__all__ = ["Rom", "BankedRom", "ROM_MODULE", "ROM_VERILOG"]
 
 #: Name of the Verilog ROM module.
 ROM_MODULE = "augsnn_rom"
@@ -103,4 +107,70 @@ class Rom(wiring.Component):
                                                    init=init)
             rd = mem.read_port()
             m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(self.en), self.data.eq(rd.data)]
+        return m
+
+
+
+class BankedRom(wiring.Component):
+    """A read-only memory read in two cycles: ``data`` is the word at ``addr`` two ``en``
+    cycles later (a pipeline: a new address every cycle, everything held while ``en`` is
+    low).
+
+    Cycle 1 reads the block RAMs, cycle 2 registers each bank's word; ``data`` is the bank
+    multiplexer after those registers. An ECP5 block RAM's clock-to-output is about 6 ns
+    without its output register (which Yosys does not use), so a multiplexer between a block
+    RAM and the next register was a critical path; here the banks are explicit (the
+    ``memory`` backend: one Amaranth ``Memory`` per bank of :func:`bank_depth` words, or
+    ``bank_words``) and each bank's word is registered beside it. The ``readmemh`` backend
+    (simulation, large models) is one :class:`Rom` with a register after it: the same
+    timing of ``data``.
+
+    Parameters
+    ----------
+    width, depth, words, backend, init_file
+        As :class:`Rom`.
+    bank_words : int or None
+        Words per bank (``memory`` backend); default :func:`bank_depth`.
+
+    Members
+    -------
+    addr : In(addr_bits)
+    en : In(1)
+    data : Out(width)
+    """
+
+    def __init__(self, *, width: int, depth: int, words, backend: str = "readmemh",
+                 init_file: str = "rom.hex", bank_words: int | None = None):
+        self._rom = Rom(width=width, depth=depth, words=words, backend=backend,
+                        init_file=init_file)
+        self._width, self._depth = int(width), int(depth)
+        self._banks = None
+        if backend == "memory":
+            bank = bank_depth(self._depth, self._width) if bank_words is None else bank_words
+            self._banks = BankedMemory(shape=unsigned(self._width), depth=self._depth,
+                                       init=words, bank_words=bank)
+        super().__init__({"addr": In(self._rom.addr_bits), "en": In(1),
+                          "data": Out(self._width)})
+
+    width = property(lambda self: self._width)
+    depth = property(lambda self: self._depth)
+    addr_bits = property(lambda self: self._rom.addr_bits)
+
+    @property
+    def banks(self) -> int:
+        """Block-RAM banks of the ``memory`` backend (1: ``readmemh``)."""
+        return 1 if self._banks is None else self._banks.banks
+
+    def elaborate(self, platform):
+        m = Module()
+        if self._banks is None:
+            m.submodules.rom = rom = self._rom
+            q = Signal(self._width, reset_less=True)
+            m.d.comb += [rom.addr.eq(self.addr), rom.en.eq(self.en), self.data.eq(q)]
+            with m.If(self.en):
+                m.d.sync += q.eq(rom.data)
+            return m
+        m.submodules.banks = banks = self._banks
+        m.d.comb += [banks.r_addr.eq(self.addr), banks.r_en.eq(self.en), banks.q_en.eq(self.en),
+                     self.data.eq(banks.q)]
         return m

@@ -23,7 +23,8 @@ def _pow2_at_most(rng: random.Random, limit: int) -> int:
 
 
 def random_case(rng: random.Random, name: str, *, coef_bits: int, lanes: int, double: bool,
-                threshold: str, readout: bool, updates: int) -> dict:
+                threshold: str, readout: bool, updates: int, depth: int | None = None,
+                pot_bits: int | None = None) -> dict:
     """Return one random case with the given features.
 
     Parameters
@@ -33,13 +34,15 @@ def random_case(rng: random.Random, name: str, *, coef_bits: int, lanes: int, do
         thresholds forced through the divider.
     updates : int
         Approximate number of neuron updates (lane-operations) the traffic should make.
+    depth, pot_bits : int or None
+        Rows per lane and membrane bits (default: random).
     """
-    pot_bits = rng.randint(max(6, coef_bits + 2), 24)
+    pot_bits = rng.randint(max(6, coef_bits + 2), 24) if pot_bits is None else pot_bits
     v_max = (1 << (pot_bits - 1)) - 1
     M = (1 << (coef_bits - 1)) - 1
     current_bits = rng.randint(4, pot_bits + 1)
     acc_bits = rng.randint(current_bits, min(62, max(current_bits, pot_bits) + 4))
-    depth = rng.choice([1, 2, 3, 5, 8, 13, 16, 24])
+    depth = rng.choice([1, 2, 3, 5, 8, 13, 16, 24]) if depth is None else depth
     # What a neuron's input typically reaches in a step: a few currents of full scale.
     reach = min(v_max, 4 * ((1 << (current_bits - 1)) - 1))
 
@@ -78,7 +81,8 @@ def random_case(rng: random.Random, name: str, *, coef_bits: int, lanes: int, do
 
 
 def suite_cases(*, seed: int = 2024, count: int = 24, updates: int = 150_000) -> list[dict]:
-    """Return ``count`` random cases (>= 12) sharing about ``updates`` neuron updates."""
+    """Return ``count`` random cases (>= 12) sharing about ``updates`` neuron updates, and one
+    with banked membranes."""
     if count < 12:
         raise ValueError(f"The suite needs at least 12 cases to cover its corners, not {count!r}")
     rng = random.Random(seed)
@@ -106,9 +110,15 @@ def suite_cases(*, seed: int = 2024, count: int = 24, updates: int = 150_000) ->
             rng.random() < 0.5,
         ))
     per_case = -(-updates // count)
-    return [random_case(rng, f"c{n}", coef_bits=c, lanes=l, double=d, threshold=t, readout=r,
-                        updates=per_case)
-            for n, (c, l, d, t, r) in enumerate(features)]
+    cases = [random_case(rng, f"c{n}", coef_bits=c, lanes=l, double=d, threshold=t, readout=r,
+                         updates=per_case)
+             for n, (c, l, d, t, r) in enumerate(features)]
+    # One core deeper than an ECP5 block RAM holds (1100 rows of 25 bits or more): its
+    # membranes are explicit banks (hw/banked.py).
+    cases.append(random_case(rng, "banked", coef_bits=8, lanes=2, double=True,
+                             threshold="divider", readout=False, updates=4 * per_case,
+                             depth=1100, pot_bits=24))
+    return cases
 
 
 def throughput_cases() -> list[dict]:

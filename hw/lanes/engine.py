@@ -24,9 +24,10 @@ class LanesEngine(Engine):
                     memory_budget_bits=memory_budget_bits)
 
     def component(self, model, *, trace: bool = False, rom_files=None, spram: bool = False,
-                  **options):
+                  inline_roms: bool = False, **options):
         from .accelerator import Accelerator
-        return Accelerator(model, trace=trace, rom_files=rom_files, **options)
+        return Accelerator(model, trace=trace, rom_files=rom_files,
+                           rom_backend="memory" if inline_roms else "readmemh", **options)
 
     @property
     def extra_verilog(self) -> str:

@@ -9,8 +9,9 @@ from amaranth.lib.wiring import In, Out
 
 from augsnn.golden.checks import unsigned_bits
 
+from ..emit import COPY_ATTR
 from ..neuron_core import Op
-from ..rom import Rom
+from ..rom import BankedRom
 from .layouts import const_mul, core_input_layout, event_layout
 from .plan import LayerPlan
 
@@ -43,8 +44,9 @@ class FanOut(wiring.Component):
 
     Throughput: one beat per cycle, back to back across events (the next event is decoded
     while the current one is expanded). Latency: event FIFO (2), decode (3), generator (1),
-    weight memory (1), weight register (1), multiply (1), product register (1). Back-pressure
-    on ``o`` stalls the whole datapath.
+    weight memory (2: :class:`~augsnn.hw.rom.BankedRom`), weight register (1), multiplier
+    input register (1), multiply (1), product register (1). Back-pressure on ``o`` stalls
+    the whole datapath.
 
     Members
     -------
@@ -81,8 +83,8 @@ class FanOut(wiring.Component):
 
         from ..emit import pack_words
         words = pack_words(lp.rom_words(), wb) if self._rom_backend == "memory" else None
-        roms = [Rom(width=L * wb, depth=depth, words=words, backend=self._rom_backend,
-                    init_file=self._init_file) for _ in range(P)]
+        roms = [BankedRom(width=L * wb, depth=depth, words=words, backend=self._rom_backend,
+                          init_file=self._init_file) for _ in range(P)]
         for j, r in enumerate(roms):
             m.submodules["rom" if P == 1 else f"rom{j}"] = r
 
@@ -114,8 +116,7 @@ class FanOut(wiring.Component):
         if P > 1:
             m.d.comb += mask.eq(Cat((e >= cur_dxlo + j) & (e <= cur_dxhi + j) for j in range(P)))
 
-        # Datapath stages after the generator: R (weight read), W (weight register), X
-        # (multiply), M (product register) -> o.
+        # Datapath stages after the generator: R (weight read), then :meth:`_datapath`.
         r_valid = Signal()
         r_op = Signal(Op)
         r_row = Signal(rbits)
@@ -219,45 +220,79 @@ class FanOut(wiring.Component):
                         m.d.sync += [cur_op.eq(Op.INTEGRATE), gc.eq(0), cx.eq(nxt_nx),
                                      cy.eq(nxt_ny)]
 
-        # --- R -> W: register the weight word (block RAM output straight into a multiplier
-        # was the critical path: 57 MHz on the ECP5-85F).
-        w_valid = Signal()
-        w_op = Signal(Op)
-        w_row = Signal(rbits)
-        w_coef = Signal(signed(lp.in_bits))
+        stages = self._datapath(m, roms, en, r_valid, r_op, r_row, r_coef, r_mask, m_valid)
+        m.d.comb += self.busy.eq((efifo.level != 0) | Cat(dv).any() | nxt_valid
+                                 | cur_valid | r_valid | Cat(stages).any() | clear_pending)
+        return m
+
+    def _datapath(self, m, roms, en, r_valid, r_op, r_row, r_coef, r_mask, m_valid):
+        """The stages after the weight read (R): Q (the ROM's bank registers), W (weight
+        register), V (multiplier input register), X (multiply), M (product register) -> o.
+        Returns the valid bits of Q .. X (M's is ``m_valid``)."""
+        lp = self._lp
+        L, wb, P = lp.lanes, lp.weight_bits, lp.taps
+
+        def stage(name, valid, op, row, coef=None):
+            """One more register of the beat's valid, op, row (and coefficient)."""
+            out = (Signal(name=f"{name}_valid"), Signal(Op, name=f"{name}_op"),
+                   Signal(len(row), name=f"{name}_row"))
+            with m.If(en):
+                m.d.sync += [out[0].eq(valid), out[1].eq(op), out[2].eq(row)]
+            if coef is None:
+                return out
+            c = Signal.like(coef, name=f"{name}_coef")
+            with m.If(en):
+                m.d.sync += c.eq(coef)
+            return out + (c,)
+
+        # --- R -> Q: the ROM registers each bank's word (a block RAM's slow output straight
+        # into the bank multiplexer was the critical path at 75 MHz on the ECP5-85F).
+        q_valid, q_op, q_row, q_coef = stage("q", r_valid, r_op, r_row, r_coef)
+        q_mask = Signal(P)
+        with m.If(en):
+            m.d.sync += q_mask.eq(r_mask)
+
+        # --- Q -> W: register the weight word after the bank multiplexer (block RAM output
+        # straight into a multiplier was the critical path: 57 MHz on the ECP5-85F).
+        w_valid, w_op, w_row, w_coef = stage("w", q_valid, q_op, q_row, q_coef)
         w_words = [Signal(L * wb, name="w_word" if P == 1 else f"w_word{j}", reset_less=True)
                    for j in range(P)]
         with m.If(en):
-            m.d.sync += [w_valid.eq(r_valid), w_op.eq(r_op), w_row.eq(r_row),
-                         w_coef.eq(r_coef)]
             for j, r in enumerate(roms):
                 # An invalid tap's weight is zero (taps only; at P = 1 every tap is valid).
-                m.d.sync += w_words[j].eq(r.data if P == 1 else Mux(r_mask[j], r.data, 0))
+                m.d.sync += w_words[j].eq(r.data if P == 1 else Mux(q_mask[j], r.data, 0))
 
-        # --- W -> X: multiply each lane's weight by the coefficient; X -> M: register again (the
-        # hard multipliers may be placed far from both ends: register -> multiplier ->
-        # register in one cycle was the critical path at 80 MHz on the ECP5-85F).
-        x_valid = Signal()
-        x_op = Signal(Op)
-        x_row = Signal(rbits)
+        # --- W -> V: the multipliers' input registers; V -> X: multiply each lane's weight by
+        # the coefficient; X -> M: register again. The hard multipliers sit in rows of their
+        # own, far from the memories and the cores: with the registers on either side placed
+        # near a memory or a core, register -> multiplier -> register was the critical path
+        # at 72 MHz (ECP5-85F, 32 lanes). The V and X registers have nothing else to be near,
+        # and every multiplier has its own copy of the coefficient (one register driving 32
+        # multipliers across the die was the next path). Yosys would merge the copies (same
+        # input): ``augsnn build`` marks the flip-flops of wires with the ``augsnn_copy``
+        # attribute ``keep`` (boards/build.py).
+        v_valid, v_op, v_row = stage("v", w_valid, w_op, w_row)
+        v_words = [Signal(L * wb, name="v_word" if P == 1 else f"v_word{j}", reset_less=True)
+                   for j in range(P)]
+        v_coefs = [Signal.like(w_coef, name=f"v_coef{n}", reset_less=True,
+                               attrs={COPY_ATTR: 1}) for n in range(P * L)]
+        with m.If(en):
+            m.d.sync += [v.eq(w) for v, w in zip(v_words, w_words)]
+            m.d.sync += [c.eq(w_coef) for c in v_coefs]
+        x_valid, x_op, x_row = stage("x", v_valid, v_op, v_row)
         # The wide data registers have no reset (their valid bits do): ``abort`` and the
         # power-on reset reach far fewer flip-flops.
         x_prod = Signal.like(self.o.payload.current, reset_less=True)
         m_prod = Signal.like(self.o.payload.current, reset_less=True)
         m.d.comb += self.o.payload.current.eq(m_prod)
         with m.If(en):
-            m.d.sync += [x_valid.eq(w_valid), x_op.eq(w_op), x_row.eq(w_row)]
             for j in range(P):
                 for lane in range(L):
-                    w = w_words[j][lane * wb:(lane + 1) * wb].as_signed()
-                    m.d.sync += x_prod[j * L + lane].eq(w * w_coef)
+                    w = v_words[j][lane * wb:(lane + 1) * wb].as_signed()
+                    m.d.sync += x_prod[j * L + lane].eq(w * v_coefs[j * L + lane])
             m.d.sync += [m_valid.eq(x_valid), self.o.payload.op.eq(x_op),
                          self.o.payload.row.eq(x_row), m_prod.eq(x_prod)]
-
-        m.d.comb += self.busy.eq((efifo.level != 0) | Cat(dv).any() | nxt_valid
-                                 | cur_valid | r_valid | w_valid | x_valid | m_valid
-                                 | clear_pending)
-        return m
+        return [q_valid, w_valid, v_valid, x_valid]
 
     def _decode_conv(self, m, ev, den, abits, rbits, kbits, nxt_waddr, nxt_row, nxt_nx, nxt_ny):
         """The conv decode (``taps = 1``): three stages into the ``nxt_*`` registers."""

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..banked import BankedMemory, bank_depth
 from ..neuron_core import Op
 from .layouts import core_input_layout
 from .plan import LayerPlan
@@ -58,19 +59,18 @@ class FirstLayer(wiring.Component):
         lp = self._lp
         L, D, cb = lp.core_lanes, lp.rows, lp.acc_bits
         row_data = data.ArrayLayout(signed(cb), L)
-        mems = [memory.Memory(shape=row_data, depth=max(2, D), init=[]) for _ in range(2)]
-        wrs, rds = [], []
+        # Each current memory's read data goes straight into a register (the DP16KD's
+        # clock-to-out is about 6 ns without its output register), a register per block-RAM
+        # bank when the memory is deeper than one block RAM holds (hw/banked.py); the
+        # multiplexers come after them.
+        mems = [BankedMemory(shape=row_data, depth=max(2, D), transparent=True,
+                             bank_words=bank_depth(max(2, D), row_data.size))
+                for _ in range(2)]
         for b, mem in enumerate(mems):
             m.submodules[f"current{b}"] = mem
-            wr = mem.write_port()
-            wrs.append(wr)
-            rds.append(mem.read_port(transparent_for=(wr,)))
         ab = Signal()           # the loading bank (``acc``); the running image sweeps ~ab
         rbits = len(self.acc.payload.row)
-
-        # Each bank's read data goes straight into a register (the DP16KD's clock-to-out is
-        # about 6 ns without its output register); the bank multiplexers come after it.
-        rq = [Signal(row_data, name=f"rq{b}", reset_less=True) for b in range(2)]
+        rq = [mem.q for mem in mems]
 
         # Accumulate: A (read) -> Q (register the read data) -> P (add) -> W (write). A beat's
         # read at A is transparent for the write in the same cycle; the two writes it cannot
@@ -127,14 +127,13 @@ class FirstLayer(wiring.Component):
             loading = ab == b
             zeroed = za & (zb == b)
             m.d.comb += [
-                rds[b].addr.eq(Mux(loading, self.acc.payload.row, sr)),
-                rds[b].en.eq(loading | adv),
-                wrs[b].addr.eq(Mux(zeroed, za_row, Mux(loading, w_row, zw_row))),
-                wrs[b].en.eq(zeroed | Mux(loading, w_valid, zw)),
-                wrs[b].data.eq(Mux(zeroed | ~loading, 0, w_data)),
+                mems[b].r_addr.eq(Mux(loading, self.acc.payload.row, sr)),
+                mems[b].r_en.eq(loading | adv),
+                mems[b].w_addr.eq(Mux(zeroed, za_row, Mux(loading, w_row, zw_row))),
+                mems[b].w_en.eq(zeroed | Mux(loading, w_valid, zw)),
+                mems[b].w_data.eq(Mux(zeroed | ~loading, 0, w_data)),
+                mems[b].q_en.eq(loading | ~sweeping | adv),
             ]
-            with m.If(loading | ~sweeping | adv):
-                m.d.sync += rq[b].eq(rds[b].data)
         with m.If(zeroing):
             m.d.sync += zr.eq(zr + 1)
             with m.If(zr == D - 1):
