@@ -175,7 +175,12 @@ class Accelerator(wiring.Component):
         m.submodules.first = first = FirstLayer(layers[0], t_bits=T_BITS)
         m.d.comb += first.abort.eq(abort)
         connect(m, fans[0].o, first.acc)
-        connect(m, first.o, cores[0].i)
+        # A skid buffer (registered ``ready``) between FirstLayer and core 0: core 0's
+        # ``ready`` no longer reaches FirstLayer's sweep registers (timing, as after a core).
+        first_skid = Skid(cores[0].i.payload.shape())
+        m.submodules.first_skid = ResetInserter(abort)(first_skid)
+        connect(m, first.o, first_skid.i)
+        connect(m, first_skid.o, cores[0].i)
 
         def core_out(l, ready):
             """The output of core ``l`` as seen by its consumer, forked to ``trace<l>``."""

@@ -15,7 +15,11 @@ from ..rom import BankedRom
 from .layouts import const_mul, core_input_layout, event_layout
 from .plan import LayerPlan
 
-__all__ = ["FanOut"]
+__all__ = ["FanOut", "OUT_DEPTH"]
+
+#: Beats FanOut's output FIFO holds: the credits of its generator (at least the beats in
+#: flight between the generator and the FIFO's output, about 9, for one beat per cycle).
+OUT_DEPTH = 16
 
 
 def _tap_range(pos, size: int, out: int, k: int, p: int):
@@ -45,8 +49,9 @@ class FanOut(wiring.Component):
     Throughput: one beat per cycle, back to back across events (the next event is decoded
     while the current one is expanded). Latency: event FIFO (2), decode (3), generator (1),
     weight memory (2: :class:`~augsnn.hw.rom.BankedRom`), weight register (1), multiplier
-    input register (1), multiply (1), product register (1). Back-pressure on ``o`` stalls
-    the whole datapath.
+    input register (1), multiply (1), product register (1), output FIFO (:data:`OUT_DEPTH`
+    beats; 1-2). Back-pressure: the generator issues a beat only with a credit (a place in
+    the output FIFO), so the datapath after it never stalls.
 
     Members
     -------
@@ -116,14 +121,22 @@ class FanOut(wiring.Component):
         if P > 1:
             m.d.comb += mask.eq(Cat((e >= cur_dxlo + j) & (e <= cur_dxhi + j) for j in range(P)))
 
-        # Datapath stages after the generator: R (weight read), then :meth:`_datapath`.
+        # Datapath stages after the generator: R (weight read), then :meth:`_datapath`, then
+        # the output FIFO. The generator issues a beat only with a credit (a place in the
+        # FIFO kept for it), so nothing after the generator ever stalls: a stall signal from
+        # the core, fanned out to every register of the datapath, was the critical path at
+        # 67 MHz (ECP5-85F, 32 lanes). ``en``: the generator may issue this cycle.
         r_valid = Signal()
         r_op = Signal(Op)
         r_row = Signal(rbits)
         r_coef = Signal(signed(lp.in_bits))
-        m_valid = Signal()
-        m.d.comb += self.o.valid.eq(m_valid)
-        en = ~m_valid | self.o.ready
+        m.submodules.out = ofifo = fifo.SyncFIFOBuffered(width=self.o.payload.shape().size,
+                                                         depth=OUT_DEPTH)
+        credits = Signal(range(OUT_DEPTH + 1), init=OUT_DEPTH)
+        en = credits != 0
+        m.d.sync += credits.eq(credits - (en & cur_valid) + (ofifo.r_rdy & self.o.ready))
+        m.d.comb += [self.o.valid.eq(ofifo.r_rdy), self.o.payload.eq(ofifo.r_data),
+                     ofifo.r_en.eq(self.o.ready)]
 
         # --- Decode: three stages into ``nxt``, shifting while ``nxt`` is free. Each stage does
         # one add or one multiplication by a constant (as shifts and adds: a hard multiplier
@@ -179,13 +192,13 @@ class FanOut(wiring.Component):
         for j, r in enumerate(roms):
             # Column j reads its dx (one word lower per column); an invalid tap reads word 0.
             addr = waddr if j == 0 else (waddr - j * G)[:abits]
-            m.d.comb += [r.addr.eq(Mux(mask[j], addr, 0) if P > 1 else addr), r.en.eq(en)]
+            m.d.comb += [r.addr.eq(Mux(mask[j], addr, 0) if P > 1 else addr), r.en.eq(1)]
         r_mask = Signal(P)
+        m.d.sync += [r_valid.eq(cur_valid & en), r_op.eq(cur_op), r_row.eq(row),
+                     r_coef.eq(Mux(cur_op == Op.INTEGRATE, coef, 0))]
+        if P > 1:
+            m.d.sync += r_mask.eq(mask)
         with m.If(en):
-            m.d.sync += [r_valid.eq(cur_valid), r_op.eq(cur_op), r_row.eq(row),
-                         r_coef.eq(Mux(cur_op == Op.INTEGRATE, coef, 0))]
-            if P > 1:
-                m.d.sync += r_mask.eq(mask)
             with m.If(cur_valid & ~last):
                 with m.If(gc != G - 1):
                     m.d.sync += [gc.eq(gc + 1), waddr.eq(waddr + 1), row.eq(row + 1)]
@@ -220,15 +233,17 @@ class FanOut(wiring.Component):
                         m.d.sync += [cur_op.eq(Op.INTEGRATE), gc.eq(0), cx.eq(nxt_nx),
                                      cy.eq(nxt_ny)]
 
-        stages = self._datapath(m, roms, en, r_valid, r_op, r_row, r_coef, r_mask, m_valid)
+        stages = self._datapath(m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifo)
         m.d.comb += self.busy.eq((efifo.level != 0) | Cat(dv).any() | nxt_valid
-                                 | cur_valid | r_valid | Cat(stages).any() | clear_pending)
+                                 | cur_valid | r_valid | Cat(stages).any() | (ofifo.level != 0)
+                                 | clear_pending)
         return m
 
-    def _datapath(self, m, roms, en, r_valid, r_op, r_row, r_coef, r_mask, m_valid):
+    def _datapath(self, m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifo):
         """The stages after the weight read (R): Q (the ROM's bank registers), W (weight
-        register), V (multiplier input register), X (multiply), M (product register) -> o.
-        Returns the valid bits of Q .. X (M's is ``m_valid``)."""
+        register), V (multiplier input register), X (multiply), M (product register) -> the
+        output FIFO ``ofifo``. No stage stalls (the generator holds the credits). Returns the
+        valid bits of Q .. M."""
         lp = self._lp
         L, wb, P = lp.lanes, lp.weight_bits, lp.taps
 
@@ -236,31 +251,27 @@ class FanOut(wiring.Component):
             """One more register of the beat's valid, op, row (and coefficient)."""
             out = (Signal(name=f"{name}_valid"), Signal(Op, name=f"{name}_op"),
                    Signal(len(row), name=f"{name}_row"))
-            with m.If(en):
-                m.d.sync += [out[0].eq(valid), out[1].eq(op), out[2].eq(row)]
+            m.d.sync += [out[0].eq(valid), out[1].eq(op), out[2].eq(row)]
             if coef is None:
                 return out
             c = Signal.like(coef, name=f"{name}_coef")
-            with m.If(en):
-                m.d.sync += c.eq(coef)
+            m.d.sync += c.eq(coef)
             return out + (c,)
 
         # --- R -> Q: the ROM registers each bank's word (a block RAM's slow output straight
         # into the bank multiplexer was the critical path at 75 MHz on the ECP5-85F).
         q_valid, q_op, q_row, q_coef = stage("q", r_valid, r_op, r_row, r_coef)
         q_mask = Signal(P)
-        with m.If(en):
-            m.d.sync += q_mask.eq(r_mask)
+        m.d.sync += q_mask.eq(r_mask)
 
         # --- Q -> W: register the weight word after the bank multiplexer (block RAM output
         # straight into a multiplier was the critical path: 57 MHz on the ECP5-85F).
         w_valid, w_op, w_row, w_coef = stage("w", q_valid, q_op, q_row, q_coef)
         w_words = [Signal(L * wb, name="w_word" if P == 1 else f"w_word{j}", reset_less=True)
                    for j in range(P)]
-        with m.If(en):
-            for j, r in enumerate(roms):
-                # An invalid tap's weight is zero (taps only; at P = 1 every tap is valid).
-                m.d.sync += w_words[j].eq(r.data if P == 1 else Mux(q_mask[j], r.data, 0))
+        for j, r in enumerate(roms):
+            # An invalid tap's weight is zero (taps only; at P = 1 every tap is valid).
+            m.d.sync += w_words[j].eq(r.data if P == 1 else Mux(q_mask[j], r.data, 0))
 
         # --- W -> V: the multipliers' input registers; V -> X: multiply each lane's weight by
         # the coefficient; X -> M: register again. The hard multipliers sit in rows of their
@@ -276,23 +287,22 @@ class FanOut(wiring.Component):
                    for j in range(P)]
         v_coefs = [Signal.like(w_coef, name=f"v_coef{n}", reset_less=True,
                                attrs={COPY_ATTR: 1}) for n in range(P * L)]
-        with m.If(en):
-            m.d.sync += [v.eq(w) for v, w in zip(v_words, w_words)]
-            m.d.sync += [c.eq(w_coef) for c in v_coefs]
+        m.d.sync += [v.eq(w) for v, w in zip(v_words, w_words)]
+        m.d.sync += [c.eq(w_coef) for c in v_coefs]
         x_valid, x_op, x_row = stage("x", v_valid, v_op, v_row)
         # The wide data registers have no reset (their valid bits do): ``abort`` and the
         # power-on reset reach far fewer flip-flops.
         x_prod = Signal.like(self.o.payload.current, reset_less=True)
-        m_prod = Signal.like(self.o.payload.current, reset_less=True)
-        m.d.comb += self.o.payload.current.eq(m_prod)
-        with m.If(en):
-            for j in range(P):
-                for lane in range(L):
-                    w = v_words[j][lane * wb:(lane + 1) * wb].as_signed()
-                    m.d.sync += x_prod[j * L + lane].eq(w * v_coefs[j * L + lane])
-            m.d.sync += [m_valid.eq(x_valid), self.o.payload.op.eq(x_op),
-                         self.o.payload.row.eq(x_row), m_prod.eq(x_prod)]
-        return [q_valid, w_valid, v_valid, x_valid]
+        for j in range(P):
+            for lane in range(L):
+                w = v_words[j][lane * wb:(lane + 1) * wb].as_signed()
+                m.d.sync += x_prod[j * L + lane].eq(w * v_coefs[j * L + lane])
+        m_valid = Signal()
+        m_beat = Signal(self.o.payload.shape(), reset_less=True)
+        m.d.sync += [m_valid.eq(x_valid), m_beat.op.eq(x_op), m_beat.row.eq(x_row),
+                     m_beat.current.eq(x_prod)]
+        m.d.comb += [ofifo.w_en.eq(m_valid), ofifo.w_data.eq(m_beat)]
+        return [q_valid, w_valid, v_valid, x_valid, m_valid]
 
     def _decode_conv(self, m, ev, den, abits, rbits, kbits, nxt_waddr, nxt_row, nxt_nx, nxt_ny):
         """The conv decode (``taps = 1``): three stages into the ``nxt_*`` registers."""
