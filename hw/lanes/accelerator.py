@@ -221,13 +221,13 @@ class Accelerator(wiring.Component):
                          walk.i.payload.eq(skid.o.payload),
                          walk.i.valid.eq(skid.o.valid & ~hold),
                          skid.o.ready.eq(walk.i.ready & ~hold)]
-            # A beat taken at cycle c is in events[l] from cycle c+3 (the walk counts it two
-            # cycles later): the count three cycles after the done beat is exactly that of
+            # A beat taken at cycle c is in events[l] from cycle c+4 (the walk counts it three
+            # cycles later): the count four cycles after the done beat is exactly that of
             # the steps up to it.
-            d1, d2, d3 = (Signal(name=f"snap_d{n}_{prod.number}") for n in (1, 2, 3))
-            m.d.sync += [d1.eq(walk.i.valid & walk.i.ready & walk.i.payload.done),
-                         d2.eq(d1 & ~abort), d3.eq(d2 & ~abort)]
-            m.d.comb += [snap.w_data.eq(events[prod.number]), snap.w_en.eq(d3)]
+            d = [Signal(name=f"snap_d{n}_{prod.number}") for n in (1, 2, 3, 4)]
+            m.d.sync += [d[0].eq(walk.i.valid & walk.i.ready & walk.i.payload.done)]
+            m.d.sync += [d[n].eq(d[n - 1] & ~abort) for n in (1, 2, 3)]
+            m.d.comb += [snap.w_data.eq(events[prod.number]), snap.w_en.eq(d[3])]
             m.d.sync += events[prod.number].eq(events[prod.number] + walk.events)
             connect(m, walk.o, ser.i)
             connect(m, ser.o, fans[lp.number].i)
