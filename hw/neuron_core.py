@@ -302,7 +302,11 @@ class NeuronCore(wiring.Component):
         issue = Signal()
         issue_kind = Signal(_Kind)
         issue_row = Signal(self._row_bits)
-        issue_cur = Signal(data.ArrayLayout(signed(self._current_bits), L))
+        # The input's currents go into S0 as they are; SR zeroes them for every micro-op but
+        # an INTEGRATE, from S0's registered kind (the sequencer's decision, made from the
+        # input's valid, was the synchronous reset of every lane's S0 current register: the
+        # critical path of a 32-lane core at 100 MHz, ECP5).
+        issue_cur = self.i.payload.current
         sweep_row = Signal(self._row_bits)
         last_row = sweep_row == D - 1
         drain = Signal(range(self.drain_cycles + 1))
@@ -318,7 +322,6 @@ class NeuronCore(wiring.Component):
                                 issue.eq(1),
                                 issue_kind.eq(_Kind.INTEGRATE),
                                 issue_row.eq(self.i.payload.row),
-                                issue_cur.eq(self.i.payload.current),
                             ]
                         with m.Case(Op.FIRE):
                             m.next = "FIRE"
@@ -415,7 +418,9 @@ class NeuronCore(wiring.Component):
         for k in range(L):
             self._elaborate_lane(
                 m, k,
-                issue_cur=issue_cur[k], s0_row=s0_row, s2_keep=s2_keep, s2_clear=s2_clear,
+                issue_cur=issue_cur[k], s0_row=s0_row,
+                s0_integrate=s0_valid & (s0_kind == _Kind.INTEGRATE),
+                s2_keep=s2_keep, s2_clear=s2_clear,
                 s3_row=s3_row,
                 s1_fwd3=s1_fwd3, s1_fwd4=s1_fwd4, s1_fwd5=s1_fwd5, s2_fwd3=s2_fwd3,
                 s3_write=s3_write, t_write=t_write, t_row=t_row,
@@ -448,7 +453,8 @@ class NeuronCore(wiring.Component):
 
         return m
 
-    def _elaborate_lane(self, m, k, *, issue_cur, s0_row, s2_keep, s2_clear, s3_row,
+    def _elaborate_lane(self, m, k, *, issue_cur, s0_row, s0_integrate, s2_keep, s2_clear,
+                        s3_row,
                         s1_fwd3, s1_fwd4, s1_fwd5, s2_fwd3, s3_write, t_write, t_row, out,
                         q_nz):
         W, P, K, M = self._wide_bits, self._pot_bits, self._coef_bits - 1, self.M
@@ -461,13 +467,14 @@ class NeuronCore(wiring.Component):
             # (ResetInserter) off thousands of flip-flops: a smaller, faster reset net.
             return Signal(shape, name=f"l{k}_{name}", reset_less=True)
 
-        # Current: S0 .. S2 (the FSM zeroes it for non-INTEGRATE micro-ops; it is unused then).
+        # Current: S0 .. S2 (SR zeroes it for every micro-op but an INTEGRATE: S2 adds it to
+        # a FIRE's value too).
         s0_cur = sig(signed(self._current_bits), "s0_cur")
         sr_cur = sig(signed(self._current_bits), "sr_cur")
         s1_cur = sig(signed(self._current_bits), "s1_cur")
         s2_cur = sig(signed(self._current_bits), "s2_cur")
-        m.d.sync += [s0_cur.eq(issue_cur), sr_cur.eq(s0_cur), s1_cur.eq(sr_cur),
-                     s2_cur.eq(s1_cur)]
+        m.d.sync += [s0_cur.eq(issue_cur), sr_cur.eq(Mux(s0_integrate, s0_cur, 0)),
+                     s1_cur.eq(sr_cur), s2_cur.eq(s1_cur)]
 
         # (A one-row memory still gets a 1-bit address: a 0-bit one is not valid Verilog.)
         depth = max(2, self._depth)

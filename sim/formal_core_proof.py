@@ -361,9 +361,9 @@ class CoreProofHarness(wiring.Component):
                 with m.If(hit[x] & (sk[x] == _Kind.CLEAR)):
                     m.d.comb += nv.eq(c.v_init)
                 v = nv
-            # Only an INTEGRATE carries a current (the sequencer issues 0 with every other
+            # Only an INTEGRATE carries a current from SR on (SR zeroes it for every other
             # op): S2 adds it to a FIRE's value too.
-            for x in cur:
+            for x in ("sr", "s1", "s2"):
                 m.d.comb += Ad((sk[x] == _Kind.INTEGRATE) | (cur[x][k] == 0))
             with m.If(fire_pending_fsm):
                 m.d.comb += Ad(v == pre[k])

@@ -42,11 +42,25 @@ class EventSerializer(wiring.Component):
         # at least two cycles an event.
         m.d.comb += self.i.ready.eq((rem == 0) & ~hold_done)
 
-        # Lowest remaining lane.
+        # The lowest remaining lane, one-hot in a register beside ``rem`` (``low = rem &
+        # -rem``, a carry chain, computed for the next ``rem`` a cycle ahead); the lane's
+        # index and coefficient are OR trees of it. A priority chain over 32 lanes and a
+        # 32-way multiplexer after it in one cycle was the critical path at 74 MHz (ECP5).
+        low = Signal(L)
+
+        def lowest(x):
+            return (x & (~x + 1))[:L]
+
         lane = Signal(range(max(2, L)))
-        for k in reversed(range(L)):
-            with m.If(rem[k]):
-                m.d.comb += lane.eq(k)
+        nbits = len(lane)
+        m.d.comb += lane.eq(Cat(
+            Cat(low[k] for k in range(L) if (k >> b) & 1).any() if L > (1 << b) else 0
+            for b in range(nbits)))
+        width = len(hold.coef[0])
+        coef = Signal(width)
+        m.d.comb += coef.eq(Cat(
+            Cat(low[k] & hold.coef[k][bit] for k in range(L)).any()
+            for bit in range(width)))
 
         with m.If(out_free):
             m.d.sync += self.o.valid.eq(0)
@@ -59,15 +73,16 @@ class EventSerializer(wiring.Component):
                     self.o.payload.c.eq(c),
                     self.o.payload.y.eq(hold.y),
                     self.o.payload.x.eq(x),
-                    self.o.payload.coef.eq(
-                        hold.coef.as_value().word_select(lane, len(hold.coef[0]))),
+                    self.o.payload.coef.eq(coef),
                     self.o.payload.done.eq(0),
-                    rem.eq(rem & (rem - 1)),
+                    rem.eq(rem & ~low),
+                    low.eq(lowest(rem & ~low)),
                 ]
             with m.Elif(hold_done):
                 m.d.sync += [self.o.valid.eq(1), self.o.payload.done.eq(1),
                              self.o.payload.coef.eq(0), hold_done.eq(0)]
         with m.If(self.i.valid & self.i.ready):
             nz = Cat(self.i.payload.coef[k] != 0 for k in range(L))
-            m.d.sync += [hold.eq(self.i.payload), rem.eq(nz), hold_done.eq(self.i.payload.done)]
+            m.d.sync += [hold.eq(self.i.payload), rem.eq(nz), low.eq(lowest(nz)),
+                         hold_done.eq(self.i.payload.done)]
         return m
