@@ -59,6 +59,7 @@ class FanOut(wiring.Component):
     o : Out(stream(core input))
     clear : In(1)
     busy : Out(1)
+        Registered: the unit held a beat, or one was offered (or ``clear``), the cycle before.
     """
 
     def __init__(self, lp: LayerPlan, *, rom_backend: str = "readmemh",
@@ -234,9 +235,11 @@ class FanOut(wiring.Component):
                                      cy.eq(nxt_ny)]
 
         stages = self._datapath(m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifo)
-        m.d.comb += self.busy.eq((efifo.level != 0) | Cat(dv).any() | nxt_valid
+        # ``busy`` from a register (the loader's handover waits on it across the die): the
+        # unit held a beat, or one was offered to it, the cycle before.
+        m.d.sync += self.busy.eq((efifo.level != 0) | Cat(dv).any() | nxt_valid
                                  | cur_valid | r_valid | Cat(stages).any() | (ofifo.level != 0)
-                                 | clear_pending)
+                                 | clear_pending | self.i.valid | self.clear)
         return m
 
     def _datapath(self, m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifo):
