@@ -6,7 +6,7 @@ split by Yosys into banks joined by a multiplexer straight after the block RAMs'
 the ECP5 a DP16KD's clock-to-output is about 6 ns without its output register (which Yosys
 does not use), so block RAM -> multiplexer -> register was a critical path at 100 MHz (the
 first layer's membranes and current, a weight ROM). :func:`bank_depth` finds the split Yosys
-makes; :class:`BankedMemory` makes it in the design: one ``Memory`` per bank, each bank's read
+makes; :func:`banked_memory` makes it in the design: one ``Memory`` per bank, each bank's read
 data registered beside it, the multiplexer after those registers.
 """
 
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Array, Module, Signal
-from amaranth.lib import memory, wiring
-from amaranth.lib.wiring import In, Out
+from types import SimpleNamespace
 
-__all__ = ["DP16KD_SHAPES", "bank_depth", "BankedMemory"]
+from amaranth.hdl import Array, Module, Signal
+from amaranth.lib import memory
+
+__all__ = ["DP16KD_SHAPES", "bank_depth", "banked_memory"]
 
 #: The (depth, width) shapes of one ECP5 DP16KD block RAM (18 kbit; 36 bits wide only as a
 #: read-only or simple dual-port memory).
@@ -33,63 +34,70 @@ def bank_depth(depth: int, width: int, shapes=DP16KD_SHAPES) -> int:
     return min(depth, best[0])
 
 
-class BankedMemory(wiring.Component):
-    """A memory with one read port whose data is registered: ``q`` is what a register loaded
-    from a ``Memory`` read port would hold (``q <= mem[r_addr]``: the read when ``r_en``, the
-    register loaded when ``q_en``), built as ``ceil(depth / bank_words)`` memories (banks of
-    a power-of-two number of words), each with its own data register; ``q`` is the bank
-    multiplexer after them (one bank: a memory and its data register). One write port (``w_en``, ``w_addr``, ``w_data``); with
-    ``transparent`` the read of a word written in the same cycle sees the new data.
+def banked_memory(m: Module, name: str, *, shape, depth: int, init=(),
+                  transparent: bool = False, bank_words: int, r_en=None,
+                  q_en=None) -> SimpleNamespace:
+    """Add to ``m`` a memory with one read port whose data is registered, and return its
+    ports: ``q`` is what a register loaded from a ``Memory`` read port would hold
+    (``q <= mem[r_addr]``: the read when ``r_en``, the register loaded when ``q_en``; values,
+    ``None``: always). It is built as ``ceil(depth / bank_words)`` memories (banks of a
+    power-of-two number of words; submodules ``name`` or ``name_bank<b>``), each with its own
+    data register; ``q`` is the bank multiplexer after them (one bank: a memory and its data
+    register). One write port (``w_en``, ``w_addr``, ``w_data``); with ``transparent`` the read
+    of a word written in the same cycle sees the new data.
 
-    Members
+    The registers are added to ``m`` and have no reset (they hold data): no module of their
+    own, whose reset input would go unused.
+
+    Returns
     -------
-    r_addr, r_en, q_en, w_addr, w_en, w_data : In
-    q : Out(shape)
+    SimpleNamespace
+        ``r_addr``, ``w_addr``, ``w_en``, ``w_data`` (signals to drive), ``q`` (a signal),
+        ``banks`` (int).
     """
-
-    def __init__(self, *, shape, depth: int, init=(), transparent: bool = False,
-                 bank_words: int):
-        self._shape, self._depth = shape, int(depth)
-        self._init = list(init) if not isinstance(init, int) else [init] * self._depth
-        self._transparent = bool(transparent)
-        abits = max(1, (self._depth - 1).bit_length())
-        if isinstance(bank_words, bool) or not isinstance(bank_words, int) or bank_words < 1:
-            raise ValueError(f"bank_words must be an integer >= 1, not {bank_words!r}")
-        # A power of two (the high address bits select the bank); one bank: no multiplexer.
-        self._bank = min(1 << (bank_words - 1).bit_length(), 1 << abits)
-        super().__init__({"r_addr": In(abits), "r_en": In(1, init=1), "q_en": In(1, init=1),
-                          "q": Out(shape), "w_addr": In(abits), "w_en": In(1),
-                          "w_data": In(shape)})
-
-    @property
-    def banks(self) -> int:
-        return math.ceil(self._depth / self._bank)
-
-    def elaborate(self, platform):
-        m = Module()
-        lo = (self._bank - 1).bit_length()
-        sel1 = Signal(range(self.banks))
-        sel2 = Signal(range(self.banks))
-        qs = []
-        for b in range(self.banks):
-            n = min(self._bank, self._depth - b * self._bank)
-            init = self._init[b * self._bank:b * self._bank + n]
-            mem = memory.Memory(shape=self._shape, depth=max(2, n), init=init)
-            m.submodules[f"bank{b}"] = mem
-            wr = mem.write_port()
-            rd = mem.read_port(transparent_for=(wr,) if self._transparent else ())
-            m.d.comb += [
-                rd.addr.eq(self.r_addr[:lo] if lo else 0), rd.en.eq(self.r_en),
-                wr.addr.eq(self.w_addr[:lo] if lo else 0),
-                wr.en.eq(self.w_en & (self.w_addr[lo:] == b)), wr.data.eq(self.w_data),
-            ]
-            q = Signal(self._shape, name=f"q{b}", reset_less=True)
-            with m.If(self.q_en):
-                m.d.sync += q.eq(rd.data)
-            qs.append(q)
-        with m.If(self.r_en):
-            m.d.sync += sel1.eq(self.r_addr[lo:])
-        with m.If(self.q_en):
-            m.d.sync += sel2.eq(sel1)
-        m.d.comb += self.q.eq(Array(qs)[sel2] if len(qs) > 1 else qs[0])
-        return m
+    depth = int(depth)
+    values = list(init) if not isinstance(init, int) else [init] * depth
+    abits = max(1, (depth - 1).bit_length())
+    if isinstance(bank_words, bool) or not isinstance(bank_words, int) or bank_words < 1:
+        raise ValueError(f"bank_words must be an integer >= 1, not {bank_words!r}")
+    # A power of two (the high address bits select the bank); one bank: no multiplexer.
+    bank = min(1 << (bank_words - 1).bit_length(), 1 << abits)
+    banks = math.ceil(depth / bank)
+    p = SimpleNamespace(
+        r_addr=Signal(abits, name=f"{name}_r_addr"), w_addr=Signal(abits, name=f"{name}_w_addr"),
+        w_en=Signal(name=f"{name}_w_en"), w_data=Signal(shape, name=f"{name}_w_data"),
+        banks=banks)
+    r_on = 1 if r_en is None else r_en
+    q_on = 1 if q_en is None else q_en
+    lo = (bank - 1).bit_length()
+    qs = []
+    for b in range(banks):
+        n = min(bank, depth - b * bank)
+        mem = memory.Memory(shape=shape, depth=max(2, n), init=values[b * bank:b * bank + n])
+        m.submodules[name if banks == 1 else f"{name}_bank{b}"] = mem
+        wr = mem.write_port()
+        rd = mem.read_port(transparent_for=(wr,) if transparent else ())
+        hit = (p.w_addr[lo:] == b) if banks > 1 else 1
+        m.d.comb += [
+            rd.addr.eq(p.r_addr[:lo] if lo else 0),
+            wr.addr.eq(p.w_addr[:lo] if lo else 0), wr.en.eq(p.w_en & hit),
+            wr.data.eq(p.w_data),
+        ]
+        if r_en is not None:
+            m.d.comb += rd.en.eq(r_en)
+        q = Signal(shape, name=f"{name}_q{b}" if banks > 1 else f"{name}_q", reset_less=True)
+        with m.If(q_on):
+            m.d.sync += q.eq(rd.data)
+        qs.append(q)
+    if banks == 1:
+        p.q = qs[0]
+        return p
+    sel1 = Signal(range(banks), name=f"{name}_sel1", reset_less=True)
+    sel2 = Signal(range(banks), name=f"{name}_sel2", reset_less=True)
+    with m.If(r_on):
+        m.d.sync += sel1.eq(p.r_addr[lo:])
+    with m.If(q_on):
+        m.d.sync += sel2.eq(sel1)
+    p.q = Signal(shape, name=f"{name}_q")
+    m.d.comb += p.q.eq(Array(qs)[sel2])
+    return p

@@ -75,7 +75,7 @@ class Engine:
         ``rom_files``: the file names the Verilog gives its ``$readmemh`` memories (in the
         order of ``plan.rom_images()``); ``spram``: use the device's SPRAM blocks;
         ``inline_roms``: weight memories with their contents in the Verilog, one memory per
-        block-RAM bank (a board build; :class:`~augsnn.hw.rom.BankedRom`).
+        block-RAM bank (a board build; :func:`~augsnn.hw.rom.banked_rom`).
         """
         raise NotImplementedError
 

@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 from augsnn.golden.checks import check_bool, check_int
 
 from .arith import division_step, magnitude, saturate, with_sign
-from .banked import BankedMemory, bank_depth
+from .banked import bank_depth, banked_memory
 
 __all__ = ["Op", "NeuronCore", "input_layout", "output_layout"]
 
@@ -72,7 +72,7 @@ class NeuronCore(wiring.Component):
 
     Implements the neuron of docs/golden-model.md bit for bit (:mod:`augsnn.golden.neuron`
     is the reference). The membranes live in one :class:`~amaranth.lib.memory.Memory` per
-    lane (deeper than one ECP5 block RAM holds: a :class:`~augsnn.hw.banked.BankedMemory`,
+    lane (deeper than one ECP5 block RAM holds: a :func:`~augsnn.hw.banked.banked_memory`,
     the same timing); neuron ``n`` lives in lane ``n % lanes`` at row ``n // lanes``. Each neuron keeps a *wide* value
     ``V + partial_sum`` of :attr:`wide_bits` bits, so that the partial sums of a time step are
     exact; the membrane is saturated to ``pot_bits`` only once, by the fire pass.
@@ -482,8 +482,8 @@ class NeuronCore(wiring.Component):
         if bank < depth:
             # Deeper than one block RAM holds: explicit banks, each read into its own register
             # (SR); the bank multiplexer comes after them, in S1 (hw/banked.py).
-            m.submodules[f"membranes{k}"] = mem = BankedMemory(
-                shape=signed(W), depth=depth, init=self._v_init, bank_words=bank)
+            mem = banked_memory(m, f"membranes{k}", shape=signed(W), depth=depth,
+                                init=self._v_init, bank_words=bank)
             wr = SimpleNamespace(en=mem.w_en, addr=mem.w_addr, data=mem.w_data)
             m.d.comb += mem.r_addr.eq(s0_row)
             sr_data = mem.q

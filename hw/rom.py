@@ -7,20 +7,22 @@ small hand-written Verilog module (:data:`ROM_VERILOG`, ``augsnn_rom``) that loa
 Amaranth :class:`~amaranth.lib.memory.Memory` with its contents inline instead (small models,
 or Amaranth's own simulator, which cannot run a Verilog instance). A board flow (iCE40
 SPRAM, ECP5 EBR) swaps the module without touching the datapath: the port contract is
-``addr``/``en`` in, ``data`` out one cycle later, held while ``en`` is low.
+``addr`` in, ``data`` out one cycle later (every cycle a read; the datapath never stalls).
+:func:`banked_rom` is what the lane accelerator uses: a read in two cycles, the block RAM's
+data registered before anything else (with inline contents, one register per bank).
 """
 
 from __future__ import annotations
 
-import math
+from types import SimpleNamespace
 
-from amaranth.hdl import ClockSignal, Instance, Module, Signal, unsigned
+from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .banked import BankedMemory, bank_depth
+from .banked import bank_depth, banked_memory
 
-__all__ = ["Rom", "BankedRom", "ROM_MODULE", "ROM_VERILOG"]
+__all__ = ["Rom", "banked_rom", "ROM_MODULE", "ROM_VERILOG"]
 
 #: Name of the Verilog ROM module.
 ROM_MODULE = "augsnn_rom"
@@ -54,7 +56,7 @@ endmodule
 
 
 class Rom(wiring.Component):
-    """A read-only memory: ``data`` is the word at ``addr`` one cycle after ``en``.
+    """A read-only memory: ``data`` is the word at ``addr`` one cycle later.
 
     Parameters
     ----------
@@ -71,8 +73,6 @@ class Rom(wiring.Component):
     Members
     -------
     addr : In(addr_bits)
-    en : In(1)
-        Read enable; ``data`` holds while it is low.
     data : Out(width)
     """
 
@@ -85,7 +85,7 @@ class Rom(wiring.Component):
         self._backend = backend
         self._init_file = str(init_file)
         self._addr_bits = max(1, (self._depth - 1).bit_length())
-        super().__init__({"addr": In(self._addr_bits), "en": In(1), "data": Out(self._width)})
+        super().__init__({"addr": In(self._addr_bits), "data": Out(self._width)})
 
     width = property(lambda self: self._width)
     depth = property(lambda self: self._depth)
@@ -99,78 +99,45 @@ class Rom(wiring.Component):
                 ROM_MODULE,
                 p_WIDTH=self._width, p_DEPTH=self._depth, p_ABITS=self._addr_bits,
                 p_INIT_FILE=self._init_file,
-                i_clk=ClockSignal("sync"), i_en=self.en, i_addr=self.addr, o_data=self.data)
+                i_clk=ClockSignal("sync"), i_en=Const(1), i_addr=self.addr, o_data=self.data)
         else:
             depth = max(2, self._depth)
             init = list(self._words) + [0] * (depth - len(self._words))
             m.submodules.mem = mem = memory.Memory(shape=unsigned(self._width), depth=depth,
                                                    init=init)
             rd = mem.read_port()
-            m.d.comb += [rd.addr.eq(self.addr), rd.en.eq(self.en), self.data.eq(rd.data)]
+            m.d.comb += [rd.addr.eq(self.addr), self.data.eq(rd.data)]
         return m
 
 
 
-class BankedRom(wiring.Component):
-    """A read-only memory read in two cycles: ``data`` is the word at ``addr`` two ``en``
-    cycles later (a pipeline: a new address every cycle, everything held while ``en`` is
-    low).
+def banked_rom(m: Module, name: str, *, width: int, depth: int, words,
+               backend: str = "readmemh", init_file: str = "rom.hex",
+               bank_words: int | None = None) -> SimpleNamespace:
+    """Add to ``m`` a read-only memory read in two cycles, and return its ports: ``data`` is
+    the word at ``addr`` two cycles later (a pipeline: a new address every cycle).
 
     Cycle 1 reads the block RAMs, cycle 2 registers each bank's word; ``data`` is the bank
     multiplexer after those registers. An ECP5 block RAM's clock-to-output is about 6 ns
     without its output register (which Yosys does not use), so a multiplexer between a block
-    RAM and the next register was a critical path; here the banks are explicit (the
-    ``memory`` backend: one Amaranth ``Memory`` per bank of :func:`bank_depth` words, or
-    ``bank_words``) and each bank's word is registered beside it. The ``readmemh`` backend
-    (simulation, large models) is one :class:`Rom` with a register after it: the same
-    timing of ``data``.
+    RAM and the next register was a critical path; with the ``memory`` backend the banks are
+    explicit (:func:`~augsnn.hw.banked.banked_memory`: one Amaranth ``Memory`` per bank of
+    :func:`~augsnn.hw.banked.bank_depth` words, or ``bank_words``) and each bank's word is
+    registered beside it. The ``readmemh`` backend (simulation, large models) is one
+    :class:`Rom` (submodule ``name``) with a register after it: the same timing of ``data``.
 
-    Parameters
-    ----------
-    width, depth, words, backend, init_file
-        As :class:`Rom`.
-    bank_words : int or None
-        Words per bank (``memory`` backend); default :func:`bank_depth`.
-
-    Members
+    Returns
     -------
-    addr : In(addr_bits)
-    en : In(1)
-    data : Out(width)
+    SimpleNamespace
+        ``addr`` (a signal to drive), ``data`` (a value), ``banks`` (int; 1 for ``readmemh``).
     """
-
-    def __init__(self, *, width: int, depth: int, words, backend: str = "readmemh",
-                 init_file: str = "rom.hex", bank_words: int | None = None):
-        self._rom = Rom(width=width, depth=depth, words=words, backend=backend,
-                        init_file=init_file)
-        self._width, self._depth = int(width), int(depth)
-        self._banks = None
-        if backend == "memory":
-            bank = bank_depth(self._depth, self._width) if bank_words is None else bank_words
-            self._banks = BankedMemory(shape=unsigned(self._width), depth=self._depth,
-                                       init=words, bank_words=bank)
-        super().__init__({"addr": In(self._rom.addr_bits), "en": In(1),
-                          "data": Out(self._width)})
-
-    width = property(lambda self: self._width)
-    depth = property(lambda self: self._depth)
-    addr_bits = property(lambda self: self._rom.addr_bits)
-
-    @property
-    def banks(self) -> int:
-        """Block-RAM banks of the ``memory`` backend (1: ``readmemh``)."""
-        return 1 if self._banks is None else self._banks.banks
-
-    def elaborate(self, platform):
-        m = Module()
-        if self._banks is None:
-            m.submodules.rom = rom = self._rom
-            q = Signal(self._width, reset_less=True)
-            m.d.comb += [rom.addr.eq(self.addr), rom.en.eq(self.en), self.data.eq(q)]
-            with m.If(self.en):
-                m.d.sync += q.eq(rom.data)
-            return m
-        m.submodules.banks = banks = self._banks
-        m.d.comb += [banks.r_addr.eq(self.addr), banks.r_en.eq(self.en), banks.q_en.eq(self.en),
-                     self.data.eq(banks.q)]
-        return m
+    if backend == "memory":
+        bank = bank_depth(int(depth), int(width)) if bank_words is None else bank_words
+        banks = banked_memory(m, name, shape=unsigned(width), depth=depth, init=words,
+                              bank_words=bank)
+        return SimpleNamespace(addr=banks.r_addr, data=banks.q, banks=banks.banks)
+    m.submodules[name] = rom = Rom(width=width, depth=depth, words=words, backend=backend,
+                                   init_file=init_file)
+    q = Signal(width, name=f"{name}_q", reset_less=True)
+    m.d.sync += q.eq(rom.data)
+    return SimpleNamespace(addr=rom.addr, data=q, banks=1)

@@ -11,7 +11,7 @@ from augsnn.golden.checks import unsigned_bits
 
 from ..emit import COPY_ATTR
 from ..neuron_core import Op
-from ..rom import BankedRom
+from ..rom import banked_rom
 from .layouts import const_mul, core_input_layout, event_layout
 from .plan import LayerPlan
 
@@ -48,7 +48,7 @@ class FanOut(wiring.Component):
 
     Throughput: one beat per cycle, back to back across events (the next event is decoded
     while the current one is expanded). Latency: event FIFO (2), decode (3), generator (1),
-    weight memory (2: :class:`~augsnn.hw.rom.BankedRom`), weight register (1), multiplier
+    weight memory (2: :func:`~augsnn.hw.rom.banked_rom`), weight register (1), multiplier
     input register (1), multiply (1), product register (1), output FIFO (:data:`OUT_DEPTH`
     beats; 1-2). Back-pressure: the generator issues a beat only with a credit (a place in
     the output FIFO), so the datapath after it never stalls.
@@ -89,10 +89,9 @@ class FanOut(wiring.Component):
 
         from ..emit import pack_words
         words = pack_words(lp.rom_words(), wb) if self._rom_backend == "memory" else None
-        roms = [BankedRom(width=L * wb, depth=depth, words=words, backend=self._rom_backend,
-                          init_file=self._init_file) for _ in range(P)]
-        for j, r in enumerate(roms):
-            m.submodules["rom" if P == 1 else f"rom{j}"] = r
+        roms = [banked_rom(m, "rom" if P == 1 else f"rom{j}", width=L * wb, depth=depth,
+                           words=words, backend=self._rom_backend, init_file=self._init_file)
+                for j in range(P)]
 
         m.submodules.events = efifo = fifo.SyncFIFOBuffered(
             width=self.i.payload.shape().size, depth=4)
@@ -193,8 +192,8 @@ class FanOut(wiring.Component):
         for j, r in enumerate(roms):
             # Column j reads its dx (one word lower per column); an invalid tap reads word 0.
             addr = waddr if j == 0 else (waddr - j * G)[:abits]
-            m.d.comb += [r.addr.eq(Mux(mask[j], addr, 0) if P > 1 else addr), r.en.eq(1)]
-        r_mask = Signal(P)
+            m.d.comb += r.addr.eq(Mux(mask[j], addr, 0) if P > 1 else addr)
+        r_mask = Signal(P) if P > 1 else None     # (taps only)
         m.d.sync += [r_valid.eq(cur_valid & en), r_op.eq(cur_op), r_row.eq(row),
                      r_coef.eq(Mux(cur_op == Op.INTEGRATE, coef, 0))]
         if P > 1:
@@ -264,8 +263,9 @@ class FanOut(wiring.Component):
         # --- R -> Q: the ROM registers each bank's word (a block RAM's slow output straight
         # into the bank multiplexer was the critical path at 75 MHz on the ECP5-85F).
         q_valid, q_op, q_row, q_coef = stage("q", r_valid, r_op, r_row, r_coef)
-        q_mask = Signal(P)
-        m.d.sync += q_mask.eq(r_mask)
+        q_mask = Signal(P) if P > 1 else None
+        if P > 1:
+            m.d.sync += q_mask.eq(r_mask)
 
         # --- Q -> W: register the weight word after the bank multiplexer (block RAM output
         # straight into a multiplier was the critical path: 57 MHz on the ECP5-85F).

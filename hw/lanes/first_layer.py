@@ -7,7 +7,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..banked import BankedMemory, bank_depth
+from ..banked import bank_depth, banked_memory
 from ..neuron_core import Op
 from .layouts import core_input_layout
 from .plan import LayerPlan
@@ -63,11 +63,12 @@ class FirstLayer(wiring.Component):
         # clock-to-out is about 6 ns without its output register), a register per block-RAM
         # bank when the memory is deeper than one block RAM holds (hw/banked.py); the
         # multiplexers come after them.
-        mems = [BankedMemory(shape=row_data, depth=max(2, D), transparent=True,
-                             bank_words=bank_depth(max(2, D), row_data.size))
-                for _ in range(2)]
-        for b, mem in enumerate(mems):
-            m.submodules[f"current{b}"] = mem
+        r_ens = [Signal(name=f"current{b}_r_en") for b in range(2)]
+        q_ens = [Signal(name=f"current{b}_q_en") for b in range(2)]
+        mems = [banked_memory(m, f"current{b}", shape=row_data, depth=max(2, D),
+                              transparent=True, bank_words=bank_depth(max(2, D), row_data.size),
+                              r_en=r_ens[b], q_en=q_ens[b])
+                for b in range(2)]
         ab = Signal()           # the loading bank (``acc``); the running image sweeps ~ab
         rbits = len(self.acc.payload.row)
         rq = [mem.q for mem in mems]
@@ -128,11 +129,11 @@ class FirstLayer(wiring.Component):
             zeroed = za & (zb == b)
             m.d.comb += [
                 mems[b].r_addr.eq(Mux(loading, self.acc.payload.row, sr)),
-                mems[b].r_en.eq(loading | adv),
+                r_ens[b].eq(loading | adv),
                 mems[b].w_addr.eq(Mux(zeroed, za_row, Mux(loading, w_row, zw_row))),
                 mems[b].w_en.eq(zeroed | Mux(loading, w_valid, zw)),
                 mems[b].w_data.eq(Mux(zeroed | ~loading, 0, w_data)),
-                mems[b].q_en.eq(loading | ~sweeping | adv),
+                q_ens[b].eq(loading | ~sweeping | adv),
             ]
         with m.If(zeroing):
             m.d.sync += zr.eq(zr + 1)

@@ -51,11 +51,9 @@ class EventSerializer(wiring.Component):
         def lowest(x):
             return (x & (~x + 1))[:L]
 
-        lane = Signal(range(max(2, L)))
-        nbits = len(lane)
-        m.d.comb += lane.eq(Cat(
-            Cat(low[k] for k in range(L) if (k >> b) & 1).any() if L > (1 << b) else 0
-            for b in range(nbits)))
+        nbits = max(1, (L - 1).bit_length())
+        lane = Cat(Cat(low[k] for k in range(L) if (k >> b) & 1).any() if L > (1 << b) else 0
+                   for b in range(nbits))
         width = len(hold.coef[0])
         coef = Signal(width)
         m.d.comb += coef.eq(Cat(
