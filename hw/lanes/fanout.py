@@ -15,11 +15,14 @@ from ..rom import banked_rom
 from .layouts import const_mul, core_input_layout, event_layout
 from .plan import LayerPlan
 
-__all__ = ["FanOut", "OUT_DEPTH"]
+__all__ = ["FanOut", "OUT_DEPTH", "OUT_SLICE"]
 
 #: Beats FanOut's output FIFO holds: the credits of its generator (at least the beats in
 #: flight between the generator and the FIFO's output, about 9, for one beat per cycle).
 OUT_DEPTH = 16
+
+#: Widest slice of FanOut's output FIFO (bits; 18 LUT-RAM cells of 16 x 4).
+OUT_SLICE = 72
 
 
 def _tap_range(pos, size: int, out: int, k: int, p: int):
@@ -130,13 +133,22 @@ class FanOut(wiring.Component):
         r_op = Signal(Op)
         r_row = Signal(rbits)
         r_coef = Signal(signed(lp.in_bits))
-        m.submodules.out = ofifo = fifo.SyncFIFOBuffered(width=self.o.payload.shape().size,
-                                                         depth=OUT_DEPTH)
+        # The output FIFO is cut into slices of at most OUT_SLICE bits, written and read in
+        # lockstep, each written from its own copy of the valid bit: one 560-bit FIFO's write
+        # enable reaching 140 LUT-RAM cells across the die was the critical path at 84.7 MHz.
+        width = self.o.payload.shape().size
+        ofifos = []
+        for n, lo in enumerate(range(0, width, OUT_SLICE)):
+            f = fifo.SyncFIFOBuffered(width=min(OUT_SLICE, width - lo), depth=OUT_DEPTH)
+            m.submodules["out" if width <= OUT_SLICE else f"out{n}"] = f
+            m.d.comb += f.r_en.eq(self.o.ready)
+            ofifos.append((lo, f))
+        ofifo = ofifos[0][1]      # the head: every slice has its level, r_rdy and w_rdy
         credits = Signal(range(OUT_DEPTH + 1), init=OUT_DEPTH)
         en = credits != 0
         m.d.sync += credits.eq(credits - (en & cur_valid) + (ofifo.r_rdy & self.o.ready))
-        m.d.comb += [self.o.valid.eq(ofifo.r_rdy), self.o.payload.eq(ofifo.r_data),
-                     ofifo.r_en.eq(self.o.ready)]
+        m.d.comb += [self.o.valid.eq(ofifo.r_rdy),
+                     self.o.payload.eq(Cat(f.r_data for _, f in ofifos))]
 
         # --- Decode: three stages into ``nxt``, shifting while ``nxt`` is free. Each stage does
         # one add or one multiplication by a constant (as shifts and adds: a hard multiplier
@@ -233,7 +245,7 @@ class FanOut(wiring.Component):
                         m.d.sync += [cur_op.eq(Op.INTEGRATE), gc.eq(0), cx.eq(nxt_nx),
                                      cy.eq(nxt_ny)]
 
-        stages = self._datapath(m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifo)
+        stages = self._datapath(m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifos)
         # ``busy`` from a register (the loader's handover waits on it across the die): the
         # unit held a beat, or one was offered to it, the cycle before.
         m.d.sync += self.busy.eq((efifo.level != 0) | Cat(dv).any() | nxt_valid
@@ -241,10 +253,10 @@ class FanOut(wiring.Component):
                                  | clear_pending | self.i.valid | self.clear)
         return m
 
-    def _datapath(self, m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifo):
+    def _datapath(self, m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifos):
         """The stages after the weight read (R): Q (the ROM's bank registers), W (weight
         register), V (multiplier input register), X (multiply), M (product register) -> the
-        output FIFO ``ofifo``. No stage stalls (the generator holds the credits). Returns the
+        output FIFO's slices ``ofifos`` (``(first bit, FIFO)``). No stage stalls (the generator holds the credits). Returns the
         valid bits of Q .. M."""
         lp = self._lp
         L, wb, P = lp.lanes, lp.weight_bits, lp.taps
@@ -300,12 +312,16 @@ class FanOut(wiring.Component):
             for lane in range(L):
                 w = v_words[j][lane * wb:(lane + 1) * wb].as_signed()
                 m.d.sync += x_prod[j * L + lane].eq(w * v_coefs[j * L + lane])
-        m_valid = Signal()
         m_beat = Signal(self.o.payload.shape(), reset_less=True)
-        m.d.sync += [m_valid.eq(x_valid), m_beat.op.eq(x_op), m_beat.row.eq(x_row),
-                     m_beat.current.eq(x_prod)]
-        m.d.comb += [ofifo.w_en.eq(m_valid), ofifo.w_data.eq(m_beat)]
-        return [q_valid, w_valid, v_valid, x_valid, m_valid]
+        m.d.sync += [m_beat.op.eq(x_op), m_beat.row.eq(x_row), m_beat.current.eq(x_prod)]
+        valids = []
+        for n, (lo, f) in enumerate(ofifos):
+            # One copy of the valid bit per slice (kept apart in the board build).
+            v = Signal(name=f"m_valid{n}", attrs={COPY_ATTR: 1} if len(ofifos) > 1 else {})
+            m.d.sync += v.eq(x_valid)
+            m.d.comb += [f.w_en.eq(v), f.w_data.eq(m_beat.as_value()[lo:lo + len(f.w_data)])]
+            valids.append(v)
+        return [q_valid, w_valid, v_valid, x_valid, valids[0]]
 
     def _decode_conv(self, m, ev, den, abits, rbits, kbits, nxt_waddr, nxt_row, nxt_nx, nxt_ny):
         """The conv decode (``taps = 1``): three stages into the ``nxt_*`` registers."""
