@@ -13,7 +13,6 @@ data registered beside it, the multiplexer after those registers.
 from __future__ import annotations
 
 import math
-
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, Module, Signal

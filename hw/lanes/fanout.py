@@ -256,8 +256,8 @@ class FanOut(wiring.Component):
     def _datapath(self, m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifos):
         """The stages after the weight read (R): Q (the ROM's bank registers), W (weight
         register), V (multiplier input register), X (multiply), M (product register) -> the
-        output FIFO's slices ``ofifos`` (``(first bit, FIFO)``). No stage stalls (the generator holds the credits). Returns the
-        valid bits of Q .. M."""
+        output FIFO's slices ``ofifos`` (``(first bit, FIFO)``). No stage stalls (the
+        generator holds the credits). Returns the valid bits of Q .. M."""
         lp = self._lp
         L, wb, P = lp.lanes, lp.weight_bits, lp.taps
 
