@@ -18,7 +18,7 @@ from .plan import LayerPlan
 __all__ = ["FanOut", "OUT_DEPTH", "OUT_SLICE"]
 
 #: Beats FanOut's output FIFO holds: the credits of its generator (at least the beats in
-#: flight between the generator and the FIFO's output, about 9, for one beat per cycle).
+#: flight between the generator and the FIFO's output, about 10, for one beat per cycle).
 OUT_DEPTH = 16
 
 #: Widest slice of FanOut's output FIFO (bits; 18 LUT-RAM cells of 16 x 4).
@@ -52,7 +52,7 @@ class FanOut(wiring.Component):
     Throughput: one beat per cycle, back to back across events (the next event is decoded
     while the current one is expanded). Latency: event FIFO (2), decode (3), generator (1),
     weight memory (2: :func:`~augsnn.hw.rom.banked_rom`), weight register (1), multiplier
-    input register (1), multiply (1), product register (1), output FIFO (:data:`OUT_DEPTH`
+    input registers (2), multiply (1), product register (1), output FIFO (:data:`OUT_DEPTH`
     beats; 1-2). Back-pressure: the generator issues a beat only with a credit (a place in
     the output FIFO), so the datapath after it never stalls.
 
@@ -255,7 +255,7 @@ class FanOut(wiring.Component):
 
     def _datapath(self, m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifos):
         """The stages after the weight read (R): Q (the ROM's bank registers), W (weight
-        register), V (multiplier input register), X (multiply), M (product register) -> the
+        register), V and U (multiplier input registers), X (multiply), M (product register) -> the
         output FIFO's slices ``ofifos`` (``(first bit, FIFO)``). No stage stalls (the
         generator holds the credits). Returns the valid bits of Q .. M."""
         lp = self._lp
@@ -304,14 +304,25 @@ class FanOut(wiring.Component):
                                attrs={COPY_ATTR: 1}) for n in range(P * L)]
         m.d.sync += [v.eq(w) for v, w in zip(v_words, w_words)]
         m.d.sync += [c.eq(w_coef) for c in v_coefs]
-        x_valid, x_op, x_row = stage("x", v_valid, v_op, v_row)
+        # V -> U: a second input register, one per multiplier, with one fan-in and one
+        # fan-out, so that the placer puts it beside its multiplier (V copy -> multiplier
+        # -> product register, 3.7 ns of routing around a 3.9 ns multiply, was the path
+        # holding FanOut 1 at 103-107 MHz placed alone).
+        u_valid, u_op, u_row = stage("u", v_valid, v_op, v_row)
+        u_words = [Signal(L * wb, name="u_word" if P == 1 else f"u_word{j}", reset_less=True)
+                   for j in range(P)]
+        u_coefs = [Signal.like(w_coef, name=f"u_coef{n}", reset_less=True,
+                               attrs={COPY_ATTR: 1}) for n in range(P * L)]
+        m.d.sync += [u.eq(v) for u, v in zip(u_words, v_words)]
+        m.d.sync += [u.eq(v) for u, v in zip(u_coefs, v_coefs)]
+        x_valid, x_op, x_row = stage("x", u_valid, u_op, u_row)
         # The wide data registers have no reset (their valid bits do): ``abort`` and the
         # power-on reset reach far fewer flip-flops.
         x_prod = Signal.like(self.o.payload.current, reset_less=True)
         for j in range(P):
             for lane in range(L):
-                w = v_words[j][lane * wb:(lane + 1) * wb].as_signed()
-                m.d.sync += x_prod[j * L + lane].eq(w * v_coefs[j * L + lane])
+                w = u_words[j][lane * wb:(lane + 1) * wb].as_signed()
+                m.d.sync += x_prod[j * L + lane].eq(w * u_coefs[j * L + lane])
         m_beat = Signal(self.o.payload.shape(), reset_less=True)
         m.d.sync += [m_beat.op.eq(x_op), m_beat.row.eq(x_row), m_beat.current.eq(x_prod)]
         valids = []
@@ -321,7 +332,7 @@ class FanOut(wiring.Component):
             m.d.sync += v.eq(x_valid)
             m.d.comb += [f.w_en.eq(v), f.w_data.eq(m_beat.as_value()[lo:lo + len(f.w_data)])]
             valids.append(v)
-        return [q_valid, w_valid, v_valid, x_valid, valids[0]]
+        return [q_valid, w_valid, v_valid, u_valid, x_valid, valids[0]]
 
     def _decode_conv(self, m, ev, den, abits, rbits, kbits, nxt_waddr, nxt_row, nxt_nx, nxt_ny):
         """The conv decode (``taps = 1``): three stages into the ``nxt_*`` registers."""
