@@ -17,13 +17,12 @@ runs (docs/boards.md, docs/compact-engine.md).
 from __future__ import annotations
 
 import importlib
-import math
 from dataclasses import dataclass
 
 from augsnn.hw.compact.plan import BANK_ROWS
 from augsnn.hw.engine import get_engine
 from augsnn.hw.lanes.plan import lanes_text
-from augsnn.hw.banked import DP16KD_SHAPES
+from augsnn.hw.banked import DP16KD_SHAPES, cheapest_shape
 from augsnn.hw.plan import PlanError
 
 __all__ = ["Board", "BOARDS", "get_board", "fit", "resolve_lanes", "FitReport", "DoesNotFit"]
@@ -123,7 +122,7 @@ def get_board(name: str) -> Board:
 
 def blocks_for(depth: int, width: int, geometries) -> int:
     """Fewest block RAMs that hold a ``depth x width`` memory (one geometry for all)."""
-    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in geometries)
+    return cheapest_shape(depth, width, geometries)[1]
 
 
 class DoesNotFit(ValueError):

@@ -18,19 +18,26 @@ from types import SimpleNamespace
 from amaranth.hdl import Array, Module, Signal
 from amaranth.lib import memory
 
-__all__ = ["DP16KD_SHAPES", "bank_depth", "banked_memory"]
+__all__ = ["DP16KD_SHAPES", "bank_depth", "banked_memory", "cheapest_shape"]
 
 #: The (depth, width) shapes of one ECP5 DP16KD block RAM (18 kbit; 36 bits wide only as a
 #: read-only or simple dual-port memory).
 DP16KD_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 
 
+def cheapest_shape(depth: int, width: int, shapes=DP16KD_SHAPES) -> tuple[tuple[int, int], int]:
+    """The block-RAM shape ``(depth, width)`` that holds a ``depth x width`` memory in the
+    fewest blocks (a tie: the deeper shape, fewer banks), and that number of blocks."""
+    def blocks(s):
+        return math.ceil(depth / s[0]) * math.ceil(width / s[1])
+    best = min(shapes, key=lambda s: (blocks(s), -s[0]))
+    return best, blocks(best)
+
+
 def bank_depth(depth: int, width: int, shapes=DP16KD_SHAPES) -> int:
-    """Words per bank of a ``depth x width`` memory: the depth of the block-RAM shape that
-    holds it in the fewest blocks (a tie: the deeper shape, fewer banks), or ``depth`` when
-    one bank holds it."""
-    best = min(shapes, key=lambda s: (math.ceil(depth / s[0]) * math.ceil(width / s[1]), -s[0]))
-    return min(depth, best[0])
+    """Words per bank of a ``depth x width`` memory: the depth of :func:`cheapest_shape`, or
+    ``depth`` when one bank holds it."""
+    return min(depth, cheapest_shape(depth, width, shapes)[0][0])
 
 
 def banked_memory(m: Module, name: str, *, shape, depth: int, init=(),

@@ -3,8 +3,8 @@
 Layer: ``hw`` (Amaranth). The weight memories of a large model (Net1: 2.4 M weights) must
 not become millions of Verilog statements, so by default a :class:`Rom` is an instance of a
 small hand-written Verilog module (:data:`ROM_VERILOG`, ``augsnn_rom``) that loads a
-``$readmemh`` file (:mod:`augsnn.hw.emit` writes it). ``backend="memory"`` makes it an
-Amaranth :class:`~amaranth.lib.memory.Memory` with its contents inline instead (small models,
+``$readmemh`` file (:mod:`augsnn.hw.emit` writes it). :func:`banked_rom`'s ``backend="memory"``
+makes Amaranth memories with the contents inline instead (small models, the board builds,
 or Amaranth's own simulator, which cannot run a Verilog instance). A board flow (iCE40
 SPRAM, ECP5 EBR) swaps the module without touching the datapath: the port contract is
 ``addr`` in, ``data`` out one cycle later (every cycle a read; the datapath never stalls).
@@ -17,7 +17,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .banked import bank_depth, banked_memory
@@ -56,19 +56,16 @@ endmodule
 
 
 class Rom(wiring.Component):
-    """A read-only memory: ``data`` is the word at ``addr`` one cycle later.
+    """A read-only memory read from a ``$readmemh`` file: ``data`` is the word at ``addr``
+    one cycle later (an instance of :data:`ROM_MODULE`; inline contents go through
+    :func:`~augsnn.hw.banked.banked_memory` instead, see :func:`banked_rom`).
 
     Parameters
     ----------
     width, depth : int
         Word width and number of words.
-    words : list of int
-        Contents (``width``-bit unsigned words).
-    backend : str
-        ``"readmemh"``: an instance of :data:`ROM_MODULE` reading ``init_file``;
-        ``"memory"``: an Amaranth ``Memory`` with the contents inline.
     init_file : str
-        Path of the hex file written in the Verilog (``readmemh`` backend).
+        Path of the hex file written in the Verilog.
 
     Members
     -------
@@ -76,13 +73,8 @@ class Rom(wiring.Component):
     data : Out(width)
     """
 
-    def __init__(self, *, width: int, depth: int, words, backend: str = "readmemh",
-                 init_file: str = "rom.hex"):
-        if backend not in ("readmemh", "memory"):
-            raise ValueError(f"ROM backend must be 'readmemh' or 'memory', not {backend!r}")
+    def __init__(self, *, width: int, depth: int, init_file: str = "rom.hex"):
         self._width, self._depth = int(width), int(depth)
-        self._words = words
-        self._backend = backend
         self._init_file = str(init_file)
         self._addr_bits = max(1, (self._depth - 1).bit_length())
         super().__init__({"addr": In(self._addr_bits), "data": Out(self._width)})
@@ -94,21 +86,12 @@ class Rom(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        if self._backend == "readmemh":
-            m.submodules.rom = Instance(
-                ROM_MODULE,
-                p_WIDTH=self._width, p_DEPTH=self._depth, p_ABITS=self._addr_bits,
-                p_INIT_FILE=self._init_file,
-                i_clk=ClockSignal("sync"), i_en=Const(1), i_addr=self.addr, o_data=self.data)
-        else:
-            depth = max(2, self._depth)
-            init = list(self._words) + [0] * (depth - len(self._words))
-            m.submodules.mem = mem = memory.Memory(shape=unsigned(self._width), depth=depth,
-                                                   init=init)
-            rd = mem.read_port()
-            m.d.comb += [rd.addr.eq(self.addr), self.data.eq(rd.data)]
+        m.submodules.rom = Instance(
+            ROM_MODULE,
+            p_WIDTH=self._width, p_DEPTH=self._depth, p_ABITS=self._addr_bits,
+            p_INIT_FILE=self._init_file,
+            i_clk=ClockSignal("sync"), i_en=Const(1), i_addr=self.addr, o_data=self.data)
         return m
-
 
 
 def banked_rom(m: Module, name: str, *, width: int, depth: int, words,
@@ -136,8 +119,9 @@ def banked_rom(m: Module, name: str, *, width: int, depth: int, words,
         banks = banked_memory(m, name, shape=unsigned(width), depth=depth, init=words,
                               bank_words=bank)
         return SimpleNamespace(addr=banks.r_addr, data=banks.q, banks=banks.banks)
-    m.submodules[name] = rom = Rom(width=width, depth=depth, words=words, backend=backend,
-                                   init_file=init_file)
+    if backend != "readmemh":
+        raise ValueError(f"ROM backend must be 'readmemh' or 'memory', not {backend!r}")
+    m.submodules[name] = rom = Rom(width=width, depth=depth, init_file=init_file)
     q = Signal(width, name=f"{name}_q", reset_less=True)
     m.d.sync += q.eq(rom.data)
     return SimpleNamespace(addr=rom.addr, data=q, banks=1)

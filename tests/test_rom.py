@@ -64,6 +64,11 @@ def test_banked_rom_refuses_bad_bank():
                    bank_words=0)
 
 
+def test_banked_rom_refuses_unknown_backend():
+    with pytest.raises(ValueError, match="ROM backend must be 'readmemh' or 'memory', not 'spram'"):
+        banked_rom(Module(), "rom", width=8, depth=4, words=[0] * 4, backend="spram")
+
+
 @pytest.mark.parametrize("depth, bank_words, transparent", [
     (37, 8, False), (37, 8, True), (20, 3, True), (64, 16, False), (37, 64, True)])
 def test_banked_memory_matches_one_memory(depth, bank_words, transparent):
