@@ -70,12 +70,12 @@ def make_unit(name: str, lanes=(8, 32, 8)):
     from augsnn.hw.lanes.walk import beat_shape, producer_walk
     from augsnn.hw.neuron_core import NeuronCore
     if name == "tiny":
-        return Accelerator(load("tiny-aug"), lanes=4, rom_backend="memory")
+        return Accelerator(load("tiny-aug"), lanes=4, rom_backend="memory", hard_mult="ecp5")
     layers = plan(load("net2-aug"), lanes=lanes).layers
     kind, n = name.rstrip("0123456789"), int(name[-1])
     lp = layers[n]
     if kind == "fan":
-        return FanOut(lp, rom_backend="memory")
+        return FanOut(lp, rom_backend="memory", hard_mult="ecp5")
     if kind == "core":
         p = lp.neuron
         return NeuronCore(coef_bits=p.coef_bits, current_bits=lp.current_bits,

@@ -93,7 +93,8 @@ def prepare(model, board, *, lanes=None, clock_mhz: float | None = None,
     files = rom_files(plan)
     design = UartAccelerator(model, lanes=lanes, divisor=divisor, engine=engine.name,
                              rom_files=list(files), spram=board.family == "ice40",
-                             inline_roms=board.family == "ecp5")
+                             inline_roms=board.family == "ecp5",
+                             hard_mult="ecp5" if board.family == "ecp5" else None)
     return Prepared(board=board, model=model, lanes=plan.lanes, pll=pll, baud=baud,
                     divisor=divisor, fit=report, design=design,
                     top=BoardTop(board, design, pll), rom_files=files, engine=engine)

@@ -69,7 +69,8 @@ class UartAccelerator(wiring.Component):
         A name of the engine registry (:mod:`augsnn.hw.engine`): ``"lanes"`` or ``"compact"``.
     accel_options
         More parameters of the engine's component (``rom_files``, ``spram``, ``inline_roms``,
-        and the engine's plan options such as ``memory_budget_bits``, ``padding``).
+        ``hard_mult``, and the engine's plan options such as ``memory_budget_bits``,
+        ``padding``).
 
     Members
     -------
@@ -95,7 +96,7 @@ class UartAccelerator(wiring.Component):
         eng = get_engine(engine)
         self._engine = engine
         component_options = {k: accel_options.pop(k)
-                             for k in ("rom_files", "spram", "inline_roms", "trace")
+                             for k in ("rom_files", "spram", "inline_roms", "hard_mult", "trace")
                              if k in accel_options}
         self._accel = eng.component(model, **component_options,
                                     **eng.select(lanes=lanes, **accel_options))

@@ -69,13 +69,15 @@ class Engine:
         raise NotImplementedError
 
     def component(self, model, *, trace: bool = False, rom_files=None, spram: bool = False,
-                  inline_roms: bool = False, **options):
+                  inline_roms: bool = False, hard_mult: str | None = None, **options):
         """The Amaranth component for ``model``.
 
         ``rom_files``: the file names the Verilog gives its ``$readmemh`` memories (in the
         order of ``plan.rom_images()``); ``spram``: use the device's SPRAM blocks;
         ``inline_roms``: weight memories with their contents in the Verilog, one memory per
-        block-RAM bank (a board build; :func:`~augsnn.hw.rom.banked_rom`).
+        block-RAM bank (a board build; :func:`~augsnn.hw.rom.banked_rom`); ``hard_mult``:
+        the device's multiplier block with its own registers where the engine has a
+        registered multiply (``"ecp5"``; :func:`~augsnn.hw.dsp.registered_product`).
         """
         raise NotImplementedError
 

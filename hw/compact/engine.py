@@ -24,7 +24,7 @@ class CompactEngine(Engine):
         return compact_plan(model)
 
     def component(self, model, *, trace: bool = False, rom_files=None, spram: bool = False,
-                  inline_roms: bool = False, **options):
+                  inline_roms: bool = False, hard_mult: str | None = None, **options):
         from .accelerator import CompactAccelerator
         return CompactAccelerator(model, trace=trace, spram=spram)
 

@@ -37,6 +37,7 @@ from amaranth.hdl import Array, Cat, Module, Mux, ResetInserter, Signal, signed,
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
+from ..dsp import HARD_MULTIPLIERS
 from ..frames import FrameReceiver, ResultSender, result_layout
 from ..neuron_core import NeuronCore
 from ..skid import Skid
@@ -96,6 +97,10 @@ class Accelerator(wiring.Component):
     rom_files : list of str
         The ``$readmemh`` file of each weighted layer, as written in the Verilog (default
         ``weights<l>.hex``).
+    hard_mult : str or None
+        ``"ecp5"``: each product in a MULT18X18D with its own input and output registers
+        (the ECP5 board build; :func:`~augsnn.hw.dsp.registered_product`); ``None``: the
+        portable registers and ``*`` (same cycles, same values).
 
     Members
     -------
@@ -114,15 +119,20 @@ class Accelerator(wiring.Component):
 
     def __init__(self, model, *, lanes: int | tuple = 8, taps: int | tuple = 1,
                  padding: bool = True, memory_budget_bits: int | None = None,
-                 trace: bool = False, rom_backend: str = "readmemh", rom_files=None):
+                 trace: bool = False, rom_backend: str = "readmemh", rom_files=None,
+                 hard_mult: str | None = None):
         self._plan = plan_for(model, lanes=lanes, taps=taps, padding=padding,
                               memory_budget_bits=memory_budget_bits)
         if not isinstance(trace, bool):
             raise TypeError(f"trace must be a bool, not {trace!r}")
         if rom_backend not in ("readmemh", "memory"):
             raise ValueError(f"ROM backend must be 'readmemh' or 'memory', not {rom_backend!r}")
+        if hard_mult is not None and hard_mult not in HARD_MULTIPLIERS:
+            raise ValueError(f"hard multiplier must be one of {', '.join(HARD_MULTIPLIERS)} or "
+                             f"None, not {hard_mult!r}")
         self._trace = trace
         self._rom_backend = rom_backend
+        self._hard_mult = hard_mult
         n = len(self._plan.layers)
         self._rom_files = [str(f) for f in rom_files] if rom_files is not None else [
             f"weights{l}.hex" for l in range(n)]
@@ -167,7 +177,8 @@ class Accelerator(wiring.Component):
         fans = []
         for lp, core in zip(layers, cores):
             m.submodules[f"core{lp.number}"] = ResetInserter(abort)(core)
-            fan = FanOut(lp, rom_backend=self._rom_backend, init_file=self._rom_files[lp.number])
+            fan = FanOut(lp, rom_backend=self._rom_backend, init_file=self._rom_files[lp.number],
+                         hard_mult=self._hard_mult)
             # FanOut 0 belongs to the loader (the next image's pixels): an abort spares it.
             m.submodules[f"fanout{lp.number}"] = fan if lp.number == 0 else \
                 ResetInserter(abort)(fan)

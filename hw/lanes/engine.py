@@ -24,10 +24,11 @@ class LanesEngine(Engine):
                     memory_budget_bits=memory_budget_bits)
 
     def component(self, model, *, trace: bool = False, rom_files=None, spram: bool = False,
-                  inline_roms: bool = False, **options):
+                  inline_roms: bool = False, hard_mult: str | None = None, **options):
         from .accelerator import Accelerator
         return Accelerator(model, trace=trace, rom_files=rom_files,
-                           rom_backend="memory" if inline_roms else "readmemh", **options)
+                           rom_backend="memory" if inline_roms else "readmemh",
+                           hard_mult=hard_mult, **options)
 
     @property
     def extra_verilog(self) -> str:

@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from augsnn.golden.checks import unsigned_bits
 
+from ..dsp import registered_product
 from ..emit import COPY_ATTR
 from ..neuron_core import Op
 from ..rom import banked_rom
@@ -66,8 +67,9 @@ class FanOut(wiring.Component):
     """
 
     def __init__(self, lp: LayerPlan, *, rom_backend: str = "readmemh",
-                 init_file: str = "rom.hex"):
+                 init_file: str = "rom.hex", hard_mult: str | None = None):
         self._lp = lp
+        self._hard_mult = hard_mult
         self._rom_backend = rom_backend
         self._init_file = init_file
         super().__init__({
@@ -304,25 +306,23 @@ class FanOut(wiring.Component):
                                attrs={COPY_ATTR: 1}) for n in range(P * L)]
         m.d.sync += [v.eq(w) for v, w in zip(v_words, w_words)]
         m.d.sync += [c.eq(w_coef) for c in v_coefs]
-        # V -> U: a second input register, one per multiplier, with one fan-in and one
-        # fan-out, so that the placer puts it beside its multiplier (V copy -> multiplier
-        # -> product register, 3.7 ns of routing around a 3.9 ns multiply, was the path
-        # holding FanOut 1 at 103-107 MHz placed alone).
+        # V -> U -> X: each lane's product through :func:`~augsnn.hw.dsp.registered_product`,
+        # which registers the operands (U) and the product (X): in the fabric, or (the ECP5
+        # board build, ``hard_mult="ecp5"``) in the MULT18X18D itself, so that no route runs
+        # between a register and the multiplier (V copy -> multiplier -> product register,
+        # about 3.5 ns of routing each way around a 3.9 ns multiply, held FanOut 1 near
+        # 100 MHz placed alone and below it in the whole design).
         u_valid, u_op, u_row = stage("u", v_valid, v_op, v_row)
-        u_words = [Signal(L * wb, name="u_word" if P == 1 else f"u_word{j}", reset_less=True)
-                   for j in range(P)]
-        u_coefs = [Signal.like(w_coef, name=f"u_coef{n}", reset_less=True,
-                               attrs={COPY_ATTR: 1}) for n in range(P * L)]
-        m.d.sync += [u.eq(v) for u, v in zip(u_words, v_words)]
-        m.d.sync += [u.eq(v) for u, v in zip(u_coefs, v_coefs)]
         x_valid, x_op, x_row = stage("x", u_valid, u_op, u_row)
         # The wide data registers have no reset (their valid bits do): ``abort`` and the
         # power-on reset reach far fewer flip-flops.
         x_prod = Signal.like(self.o.payload.current, reset_less=True)
         for j in range(P):
             for lane in range(L):
-                w = u_words[j][lane * wb:(lane + 1) * wb].as_signed()
-                m.d.sync += x_prod[j * L + lane].eq(w * u_coefs[j * L + lane])
+                n = j * L + lane
+                w = v_words[j][lane * wb:(lane + 1) * wb].as_signed()
+                registered_product(m, w, v_coefs[n], x_prod[n], hard=self._hard_mult,
+                                   name=f"mul{n}", attrs={COPY_ATTR: 1})
         m_beat = Signal(self.o.payload.shape(), reset_less=True)
         m.d.sync += [m_beat.op.eq(x_op), m_beat.row.eq(x_row), m_beat.current.eq(x_prod)]
         valids = []
