@@ -19,13 +19,22 @@ from __future__ import annotations
 
 from amaranth.hdl import ClockSignal, Const, Instance, Module, Signal, signed
 
-__all__ = ["HARD_MULTIPLIERS", "registered_product"]
+__all__ = ["HARD_MULTIPLIERS", "check_hard_mult", "registered_product"]
 
 #: ``hard`` values :func:`registered_product` knows (``None``: the portable form).
 HARD_MULTIPLIERS = ("ecp5",)
 
 #: Operand width of one ECP5 MULT18X18D.
 ECP5_OPERAND_BITS = 18
+
+
+def check_hard_mult(hard) -> str | None:
+    """``hard`` if it names a multiplier block :func:`registered_product` knows (or is
+    ``None``); else a ``ValueError`` naming it."""
+    if hard is not None and hard not in HARD_MULTIPLIERS:
+        raise ValueError(f"hard multiplier must be one of {', '.join(HARD_MULTIPLIERS)} or "
+                         f"None, not {hard!r}")
+    return hard
 
 
 def registered_product(m: Module, a, b, out: Signal, *, hard: str | None = None,
@@ -37,14 +46,11 @@ def registered_product(m: Module, a, b, out: Signal, *, hard: str | None = None,
     registers (e.g. the board build's keep marker). ``hard="ecp5"``: one MULT18X18D with its
     own registers (operands of at most 18 bits).
     """
-    if hard is None:
+    if check_hard_mult(hard) is None:
         ra = Signal(signed(len(a)), name=f"{name}_a", reset_less=True, attrs=attrs or {})
         rb = Signal(signed(len(b)), name=f"{name}_b", reset_less=True, attrs=attrs or {})
         m.d.sync += [ra.eq(a), rb.eq(b), out.eq(ra * rb)]
         return
-    if hard != "ecp5":
-        raise ValueError(f"hard multiplier must be one of {', '.join(HARD_MULTIPLIERS)} or "
-                         f"None, not {hard!r}")
     n = ECP5_OPERAND_BITS
     if len(a) > n or len(b) > n or len(out) > 2 * n:
         raise ValueError(f"a MULT18X18D multiplies operands of at most {n} bits into "

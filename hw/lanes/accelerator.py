@@ -37,7 +37,7 @@ from amaranth.hdl import Array, Cat, Module, Mux, ResetInserter, Signal, signed,
 from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from ..dsp import HARD_MULTIPLIERS
+from ..dsp import check_hard_mult
 from ..frames import FrameReceiver, ResultSender, result_layout
 from ..neuron_core import NeuronCore
 from ..skid import Skid
@@ -127,12 +127,9 @@ class Accelerator(wiring.Component):
             raise TypeError(f"trace must be a bool, not {trace!r}")
         if rom_backend not in ("readmemh", "memory"):
             raise ValueError(f"ROM backend must be 'readmemh' or 'memory', not {rom_backend!r}")
-        if hard_mult is not None and hard_mult not in HARD_MULTIPLIERS:
-            raise ValueError(f"hard multiplier must be one of {', '.join(HARD_MULTIPLIERS)} or "
-                             f"None, not {hard_mult!r}")
         self._trace = trace
         self._rom_backend = rom_backend
-        self._hard_mult = hard_mult
+        self._hard_mult = check_hard_mult(hard_mult)
         n = len(self._plan.layers)
         self._rom_files = [str(f) for f in rom_files] if rom_files is not None else [
             f"weights{l}.hex" for l in range(n)]
