@@ -175,7 +175,7 @@ class Accelerator(wiring.Component):
         for lp, core in zip(layers, cores):
             m.submodules[f"core{lp.number}"] = ResetInserter(abort)(core)
             fan = FanOut(lp, rom_backend=self._rom_backend, init_file=self._rom_files[lp.number],
-                         hard_mult=self._hard_mult)
+                         hard_mult=self._hard_mult, clearable=lp.number > 0)
             # FanOut 0 belongs to the loader (the next image's pixels): an abort spares it.
             m.submodules[f"fanout{lp.number}"] = fan if lp.number == 0 else \
                 ResetInserter(abort)(fan)

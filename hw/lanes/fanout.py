@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,20 +62,23 @@ class FanOut(wiring.Component):
     i : In(stream(event))
     o : Out(stream(core input))
     clear : In(1)
+        A ``CLEAR`` beat (absent with ``clearable=False``: the first layer's FanOut).
     busy : Out(1)
         Registered: the unit held a beat, or one was offered (or ``clear``), the cycle before.
     """
 
     def __init__(self, lp: LayerPlan, *, rom_backend: str = "readmemh",
-                 init_file: str = "rom.hex", hard_mult: str | None = None):
+                 init_file: str = "rom.hex", hard_mult: str | None = None,
+                 clearable: bool = True):
         self._lp = lp
         self._hard_mult = hard_mult
+        self._clearable = clearable
         self._rom_backend = rom_backend
         self._init_file = init_file
         super().__init__({
             "i": In(stream.Signature(event_layout(lp.grid, lp.in_bits))),
             "o": Out(stream.Signature(core_input_layout(lp, lp.product_bits))),
-            "clear": In(1),
+            **({"clear": In(1)} if clearable else {}),
             "busy": Out(1),
         })
 
@@ -199,7 +202,8 @@ class FanOut(wiring.Component):
             self._decode_conv(m, ev, den, abits, rbits, kbits, nxt_waddr, nxt_row, nxt_nx,
                               nxt_ny)
 
-        with m.If(self.clear):
+        clear = self.clear if self._clearable else Const(0, 1)
+        with m.If(clear):
             m.d.sync += clear_pending.eq(1)
 
         # --- Generator.
@@ -252,7 +256,7 @@ class FanOut(wiring.Component):
         # unit held a beat, or one was offered to it, the cycle before.
         m.d.sync += self.busy.eq((efifo.level != 0) | Cat(dv).any() | nxt_valid
                                  | cur_valid | r_valid | Cat(stages).any() | (ofifo.level != 0)
-                                 | clear_pending | self.i.valid | self.clear)
+                                 | clear_pending | self.i.valid | clear)
         return m
 
     def _datapath(self, m, roms, r_valid, r_op, r_row, r_coef, r_mask, ofifos):
