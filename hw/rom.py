@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from .banked import bank_depth, banked_memory
 
-__all__ = ["Rom", "banked_rom", "ROM_MODULE", "ROM_VERILOG"]
+__all__ = ["Rom", "banked_rom", "check_rom_backend", "ROM_MODULE", "ROM_VERILOG"]
 
 #: Name of the Verilog ROM module.
 ROM_MODULE = "augsnn_rom"
@@ -94,6 +94,13 @@ class Rom(wiring.Component):
         return m
 
 
+def check_rom_backend(backend) -> str:
+    """``backend`` if it is ``"readmemh"`` or ``"memory"``; else a ``ValueError`` naming it."""
+    if backend not in ("readmemh", "memory"):
+        raise ValueError(f"ROM backend must be 'readmemh' or 'memory', not {backend!r}")
+    return backend
+
+
 def banked_rom(m: Module, name: str, *, width: int, depth: int, words,
                backend: str = "readmemh", init_file: str = "rom.hex",
                bank_words: int | None = None) -> SimpleNamespace:
@@ -114,13 +121,11 @@ def banked_rom(m: Module, name: str, *, width: int, depth: int, words,
     SimpleNamespace
         ``addr`` (a signal to drive), ``data`` (a value), ``banks`` (int; 1 for ``readmemh``).
     """
-    if backend == "memory":
+    if check_rom_backend(backend) == "memory":
         bank = bank_depth(int(depth), int(width)) if bank_words is None else bank_words
         banks = banked_memory(m, name, shape=unsigned(width), depth=depth, init=words,
                               bank_words=bank)
         return SimpleNamespace(addr=banks.r_addr, data=banks.q, banks=banks.banks)
-    if backend != "readmemh":
-        raise ValueError(f"ROM backend must be 'readmemh' or 'memory', not {backend!r}")
     m.submodules[name] = rom = Rom(width=width, depth=depth, init_file=init_file)
     q = Signal(width, name=f"{name}_q", reset_less=True)
     m.d.sync += q.eq(rom.data)

@@ -40,6 +40,7 @@ from amaranth.lib.wiring import In, Out, connect
 from ..dsp import check_hard_mult
 from ..frames import FrameReceiver, ResultSender, result_layout
 from ..neuron_core import NeuronCore
+from ..rom import check_rom_backend
 from ..skid import Skid
 from ..plan import T_BITS, WORD_BITS
 from .fanout import FanOut
@@ -125,10 +126,8 @@ class Accelerator(wiring.Component):
                               memory_budget_bits=memory_budget_bits)
         if not isinstance(trace, bool):
             raise TypeError(f"trace must be a bool, not {trace!r}")
-        if rom_backend not in ("readmemh", "memory"):
-            raise ValueError(f"ROM backend must be 'readmemh' or 'memory', not {rom_backend!r}")
         self._trace = trace
-        self._rom_backend = rom_backend
+        self._rom_backend = check_rom_backend(rom_backend)
         self._hard_mult = check_hard_mult(hard_mult)
         n = len(self._plan.layers)
         self._rom_files = [str(f) for f in rom_files] if rom_files is not None else [
