@@ -188,7 +188,18 @@ class BoardTop(Elaboratable):
                 i_PHASESTEP=Const(1), i_PHASELOADREG=Const(1), i_PLLWAKESYNC=Const(0),
                 i_ENCLKOP=Const(0), o_CLKOP=pll_clk, o_LOCK=locked)
         # No explicit constraint: nextpnr derives the PLL output's from the oscillator's.
-        m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
+        if self.board.family == "ecp5":
+            # The synchroniser's output drives the reset of nearly every flip-flop: through a
+            # DCCA it takes a global network (nextpnr routes a DCCA's fabric loads over it)
+            # instead of general routing across the die, which was the critical path of the
+            # 8,32,8 build at 100 MHz (10.8 ns of routing to one LSR).
+            m.domains.por = cd_por = ClockDomain("por", async_reset=True)
+            m.d.comb += cd_por.clk.eq(pll_clk)
+            m.submodules.reset = ResetSynchronizer(~locked, domain="por")
+            m.submodules.reset_buf = Instance("DCCA", i_CLKI=cd_por.rst, i_CE=Const(1),
+                                              o_CLKO=cd_sync.rst)
+        else:
+            m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
         m.submodules.design = design = self.design
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
