@@ -288,6 +288,7 @@ class Accelerator(wiring.Component):
         an = Signal(range(p.n_classes + 1))
         gap = Signal(signed(WORD_BITS + 1))
         stop = Signal()         # the image stops at this step (T reached or the rule holds)
+        snaps_ready = Signal()  # every event-count queue has this step's entry (registered)
 
         m.d.comb += [rx.done.eq(handover), first.start.eq(handover), first.steps.eq(steps)]
         # The later FanOuts' CLEAR from a register, a cycle after the handover (their first
@@ -315,12 +316,18 @@ class Accelerator(wiring.Component):
         # from the control: its output into the step counter and the counts' adders was the
         # critical path of 8,32,8 at 100 MHz, 68 MHz). ``hold``: the registered beat ends a
         # step, so nothing more is taken until the run state machine has left RUN.
+        # A skid buffer after the output core, as after the others: the control's ``ready``
+        # reaches the core's output logic only through a register.
         running = Signal()
         hold = Signal()
-        out_valid = core_out(last.number, running & ~hold)
+        out_skid = Skid(cores[-1].o.payload.shape())
+        m.submodules.out_skid = ResetInserter(abort)(out_skid)
+        m.d.comb += [out_skid.i.payload.eq(cores[-1].o.payload),
+                     out_skid.i.valid.eq(core_out(last.number, out_skid.i.ready)),
+                     out_skid.o.ready.eq(running & ~hold)]
         take = Signal(name="out_take")
         beat = Signal(cores[-1].o.payload.shape(), name="out_beat", reset_less=True)
-        m.d.sync += [take.eq(out_valid & running & ~hold), beat.eq(cores[-1].o.payload)]
+        m.d.sync += [take.eq(out_skid.o.valid & running & ~hold), beat.eq(out_skid.o.payload)]
         m.d.comb += hold.eq(take & beat.done)
         real = Cat((beat.index + k < last.out_channels) & (beat.coef[k] != 0)
                    for k in range(last.lanes))
@@ -358,12 +365,15 @@ class Accelerator(wiring.Component):
                     m.next = "STEP"
             with m.State("STEP"):
                 # The output layer ended step ``dones``: take every earlier layer's event count
-                # at that step, then decide (at T, or by the rule once it applies).
-                ready = Cat(s.r_rdy for s in snaps).all() if snaps else 1
-                with m.If(ready):
+                # at that step, then decide (at T, or by the rule once it applies). ``ready``
+                # from a register (the queues sit by their walks, far from here; once a queue
+                # has an entry it keeps it until read here).
+                m.d.sync += snaps_ready.eq(Cat(s.r_rdy for s in snaps).all() if snaps else 1)
+                with m.If(snaps_ready):
                     for s, e in zip(snaps, ev_snap):
                         m.d.comb += s.r_en.eq(1)
                         m.d.sync += e.eq(s.r_data)
+                    m.d.sync += snaps_ready.eq(0)
                     m.d.sync += [early.eq((margin != 0) & (dones >= t_min)),
                                  an.eq(0), pred.eq(0), cand_valid.eq(0), has_second.eq(0),
                                  phase.eq(0), cmp_valid.eq(0)]
@@ -427,6 +437,7 @@ class Accelerator(wiring.Component):
         zero pixel waits for FanOut 0 too, so the frame moves at the same pace whatever the
         image); ``handover`` once every pixel is integrated and the run side is free."""
         ev, pix = fan0.i.payload, rx.pixels.payload
+        free = Signal(name="load_free")     # the handover's condition, registered (LOADED)
         m.d.comb += [
             rx.pixels.ready.eq(fan0.i.ready),
             fan0.i.valid.eq(rx.pixels.valid & (pix.value != 0)),
@@ -449,9 +460,15 @@ class Accelerator(wiring.Component):
                     m.next = "LOADED"
             with m.State("LOADED"):
                 # Every pixel integrated (nothing left in FanOut 0 or FirstLayer's pipeline),
-                # and the run side free: hand the image over.
-                with m.If(~fan0.busy & ~first.acc_busy & run_idle & ~first.running):
+                # and the run side free: hand the image over. The condition is registered
+                # first (its inputs come from units across the die, and the handover goes back
+                # to them): in LOADED each part of it, once true, stays true until the
+                # handover, so the registered value is never stale here; it is cleared with
+                # the handover, and set only in LOADED.
+                m.d.sync += free.eq(~fan0.busy & ~first.acc_busy & run_idle & ~first.running)
+                with m.If(free):
                     m.d.comb += handover.eq(1)
+                    m.d.sync += free.eq(0)
                     m.next = "IDLE"
 
 
