@@ -240,7 +240,7 @@ def _report_md(r: dict) -> str:
         f"- date: {r['date']}; sources: {r.get('commit') or 'not a git checkout'}; tools: "
         f"{r['tools']}; build time {r['build_seconds']:.0f} s",
         *([f"- LUT mapping: classic ABC ({r['abc_fallback']})"] if r.get("abc_fallback")
-          else ["- LUT mapping: classic ABC (--abc classic)"] if r.get("abc") == "classic"
+          else ["- LUT mapping: classic ABC (abc -lut 4:7)"] if r.get("abc") == "classic"
           else []),
         f"- design clock: {fm['clock_mhz']:.4g} MHz ({r['pll']}); UART {r['baud']} baud "
         f"(divisor {r['divisor']})",
@@ -283,7 +283,7 @@ def _report_md(r: dict) -> str:
 
 def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float | None = None,
           baud: int | None = None, do_build: bool = True, cycles_images: int = 100,
-          seed: int = 1, command: str | None = None, log=None, abc: str = "abc9",
+          seed: int = 1, command: str | None = None, log=None, abc: str | None = None,
           early_exit=None) -> dict:
     """Build the board design for ``model`` in ``out_dir``; return the report (a dict).
 
@@ -293,8 +293,8 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
 
     ``seed`` is nextpnr's placement seed (timing-driven placement is sensitive to it).
     ``abc``: the LUT mapper of the ECP5 flow: ``"abc9"`` (Yosys' default) or ``"classic"``
-    (``abc -lut 4:7``; a way round Yosys 0.70's ABC9 assertion on some netlists,
-    docs/boards.md).
+    (``abc -lut 4:7``; a way round Yosys 0.70's ABC9 assertion on some netlists, and the
+    higher Fmax on the ULX3S's default design, docs/boards.md); ``None``: the board's.
     With ``do_build=False`` only the build files (Verilog/RTLIL, Yosys script, constraints,
     weight files) are written and the report holds the fit check. Raises ``ValueError`` (see
     :func:`prepare`) before anything is written; ``RuntimeError`` when a tool fails.
@@ -302,6 +302,8 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     log = sys.stderr if log is None else log       # looked up now: tests swap sys.stderr
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"nextpnr seed must be an integer >= 0, not {seed!r}")
+    if abc is None:
+        abc = get_board(board).abc if isinstance(board, str) else board.abc
     if abc not in ABC_MAPPERS:
         raise ValueError(f"LUT mapper must be one of {', '.join(ABC_MAPPERS)}, not {abc!r}")
     p = prepare(model, board, lanes=lanes, clock_mhz=clock_mhz, baud=baud)

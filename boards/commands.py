@@ -39,9 +39,10 @@ def register(subparsers) -> None:
     p.add_argument("--clock-mhz", type=float, help="design clock (default: the board's)")
     p.add_argument("--baud", type=int, help="UART baud rate (default: the board's: 3000000 on "
                    "the ulx3s-85f, 1000000 on the icebreaker)")
-    p.add_argument("--abc", choices=("abc9", "classic"), default="abc9",
+    p.add_argument("--abc", choices=("abc9", "classic"),
                    help="ECP5 LUT mapper: abc9 (Yosys' default) or classic (abc -lut 4:7; a way "
-                        "round Yosys 0.70's ABC9 assertion, docs/boards.md) (default: %(default)s)")
+                        "round Yosys 0.70's ABC9 assertion, docs/boards.md) (default: the "
+                        "board's: classic on the ulx3s-85f, where it reaches the higher Fmax)")
     p.add_argument("--seed", type=int, default=1,
                    help="nextpnr placement seed (default: %(default)s)")
     p.add_argument("--early-exit", metavar="auto|none|MARGIN[,T_MIN]",
@@ -97,7 +98,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                    + (["--clock-mhz", f"{args.clock_mhz:g}"] if args.clock_mhz else [])
                    + (["--baud", str(args.baud)] if args.baud else [])
                    + (["--seed", str(args.seed)] if args.seed != 1 else [])
-                   + (["--abc", args.abc] if args.abc != "abc9" else []))
+                   + (["--abc", args.abc] if args.abc else []))
     from augsnn.golden.early_exit import ExitRule
 
     from .targets import get_board

@@ -71,6 +71,10 @@ class Board:
     early_exit : str or None
         The build report's early-exit rule by default (``"auto"``: the rule with the fewest
         mean steps within 0.1 point of the fixed-T accuracy; ``None``: none).
+    abc : str
+        The ECP5 flow's LUT mapper by default: ``"abc9"`` (Yosys' default) or ``"classic"``
+        (``abc -lut 4:7``), the one whose netlist reaches the higher Fmax on this board's
+        default design (docs/boards.md, "Timing"). Not used on the iCE40.
     """
 
     name: str
@@ -91,6 +95,7 @@ class Board:
     engine: str = "lanes"
     lane_budget: int = 0
     early_exit: str | None = None
+    abc: str = "abc9"
 
     def platform_class(self):
         module, cls = self.platform.split(":")
@@ -106,10 +111,11 @@ BOARDS = {
         multipliers=8, spram_blocks=4, logic_depth=8, engine="compact"),
     "ulx3s-85f": Board(
         name="ulx3s-85f", platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
-        family="ecp5", device="LFE5U-85F-6BG381C", osc_mhz=25.0, clock_mhz=75.0, lanes=8,
+        family="ecp5", device="LFE5U-85F-6BG381C", osc_mhz=25.0, clock_mhz=100.0, lanes="auto",
         baud=3_000_000, luts=83640, bram_blocks=208,
         bram_geometries=DP16KD_SHAPES,
-        bram_bits=18432, multipliers=156, logic_depth=32, lane_budget=48, early_exit="auto"),
+        bram_bits=18432, multipliers=156, logic_depth=32, lane_budget=48, early_exit="auto",
+        abc="classic"),
 }
 
 
