@@ -441,15 +441,17 @@ class NeuronCore(wiring.Component):
             out_fifo.w_data.eq(out),
             out_fifo.w_en.eq(push),
         ]
-        pop = self.o.valid & self.o.ready
-        # A fire result that is not pushed gives its credit back a cycle later, from a
-        # register: the tail's flags across all lanes into the credit counter was the
-        # critical path of a 32-lane core at 100 MHz (ECP5). Still conservative: the
-        # credits in use are the FIFO's beats, the fire micro-ops in flight and ``drop_q``.
+        # A beat that leaves the FIFO and a fire result that is not pushed give their credit
+        # back a cycle later, from registers: the tail's flags across all lanes into the
+        # credit counter, and then the FIFO's output valid (which also drives the next skid
+        # buffer's wide registers, so it is placed away from the counter), were critical
+        # paths of a 32-lane core at 100 MHz (ECP5). Still conservative: the credits in use
+        # are the FIFO's beats, the fire micro-ops in flight, ``pop_q`` and ``drop_q``.
+        pop_q = Signal()
         drop_q = Signal()
-        m.d.sync += drop_q.eq(t_valid & ~push)
+        m.d.sync += [pop_q.eq(self.o.valid & self.o.ready), drop_q.eq(t_valid & ~push)]
         fire_issue = issue & ((issue_kind == _Kind.FIRE) | (issue_kind == _Kind.MARK))
-        m.d.sync += credits_used.eq(credits_used + fire_issue - pop - drop_q)
+        m.d.sync += credits_used.eq(credits_used + fire_issue - pop_q - drop_q)
 
         return m
 
