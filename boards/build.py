@@ -32,6 +32,12 @@ from .top import RX_FIFO_DEPTH, BoardTop, UartAccelerator
 
 #: LUT mappers of the ECP5 flow (``build(abc=...)``).
 ABC_MAPPERS = ("abc9", "classic")
+#: Yosys command that keeps deliberate register copies apart (FanOut's coefficient, one per
+#: hard multiplier; its valid bit, one per FIFO slice; the accelerator's abort, one per
+#: block): ``opt_merge`` would join flip-flops with the same input into one again. The
+#: flip-flops driving a wire with the ``augsnn_copy`` attribute, with or without a reset
+#: (``$adff``: the ECP5 reset is asynchronous).
+KEEP_COPIES = f"setattr -set keep 1 a:{COPY_ATTR} %ci1 t:$dff t:$adff %u %i"
 
 __all__ = ["prepare", "build", "Prepared", "YOWASP_ENV", "estimate_cycles", "parse_reports"]
 
@@ -320,9 +326,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     synth_opts = "-dsp" if (board_.family == "ice40"
                             and p.fit.multipliers <= board_.multipliers) else ""
     after_synth = f"tee -q -o {name}.stat stat"
-    # Deliberate register copies (one per hard multiplier: FanOut's coefficient) keep apart:
-    # Yosys' opt_merge would join flip-flops with the same input into one again.
-    after_read = f"proc; setattr -set keep 1 a:{COPY_ATTR} %ci1 t:$dff %i"
+    after_read = f"proc; {KEEP_COPIES}"
     if abc == "classic" and board_.family == "ecp5":
         # synth_ecp5 up to the LUT mapping, classic ABC, then the rest of synth_ecp5
         synth_opts = "-run begin:map_luts"

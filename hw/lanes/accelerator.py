@@ -38,6 +38,7 @@ from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from ..dsp import check_hard_mult
+from ..emit import COPY_ATTR
 from ..frames import FrameReceiver, ResultSender, result_layout
 from ..neuron_core import NeuronCore
 from ..rom import check_rom_backend
@@ -168,19 +169,28 @@ class Accelerator(wiring.Component):
         cores = self.cores()
         # ``abort``: a one-cycle pulse that drops the rest of an image that exited early: every
         # block of the datapath goes back to its reset state (memories keep their contents;
-        # the next image's CLEAR resets the membranes, FirstLayer zeroes its current).
-        abort = Signal()
+        # the next image's CLEAR resets the membranes, FirstLayer zeroes its current). The
+        # control sets ``abort_set``; each block gets its own register of it, all equal (kept
+        # apart in the board build): one register for the whole die was a route of 8.5 ns
+        # to a FanOut's FIFO at a 100 MHz target (ECP5).
+        abort_set = Signal()
+
+        def abort(unit):
+            a = Signal(name=f"abort_{unit}", attrs={COPY_ATTR: 1})
+            m.d.sync += a.eq(abort_set)
+            return a
+
         fans = []
         for lp, core in zip(layers, cores):
-            m.submodules[f"core{lp.number}"] = ResetInserter(abort)(core)
+            m.submodules[f"core{lp.number}"] = ResetInserter(abort(f"core{lp.number}"))(core)
             fan = FanOut(lp, rom_backend=self._rom_backend, init_file=self._rom_files[lp.number],
                          hard_mult=self._hard_mult, clearable=lp.number > 0)
             # FanOut 0 belongs to the loader (the next image's pixels): an abort spares it.
             m.submodules[f"fanout{lp.number}"] = fan if lp.number == 0 else \
-                ResetInserter(abort)(fan)
+                ResetInserter(abort(f"fanout{lp.number}"))(fan)
             fans.append(fan)
         m.submodules.first = first = FirstLayer(layers[0], t_bits=T_BITS)
-        m.d.comb += first.abort.eq(abort)
+        m.d.comb += first.abort.eq(abort("first"))
         connect(m, fans[0].o, first.acc)
         # Two skid buffers (registered ``ready``) between FirstLayer and core 0: core 0's
         # ``ready`` no longer reaches FirstLayer's sweep registers, and each signal that
@@ -189,7 +199,7 @@ class Accelerator(wiring.Component):
         # valid met in one LUT placed away from both: 11.8 ns at a 100 MHz target).
         first_skids = [Skid(cores[0].i.payload.shape()) for _ in range(2)]
         for k, skid in enumerate(first_skids):
-            m.submodules[f"first_skid{k}"] = ResetInserter(abort)(skid)
+            m.submodules[f"first_skid{k}"] = ResetInserter(abort(f"first_skid{k}"))(skid)
         connect(m, first.o, first_skids[0].i)
         connect(m, first_skids[0].o, first_skids[1].i)
         connect(m, first_skids[1].o, cores[0].i)
@@ -218,16 +228,17 @@ class Accelerator(wiring.Component):
             walk = producer_walk(prod, beat)
             ser = EventSerializer(beat=beat, event=event_layout(lp.grid, lp.in_bits),
                                   lanes=beat_lanes // beat_taps, taps=beat_taps)
-            m.submodules[f"walk{lp.number}"] = ResetInserter(abort)(walk)
-            m.submodules[f"serial{lp.number}"] = ResetInserter(abort)(ser)
+            m.submodules[f"walk{lp.number}"] = ResetInserter(abort(f"walk{lp.number}"))(walk)
+            m.submodules[f"serial{lp.number}"] = ResetInserter(abort(f"serial{lp.number}"))(ser)
             snap = fifo.SyncFIFO(width=WORD_BITS, depth=SNAP_DEPTH)
-            m.submodules[f"snap{prod.number}"] = ResetInserter(abort)(snap)
+            abort_snap = abort(f"snap{prod.number}")
+            m.submodules[f"snap{prod.number}"] = ResetInserter(abort_snap)(snap)
             hold = Signal(name=f"snap_hold{prod.number}")
             m.d.sync += hold.eq(snap.level >= SNAP_DEPTH - 4)
             # A skid buffer between the core and the walk: the walk's ``ready`` (through the
             # serializer's) no longer reaches the core's output FIFO and credits (timing).
             skid = Skid(core_output_layout(prod))
-            m.submodules[f"skid{prod.number}"] = ResetInserter(abort)(skid)
+            m.submodules[f"skid{prod.number}"] = ResetInserter(abort(f"skid{prod.number}"))(skid)
             m.d.comb += [skid.i.payload.eq(cores[prod.number].o.payload),
                          skid.i.valid.eq(core_out(prod.number, skid.i.ready)),
                          walk.i.payload.eq(skid.o.payload),
@@ -238,7 +249,7 @@ class Accelerator(wiring.Component):
             # the steps up to it.
             d = [Signal(name=f"snap_d{n}_{prod.number}") for n in (1, 2, 3, 4)]
             m.d.sync += [d[0].eq(walk.i.valid & walk.i.ready & walk.i.payload.done)]
-            m.d.sync += [d[n].eq(d[n - 1] & ~abort) for n in (1, 2, 3)]
+            m.d.sync += [d[n].eq(d[n - 1] & ~abort_snap) for n in (1, 2, 3)]
             m.d.comb += [snap.w_data.eq(events[prod.number]), snap.w_en.eq(d[3])]
             m.d.sync += events[prod.number].eq(events[prod.number] + walk.events)
             connect(m, walk.o, ser.i)
@@ -246,10 +257,12 @@ class Accelerator(wiring.Component):
             connect(m, fans[lp.number].o, cores[lp.number].i)
             walks.append(walk)
             snaps.append(snap)
-        self._control(m, first, fans, walks, snaps, cores, events, abort, core_out)
+        self._control(m, first, fans, walks, snaps, cores, events, abort_set, abort("out_skid"),
+                      core_out)
         return m
 
-    def _control(self, m, first, fans, walks, snaps, cores, events, abort, core_out):
+    def _control(self, m, first, fans, walks, snaps, cores, events, abort_set, abort_out,
+                 core_out):
         """The image frame in, the steps and the early-exit decision, the result frame out."""
         p = self._plan
         nl = len(p.layers)
@@ -321,7 +334,7 @@ class Accelerator(wiring.Component):
         running = Signal()
         hold = Signal()
         out_skid = Skid(cores[-1].o.payload.shape())
-        m.submodules.out_skid = ResetInserter(abort)(out_skid)
+        m.submodules.out_skid = ResetInserter(abort_out)(out_skid)
         m.d.comb += [out_skid.i.payload.eq(cores[-1].o.payload),
                      out_skid.i.valid.eq(core_out(last.number, out_skid.i.ready)),
                      out_skid.o.ready.eq(running & ~hold)]
@@ -413,7 +426,8 @@ class Accelerator(wiring.Component):
                 m.next = "DECIDE"
             with m.State("DECIDE"):
                 with m.If(stop):
-                    m.d.sync += [abort.eq(dones != steps), result_cycles.eq(cycles + 1)]
+                    m.d.comb += abort_set.eq(dones != steps)
+                    m.d.sync += result_cycles.eq(cycles + 1)
                     # The next image's cycles start here if its frame has begun.
                     with m.If(~load_idle | rx.start):
                         m.d.sync += [cycles.eq(0), counting.eq(1)]
@@ -426,8 +440,6 @@ class Accelerator(wiring.Component):
                 m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(words[tx.index])]
                 with m.If(tx.done):
                     m.next = "IDLE"
-        with m.If(abort):
-            m.d.sync += abort.eq(0)
 
 
     @staticmethod
