@@ -74,7 +74,7 @@ class Board:
     abc : str
         The ECP5 flow's LUT mapper by default: ``"abc9"`` (Yosys' default) or ``"classic"``
         (``abc -lut 4:7``), the one whose netlist reaches the higher Fmax on this board's
-        default design (docs/boards.md, "Timing"). Not used on the iCE40.
+        folded design (docs/boards.md, "Timing"). Not used on the iCE40.
     """
 
     name: str
