@@ -231,7 +231,7 @@ class CoreProofHarness(wiring.Component):
         with m.If(~r_rdy):
             m.d.comb += Ac(inner <= 1)
         in_flight = _count(v for v, _, _ in entries)
-        m.d.comb += [Ac(credits_used == inner + r_rdy + in_flight + S("drop_q")),
+        m.d.comb += [Ac(credits_used == inner + r_rdy + in_flight + S("drop_q") + S("pop_q")),
                      Ac(credits_used <= inner_depth + 1)]
         with m.If(has_credit):
             m.d.comb += Ac(credits_used <= inner_depth)
