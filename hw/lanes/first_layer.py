@@ -62,11 +62,14 @@ class FirstLayer(wiring.Component):
         # Each current memory's read data goes straight into a register (the DP16KD's
         # clock-to-out is about 6 ns without its output register), a register per block-RAM
         # bank when the memory is deeper than one block RAM holds (hw/banked.py); the
-        # multiplexers come after them.
+        # multiplexers come after them. The read ports are not transparent: Yosys makes a
+        # transparent DP16KD port with a multiplexer on its read data, which put a LUT between
+        # the block RAM and that register (the critical path of the ULX3S build at 100 MHz);
+        # the write a read misses is forwarded instead (``fwd3``).
         r_ens = [Signal(name=f"current{b}_r_en") for b in range(2)]
         q_ens = [Signal(name=f"current{b}_q_en") for b in range(2)]
         mems = [banked_memory(m, f"current{b}", shape=row_data, depth=max(2, D),
-                              transparent=True, bank_words=bank_depth(max(2, D), row_data.size),
+                              transparent=False, bank_words=bank_depth(max(2, D), row_data.size),
                               r_en=r_ens[b], q_en=q_ens[b])
                 for b in range(2)]
         ab = Signal()           # the loading bank (``acc``); the running image sweeps ~ab
@@ -74,8 +77,9 @@ class FirstLayer(wiring.Component):
         rq = [mem.q for mem in mems]
 
         # Accumulate: A (read) -> Q (register the read data) -> P (add) -> W (write). A beat's
-        # read at A is transparent for the write in the same cycle; the two writes it cannot
-        # see, those of the two beats ahead of it, are forwarded at P (selects computed at Q).
+        # read at A sees the writes of the cycles before; the three it cannot see, those of the
+        # three beats ahead of it (at Q, P and W when it is at A), are forwarded at P (selects
+        # computed at Q).
         q_valid, p_valid = Signal(), Signal()
         q_row, p_row = Signal(rbits), Signal(rbits)
         # The lane data registers have no reset (valid bits and rows decide what counts).
@@ -85,23 +89,33 @@ class FirstLayer(wiring.Component):
         w_row = Signal(rbits)
         w_data = Signal(row_data, reset_less=True)    # the sum being written (W)
         w2_data = Signal(row_data, reset_less=True)   # the one written the cycle before
-        fwd1, fwd2 = Signal(), Signal()   # the beat at P follows one or two to the same row
+        w3_data = Signal(row_data, reset_less=True)   # and the one before that
+        w2_valid = Signal()
+        w2_row = Signal(rbits)
+        # the beat at P follows one, two or three beats to the same row
+        fwd1, fwd2, fwd3 = Signal(), Signal(), Signal()
         total = Signal(row_data)
         zeroing = Signal()      # after an abort: bank zb is written to zero, row zr a cycle
         zb = Signal()
         zr = Signal(range(D + 1))
-        acc_blocked = zeroing & (zb == ab)
+        za = Signal()           # ``zeroing`` a cycle later: the zero write of row ``za_row``
+        # The loading bank takes no beat while it is being zeroed, nor in the cycle of its last
+        # zero write (``za``, a cycle after ``zeroing``: a read then would miss it).
+        acc_blocked = (zeroing | za) & (zb == ab)
         m.d.comb += self.acc.ready.eq(~acc_blocked)
         m.d.sync += [q_valid.eq(self.acc.valid & self.acc.ready
                                 & (self.acc.payload.op == Op.INTEGRATE)),
                      q_row.eq(self.acc.payload.row), q_cur.eq(self.acc.payload.current),
                      p_valid.eq(q_valid), p_row.eq(q_row), p_cur.eq(q_cur),
                      w_valid.eq(p_valid), w_row.eq(p_row), w_data.eq(total),
-                     w2_data.eq(w_data),
-                     fwd1.eq(p_valid & (p_row == q_row)), fwd2.eq(w_valid & (w_row == q_row))]
+                     w2_data.eq(w_data), w3_data.eq(w2_data),
+                     w2_valid.eq(w_valid), w2_row.eq(w_row),
+                     fwd1.eq(p_valid & (p_row == q_row)), fwd2.eq(w_valid & (w_row == q_row)),
+                     fwd3.eq(w2_valid & (w2_row == q_row))]
         m.d.comb += self.acc_busy.eq(q_valid | p_valid | w_valid | acc_blocked)
         p_data = data.View(row_data, Mux(ab, rq[1], rq[0]))
-        base = data.View(row_data, Mux(fwd1, w_data, Mux(fwd2, w2_data, p_data)))
+        base = data.View(row_data, Mux(fwd1, w_data, Mux(fwd2, w2_data,
+                                                         Mux(fwd3, w3_data, p_data))))
         for k in range(L):
             m.d.comb += total[k].eq(base[k] + p_cur[k])
 
@@ -121,7 +135,7 @@ class FirstLayer(wiring.Component):
         # The zero writes (the last sweep's, and the zeroing after an abort) reach the memory
         # a cycle later, from registers: the FSM's decisions straight into the block RAM's
         # write port were the critical path of the ULX3S build (mostly routing).
-        zw, za = Signal(), Signal()
+        zw = Signal()
         zw_row, za_row = Signal(rbits), Signal(range(D + 1))
         m.d.sync += [zw.eq(zero_write), zw_row.eq(s2_row), za.eq(zeroing), za_row.eq(zr)]
         for b in range(2):
