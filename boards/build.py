@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from augsnn.hw.banked import COLLISION_X_MARK
 from augsnn.hw.emit import COPY_ATTR, rom_files
 from augsnn.hw.engine import get_engine
 from augsnn.hw.lanes.plan import lanes_text
@@ -38,6 +39,10 @@ ABC_MAPPERS = ("abc9", "classic")
 #: flip-flops driving a wire with the ``augsnn_copy`` attribute, with or without a reset
 #: (``$adff``: the ECP5 reset is asynchronous).
 KEEP_COPIES = f"setattr -set keep 1 a:{COPY_ATTR} %ci1 t:$dff t:$adff %u %i"
+#: Yosys step: a read of the word written in the same cycle is undefined for the memories
+#: named with ``COLLISION_X_MARK`` (hw/banked.py; one write port each, so a 1-bit mask).
+COLLISION_X = (f"setparam -set COLLISION_X_MASK 1'1 r:MEMID=*{COLLISION_X_MARK}* "
+               "t:$memrd_v2 %i")
 
 __all__ = ["prepare", "build", "Prepared", "YOWASP_ENV", "estimate_cycles", "parse_reports"]
 
@@ -248,6 +253,9 @@ def _report_md(r: dict) -> str:
         *([f"- LUT mapping: classic ABC ({r['abc_fallback']})"] if r.get("abc_fallback")
           else ["- LUT mapping: classic ABC (abc -lut 4:7)"] if r.get("abc") == "classic"
           else []),
+        *([f"- block-RAM output registers: {r['output_registers']['flip_flops']:,} data "
+           f"flip-flops moved into {r['output_registers']['rams']} DP16KDs (REGMODE OUTREG; "
+           "the flip-flop count below is without them)"] if r.get("output_registers") else []),
         f"- design clock: {fm['clock_mhz']:.4g} MHz ({r['pll']}); UART {r['baud']} baud "
         f"(divisor {r['divisor']})",
         _engine_line(r),
@@ -326,7 +334,7 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     synth_opts = "-dsp" if (board_.family == "ice40"
                             and p.fit.multipliers <= board_.multipliers) else ""
     after_synth = f"tee -q -o {name}.stat stat"
-    after_read = f"proc; {KEEP_COPIES}"
+    after_read = f"proc; {KEEP_COPIES}; {COLLISION_X}"
     if abc == "classic" and board_.family == "ecp5":
         # synth_ecp5 up to the LUT mapping, classic ABC, then the rest of synth_ecp5
         synth_opts = "-run begin:map_luts"
@@ -354,6 +362,8 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
                           script_after_read=after_read, script_after_synth=after_synth,
                           nextpnr_opts=f"--report {name}.report.json --timing-allow-fail "
                                        f"--seed {seed}")
+    if board_.family == "ecp5":
+        _add_outreg_step(plan, name)
     if not do_build:
         plan.extract(str(out_dir))
         report["built"] = False
@@ -387,6 +397,10 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
                            + (f" (device use: {usage})" if usage else "")) from exc
     seconds = time.time() - t0
     res = parse_reports(out_dir, name, board_.family)
+    moved = out_dir / f"{name}.outreg.json"
+    if board_.family == "ecp5" and moved.exists():
+        report["output_registers"] = json.loads(moved.read_text())
+        res["ff"] -= report["output_registers"]["flip_flops"]   # now inside block RAMs
     fmax = min((v["achieved_mhz"] for v in res["fmax"].values()), default=0.0)
     report.update({
         "built": True, "build_seconds": seconds,
@@ -399,6 +413,16 @@ def build(model, board, out_dir, *, lanes: int | None = None, clock_mhz: float |
     _throughput(report, model, p, cycles_images, early_exit, log)
     _write(out_dir, report, md=True)
     return report
+
+
+def _add_outreg_step(plan, name: str) -> None:
+    """Run :mod:`augsnn.boards.ecp5_outreg` on Yosys' netlist before nextpnr reads it (the
+    POSIX build script; the Windows one is left as Amaranth writes it)."""
+    script_name = f"build_{name}.sh"
+    script = plan.files[script_name]
+    at = script.index('"$NEXTPNR_ECP5"')
+    step = f'"{sys.executable}" -m augsnn.boards.ecp5_outreg {name}.json\n'
+    plan.files[script_name] = script[:at] + step + script[at:]
 
 
 def _throughput(report: dict, model, p: Prepared, images: int, early_exit, log) -> None:

@@ -18,7 +18,16 @@ from types import SimpleNamespace
 from amaranth.hdl import Array, Module, Signal
 from amaranth.lib import memory
 
-__all__ = ["DP16KD_SHAPES", "bank_depth", "banked_memory", "cheapest_shape"]
+__all__ = ["COLLISION_X_MARK", "DP16KD_SHAPES", "bank_depth", "banked_memory",
+           "cheapest_shape"]
+
+#: Part of the name of a memory whose design never uses a read of the word written in the same
+#: cycle (``banked_memory(..., collision_x=True)``). Amaranth's read port without transparency
+#: returns the old word then, which a DP16KD does not promise, so Yosys emulates it with a
+#: delayed write and a multiplexer after the block RAM (a LUT between the block RAM and its
+#: data register); the board build tells Yosys that such a read is undefined instead
+#: (``COLLISION_X_MASK`` of the read ports of memories named with this mark, boards/build.py).
+COLLISION_X_MARK = "_cx"
 
 #: The (depth, width) shapes of one ECP5 DP16KD block RAM (18 kbit; 36 bits wide only as a
 #: read-only or simple dual-port memory).
@@ -42,7 +51,7 @@ def bank_depth(depth: int, width: int, shapes=DP16KD_SHAPES) -> int:
 
 def banked_memory(m: Module, name: str, *, shape, depth: int, init=(),
                   transparent: bool = False, bank_words: int, r_en=None,
-                  q_en=None) -> SimpleNamespace:
+                  q_en=None, collision_x: bool = False) -> SimpleNamespace:
     """Add to ``m`` a memory with one read port whose data is registered, and return its
     ports: ``q`` is what a register loaded from a ``Memory`` read port would hold
     (``q <= mem[r_addr]``: the read when ``r_en``, the register loaded when ``q_en``; values,
@@ -50,7 +59,10 @@ def banked_memory(m: Module, name: str, *, shape, depth: int, init=(),
     power-of-two number of words; submodules ``name`` or ``name_bank<b>``), each with its own
     data register; ``q`` is the bank multiplexer after them (one bank: a memory and its data
     register). One write port (``w_en``, ``w_addr``, ``w_data``); with ``transparent`` the read
-    of a word written in the same cycle sees the new data.
+    of a word written in the same cycle sees the new data. ``collision_x``: the caller never
+    uses such a read (it forwards the write instead); the memories are named with
+    :data:`COLLISION_X_MARK` and the board build lets that read be undefined (no emulation
+    logic after the block RAM). Simulation still returns the old word.
 
     The registers are added to ``m`` and have no reset (they hold data): no module of their
     own, whose reset input would go unused.
@@ -80,7 +92,8 @@ def banked_memory(m: Module, name: str, *, shape, depth: int, init=(),
     for b in range(banks):
         n = min(bank, depth - b * bank)
         mem = memory.Memory(shape=shape, depth=max(2, n), init=values[b * bank:b * bank + n])
-        m.submodules[name if banks == 1 else f"{name}_bank{b}"] = mem
+        mark = COLLISION_X_MARK if collision_x else ""
+        m.submodules[(name if banks == 1 else f"{name}_bank{b}") + mark] = mem
         wr = mem.write_port()
         rd = mem.read_port(transparent_for=(wr,) if transparent else ())
         hit = (p.w_addr[lo:] == b) if banks > 1 else 1

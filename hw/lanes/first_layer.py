@@ -65,12 +65,14 @@ class FirstLayer(wiring.Component):
         # multiplexers come after them. The read ports are not transparent: Yosys makes a
         # transparent DP16KD port with a multiplexer on its read data, which put a LUT between
         # the block RAM and that register (the critical path of the ULX3S build at 100 MHz);
-        # the write a read misses is forwarded instead (``fwd3``).
+        # the write a read misses is forwarded instead (``fwd3``). A read of the row written
+        # in the same cycle is never used (forwarded; a sweep never reads the row it zeroes in
+        # that cycle), so it may be undefined (``collision_x``): no read-old-data emulation either.
         r_ens = [Signal(name=f"current{b}_r_en") for b in range(2)]
         q_ens = [Signal(name=f"current{b}_q_en") for b in range(2)]
         mems = [banked_memory(m, f"current{b}", shape=row_data, depth=max(2, D),
                               transparent=False, bank_words=bank_depth(max(2, D), row_data.size),
-                              r_en=r_ens[b], q_en=q_ens[b])
+                              r_en=r_ens[b], q_en=q_ens[b], collision_x=True)
                 for b in range(2)]
         ab = Signal()           # the loading bank (``acc``); the running image sweeps ~ab
         rbits = len(self.acc.payload.row)
