@@ -111,7 +111,7 @@ BOARDS = {
         multipliers=8, spram_blocks=4, logic_depth=8, engine="compact"),
     "ulx3s-85f": Board(
         name="ulx3s-85f", platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
-        family="ecp5", device="LFE5U-85F-6BG381C", osc_mhz=25.0, clock_mhz=75.0, lanes=8,
+        family="ecp5", device="LFE5U-85F-6BG381C", osc_mhz=25.0, clock_mhz=100.0, lanes="auto",
         baud=3_000_000, luts=83640, bram_blocks=208,
         bram_geometries=DP16KD_SHAPES,
         bram_bits=18432, multipliers=156, logic_depth=32, lane_budget=48, early_exit="auto",

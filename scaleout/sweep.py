@@ -33,14 +33,14 @@ POINT_KEYS = {
     "lanes": None,            # one count, a list per weighted layer, or "auto"
     "T": None,                # time steps (default: the model's)
     "seed": 1,                # nextpnr placement seed
-    "clock_mhz": None,        # design clock (builds: the board's; simulation: 75 MHz)
+    "clock_mhz": None,        # design clock (builds: the board's; simulation: 100 MHz)
     "abc": "abc9",            # ECP5 LUT mapper
     "engine": "lanes",        # simulation points: lanes or compact
     "images": 20,             # test images of the cycles per image (RTL, or the cycle model)
     "accuracy_images": 1000,  # test images of the golden accuracy at T
 }
 #: Design clock of a simulation point without ``clock_mhz`` (the ULX3S design's).
-SIM_CLOCK_MHZ = 75.0
+SIM_CLOCK_MHZ = 100.0
 
 
 def load_config(path) -> dict:
