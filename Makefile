@@ -20,8 +20,9 @@ install: .installed
 demo: install
 	$(PYTHON) -m augsnn demo
 
+# Every core (pytest-xdist); tests/conftest.py orders the long tests first.
 test: install
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n auto --dist worksteal
 
 bench: install
 	$(PYTHON) bench/golden_bench.py

@@ -383,8 +383,6 @@ def run_parts(bld: Build, jobs: dict, *, progress: int = 10, quiet: bool = False
         for paths in files.values():
             for path in paths:
                 path.unlink(missing_ok=True)
-        for suffix in (".config.json", ".results.json", ".results.xml"):
-            (bld.dir / f"{tag}{suffix}").unlink(missing_ok=True)
         if log_file is not None:
             log_file.unlink(missing_ok=True)
 

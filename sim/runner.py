@@ -17,6 +17,7 @@ through ``AUGSNN_SIM_RESULTS`` (environment variables set by :func:`run`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -114,6 +115,9 @@ def build(sources, *, build_dir, toplevel: str = "top", build_args=SIM_BUILD_ARG
     return runner
 
 
+_RUNS = itertools.count()     # numbers this process's runs (their file names)
+
+
 def run(runner, *, test_module: str, build_dir, config: dict, toplevel: str = "top",
         name: str = "run", testcase=None, seed: int | None = None,
         extra_env: dict | None = None, log_file=None) -> dict:
@@ -130,7 +134,9 @@ def run(runner, *, test_module: str, build_dir, config: dict, toplevel: str = "t
     config : dict
         JSON-serialisable parameters for the test module (read with :func:`load_config`).
     name : str
-        Prefix of the config, results and log files, so that several runs share a build.
+        Prefix of the config, results and XML files; each run adds its process id and a count,
+        so that several runs, in several processes (``pytest -n``), share a build. The
+        three files are removed when the run ends.
     testcase : str or list of str, optional
         Only these cocotb tests of the module.
     seed : int, optional
@@ -147,6 +153,7 @@ def run(runner, *, test_module: str, build_dir, config: dict, toplevel: str = "t
     """
     from cocotb_tools.check_results import get_results
     build_dir = Path(build_dir).resolve()
+    name = f"{name}-{os.getpid()}-{next(_RUNS)}"
     config_path = build_dir / f"{name}.config.json"
     results_path = build_dir / f"{name}.results.json"
     xml_path = build_dir / f"{name}.results.xml"
@@ -155,17 +162,21 @@ def run(runner, *, test_module: str, build_dir, config: dict, toplevel: str = "t
     env = {**(extra_env or {}), _CONFIG_ENV: str(config_path), _RESULTS_ENV: str(results_path)}
     failure = None
     try:
-        runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-                    build_dir=build_dir,
-                    extra_env=env, results_xml=str(xml_path), testcase=testcase, seed=seed,
-                    log_file=log_file)
-    except SystemExit as exc:   # cocotb_tools exits on failing tests when run under pytest
-        failure = f"cocotb exited with status {exc.code}"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    if failure is None:
-        num_tests, num_failed = get_results(xml_path)
-        if num_failed or not num_tests:
-            failure = f"{num_failed} of {num_tests} cocotb tests failed"
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=toplevel,
+                        hdl_toplevel_lang="verilog", build_dir=build_dir, extra_env=env,
+                        results_xml=str(xml_path), testcase=testcase, seed=seed,
+                        log_file=log_file)
+        except SystemExit as exc:   # cocotb_tools exits on failing tests when run under pytest
+            failure = f"cocotb exited with status {exc.code}"
+        results = json.loads(results_path.read_text()) if results_path.exists() else {}
+        if failure is None:
+            num_tests, num_failed = get_results(xml_path)
+            if num_failed or not num_tests:
+                failure = f"{num_failed} of {num_tests} cocotb tests failed"
+    finally:
+        for path in (config_path, results_path, xml_path):
+            path.unlink(missing_ok=True)
     if failure is not None:
         detail = "\n".join(str(e) for e in results.get("errors", []))
         raise AssertionError(f"{test_module}: {failure}\n{detail}".rstrip())

@@ -28,8 +28,9 @@ from augsnn.hw.lanes.plan import plan
 from augsnn.hw.lanes.accelerator import Accelerator, write_verilog
 from augsnn.sim import accelerator as accel
 from augsnn.sim import lint
+from augsnn.sim.cache import default_cache_dir
 
-CACHE = Path(__file__).resolve().parent.parent / "sim_build" / "accel"
+CACHE = default_cache_dir()      # one Verilator cache for the suite (conftest.py)
 MIN_EFFICIENCY = 0.6
 
 

@@ -22,8 +22,9 @@ from augsnn.golden.early_exit import ExitRule
 from augsnn.golden.modelfile import load
 from augsnn.scaleout.merge import MERGE_RULES, merge_reports
 from augsnn.scaleout.shards import chunk_ranges, default_chunk, run_sharded
+from augsnn.sim.cache import default_cache_dir
 
-CACHE = Path(__file__).resolve().parent.parent / "sim_build" / "accel"
+CACHE = default_cache_dir()      # one Verilator cache for the suite (conftest.py)
 IMAGES, OFFSET = 6, 40
 # timing and the build's folder: fields allowed to differ between the runs
 TIMING = {"sim_seconds", "build_seconds", "build_cached", "build_dir", "run_seconds",

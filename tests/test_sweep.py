@@ -17,8 +17,9 @@ import pytest
 from augsnn.cli import main as cli_main
 from augsnn.scaleout.pareto import mark_pareto, pareto_mask
 from augsnn.scaleout.sweep import expand, load_config, point_key
+from augsnn.sim.cache import default_cache_dir
 
-CACHE = Path(__file__).resolve().parent.parent / "sim_build" / "accel"
+CACHE = default_cache_dir()      # one Verilator cache for the suite (conftest.py)
 
 
 def test_pareto_mask():
