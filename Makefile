@@ -20,9 +20,10 @@ install: .installed
 demo: install
 	$(PYTHON) -m augsnn demo
 
-# Every core (pytest-xdist); tests/conftest.py orders the long tests first.
+# Every core (pytest-xdist), a test at a time to the next free worker, the long tests first
+# (tests/conftest.py).
 test: install
-	$(PYTHON) -m pytest -q -n auto --dist worksteal
+	$(PYTHON) -m pytest -q -n auto --dist load --maxschedchunk 1
 
 bench: install
 	$(PYTHON) bench/golden_bench.py
