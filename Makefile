@@ -20,10 +20,10 @@ install: .installed
 demo: install
 	$(PYTHON) -m augsnn demo
 
-# Every core (pytest-xdist), a test at a time to the next free worker, the long tests first
-# (tests/conftest.py).
+# A worker per logical CPU (pytest-xdist; `-n auto` counts physical cores where psutil is
+# installed), a test at a time to the next free worker, the long tests first (tests/conftest.py).
 test: install
-	$(PYTHON) -m pytest -q -n auto --dist load --maxschedchunk 1
+	$(PYTHON) -m pytest -q -n logical --dist load --maxschedchunk 1
 
 bench: install
 	$(PYTHON) bench/golden_bench.py

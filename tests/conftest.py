@@ -1,11 +1,11 @@
 """The suite's shared set-up: one Verilator cache, and the order of the tests.
 
-``make test`` runs the suite on every core (``pytest -n auto --dist load --maxschedchunk 1``:
-each worker holds the test it runs and one more, and takes the next test of the list when it
-starts one). Its time is a few long tests (two real FPGA builds, then Verilator builds and
-runs of whole networks) and many short ones, so the long ones go first: the real builds
-occupy one worker (the ECP5 build is about 20 minutes on a 2-core machine) while the others
-run the rest. A run without ``-n`` runs the same order in one process.
+``make test`` runs the suite on every logical CPU (``pytest -n logical --dist load
+--maxschedchunk 1``: each worker holds the test it runs and one more, and takes the next test
+of the list when it starts one). Its time is a few long tests (two real FPGA builds, then
+Verilator builds and runs of whole networks) and many short ones, so the long ones go first:
+the real builds occupy one worker (the ECP5 build is about 20 minutes on a 2-core machine)
+while the others run the rest. A run without ``-n`` runs the same order in one process.
 
 Every test and every command the tests start builds its Verilator models in one cache,
 ``sim_build/verilator`` beside ``tests/`` (``$AUGSNN_SIM_CACHE`` when set): a design that two
